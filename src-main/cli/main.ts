@@ -1,0 +1,192 @@
+// The `loftq` command: parses arguments, runs one engine job, and maps failures to exit
+// codes (0 ok, 1 user error with one line on stderr, 2 usage, 130 cancelled).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CancelledError, UserError } from '../engine/errors';
+import { QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
+import { demoCommand } from './commands/demo';
+import { exportCommand } from './commands/export';
+import { inspectCommand } from './commands/inspect';
+import { quantizeCommand } from './commands/quantize';
+import { Output } from './output';
+
+const VERSION = '0.1.0';
+
+const USAGE = `usage: loftq <command> [options]
+
+  inspect MODEL_DIR [--json]
+  quantize MODEL_DIR --out RUN_DIR [--method loftq|qlora] [--bits 4|3|2|8] [--bits-map SPEC]
+           [--quant nf|uniform] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
+           [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
+           [--device cpu|webgpu|cuda|native] [--seed N] [--force] [--json]
+  export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
+  demo [--runs DIR] [--json]
+
+--bits-map SPEC: comma-separated SELECTOR=BITS rules over --bits, later rules win;
+  selectors: first:K, layers:A-B, attn, mlp, q_proj..down_proj, a module path; join with /.
+  e.g. --bits 2 --bits-map first:4=4   (the LoftQ paper's mixed precision)
+`;
+
+class UsageError extends Error {}
+
+const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number): { values: Values; positionals: string[] } {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+  }
+  return parsed;
+}
+
+function str(v: string | boolean | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function num(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got '${String(v)}'`);
+  return n;
+}
+
+function quantizeOptions(argv: string[]): QuantizeOptions {
+  const { values: v, positionals } = parse(
+    argv,
+    {
+      out: { type: 'string' },
+      method: { type: 'string' },
+      bits: { type: 'string' },
+      'bits-map': { type: 'string' },
+      quant: { type: 'string' },
+      block: { type: 'string' },
+      rank: { type: 'string' },
+      alpha: { type: 'string' },
+      rslora: { type: 'boolean' },
+      iters: { type: 'string' },
+      svd: { type: 'string' },
+      targets: { type: 'string' },
+      device: { type: 'string' },
+      seed: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+    1,
+  );
+  const outDir = str(v.out);
+  if (!outDir) throw new UsageError('quantize needs --out RUN_DIR');
+  const d = QUANTIZE_DEFAULTS;
+  const rank = num('rank', v.rank, d.rank);
+  return {
+    model: positionals[0],
+    out: outDir,
+    method: (str(v.method) ?? d.method) as QuantizeOptions['method'],
+    bits: num('bits', v.bits, d.bits),
+    bitsMap: str(v['bits-map']),
+    quant: (str(v.quant) ?? d.quant) as QuantizeOptions['quant'],
+    block: num('block', v.block, d.block),
+    rank,
+    // PEFT's convention: alpha defaults to r when not given, so s = 1.
+    alpha: num('alpha', v.alpha, v.rank === undefined ? d.alpha : rank),
+    rslora: v.rslora === true || d.rslora,
+    iters: num('iters', v.iters, d.iters),
+    svd: (str(v.svd) ?? d.svd) as QuantizeOptions['svd'],
+    targets: str(v.targets) ?? d.targets,
+    device: (str(v.device) ?? d.device) as QuantizeOptions['device'],
+    seed: num('seed', v.seed, d.seed),
+    force: v.force === true,
+  };
+}
+
+async function run(argv: string[], signal: AbortSignal): Promise<Output> {
+  const [command, ...rest] = argv;
+  const json = rest.includes('--json');
+  const out = new Output(json);
+  switch (command) {
+    case 'inspect': {
+      const { positionals } = parse(rest, {}, 1);
+      await inspectCommand(positionals[0], out);
+      break;
+    }
+    case 'quantize':
+      await quantizeCommand(quantizeOptions(rest), out, signal);
+      break;
+    case 'export': {
+      const { values, positionals } = parse(rest, { format: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, 1);
+      const format = str(values.format);
+      const outDir = str(values.out);
+      if (!format || !outDir) throw new UsageError('export needs --format peft|gguf|merged and --out DIR');
+      await exportCommand(positionals[0], format, outDir, values.force === true, out);
+      break;
+    }
+    case 'demo': {
+      const { values } = parse(rest, { runs: { type: 'string' } }, 0);
+      await demoCommand(str(values.runs) ?? 'runs', out, signal);
+      break;
+    }
+    case 'serve':
+    case 'eval':
+    case 'train':
+      throw new UserError(`'loftq ${command}' is not available in this build yet`);
+    case '--version':
+    case 'version':
+      process.stdout.write(`loftq ${VERSION}\n`);
+      break;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE);
+      if (command === undefined) process.exitCode = 2;
+      break;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+  return out;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\ncancelling… (press Ctrl-C again to quit at once)\n');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const json = argv.includes('--json');
+  try {
+    await run(argv, controller.signal);
+    return Number(process.exitCode ?? 0);
+  } catch (e) {
+    process.stderr.write('\n');
+    const report = (code: number, message: string) => {
+      process.stderr.write(`loftq: ${message}\n`);
+      if (json) process.stdout.write(JSON.stringify({ type: 'error', code, message }) + '\n');
+      return code;
+    };
+    if (e instanceof UsageError) {
+      process.stderr.write(USAGE);
+      return report(2, e.message);
+    }
+    if (e instanceof CancelledError) return report(130, 'cancelled; the run is marked cancelled');
+    if (e instanceof UserError) return report(1, e.message);
+    process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
+    return report(1, `internal error: ${(e as Error)?.message ?? String(e)}`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,13 @@
+// Progress events of engine jobs: what the CLI's --json prints line by line and what the
+// app's job queue forwards to the renderer.
+import type { LayerRecord, RunRecord } from '../runs/run-dir';
+
+export type JobEvent =
+  | { type: 'start'; job: 'quantize'; run: string; matrices: number; total_params: number }
+  | { type: 'matrix'; index: number; total: number; name: string; shape: [number, number]; bits: number }
+  | { type: 'step'; index: number; total: number; name: string; step: number; iters: number; err: number }
+  | { type: 'layer'; index: number; total: number; layer: LayerRecord; done_params: number; total_params: number }
+  | { type: 'phase'; phase: 'quantized' | 'adapter' | 'backbone' | 'export'; detail?: string }
+  | { type: 'result'; run: string; record: RunRecord };
+
+export type EventSink = (e: JobEvent) => void;

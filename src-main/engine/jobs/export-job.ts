@@ -1,0 +1,123 @@
+// Export a finished run: `peft` (the adapter at the folder's top, loadable with
+// PeftModel.from_pretrained, plus the backbone it was computed for in backbone/), or
+// `merged` (a plain model folder with W' = Q + s·B·A). The folder is assembled under a
+// temporary name and renamed into place, so it appears complete or not at all.
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../errors';
+import { writeBackbone } from '../export/backbone';
+import { adapterKey } from '../export/peft';
+import { writeJsonAtomic } from '../io/atomic-write';
+import { errnoCode, fsError } from '../io/fs-util';
+import { openModelWeights } from '../io/model-weights';
+import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
+import { QuantizedFile } from '../runs/quantized-file';
+import { readJsonFile, readRunRecord, RUN_FILES } from '../runs/run-dir';
+import { CpuBackend } from '../tensor/cpu-backend';
+import { matrix } from '../tensor/matrix';
+import type { EventSink } from './events';
+
+export const EXPORT_FORMATS = ['peft', 'gguf', 'merged'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export interface ExportOptions {
+  run: string;
+  format: string;
+  out: string;
+  force?: boolean;
+  onEvent?: EventSink;
+}
+
+async function outputTarget(out: string, force: boolean): Promise<string> {
+  const path = resolve(out);
+  try {
+    const entries = await readdir(path);
+    if (!force) throw new UserError(`output ${path} already exists (use --force to replace it)`);
+    const ours = entries.length === 0 || entries.includes('adapter_config.json') || entries.includes('config.json');
+    if (!ours) throw new UserError(`output ${path} is not empty and is not an exported model: refusing to replace it`);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = errnoCode(e);
+    if (code === 'ENOTDIR') throw new UserError(`output ${path} exists and is not a folder`);
+    if (code !== 'ENOENT') throw fsError(e, path, 'read');
+  }
+  return path;
+}
+
+export async function runExport(o: ExportOptions): Promise<{ out: string; format: ExportFormat; files: string[] }> {
+  if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) {
+    throw new UserError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${o.format}'`);
+  }
+  const format = o.format as ExportFormat;
+  if (format === 'gguf') throw new UserError('--format gguf is not available in this build yet; use peft or merged');
+  const runDir = resolve(o.run);
+  const record = await readRunRecord(runDir);
+  if (record.status !== 'done') throw new UserError(`${runDir}: the run is ${record.status}, only a finished run can be exported`);
+  const out = await outputTarget(o.out, o.force ?? false);
+  const staging = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(staging, { recursive: true });
+  } catch (e) {
+    throw fsError(e, dirname(out), 'write');
+  }
+  try {
+    if (format === 'peft') await exportPeft(runDir, staging, out);
+    else await exportMerged(runDir, staging, o.onEvent);
+    await rm(out, { recursive: true, force: true });
+    await rename(staging, out);
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+  o.onEvent?.({ type: 'phase', phase: 'export', detail: out });
+  return { out, format, files: await listFiles(out) };
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const files: string[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    const p = join(dir, name);
+    if ((await stat(p)).isDirectory()) files.push(...(await listFiles(p, `${prefix}${name}/`)));
+    else files.push(`${prefix}${name}`);
+  }
+  return files;
+}
+
+async function exportPeft(runDir: string, staging: string, finalOut: string): Promise<void> {
+  const adapterDir = join(runDir, RUN_FILES.adapter);
+  await cp(join(adapterDir, 'adapter_model.safetensors'), join(staging, 'adapter_model.safetensors'));
+  await cp(join(runDir, RUN_FILES.backbone), join(staging, 'backbone'), { recursive: true });
+  const config = await readJsonFile<Record<string, unknown>>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  config.base_model_name_or_path = join(finalOut, 'backbone');
+  await writeJsonAtomic(join(staging, 'adapter_config.json'), config);
+}
+
+async function exportMerged(runDir: string, staging: string, onEvent?: EventSink): Promise<void> {
+  const record = await readRunRecord(runDir);
+  const modelDir = String(record.model.path);
+  const weights = await openModelWeights(modelDir);
+  const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
+  const adapterDir = join(runDir, RUN_FILES.adapter);
+  const adapterConfig = await readJsonFile<{ r: number; lora_alpha: number; use_rslora: boolean }>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  const adapter = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
+  const r = adapterConfig.r;
+  const scaling = adapterConfig.use_rslora ? adapterConfig.lora_alpha / Math.sqrt(r) : adapterConfig.lora_alpha / r;
+  const backend = new CpuBackend();
+  try {
+    await writeBackbone(staging, modelDir, weights, quantized, {
+      transform: async (module, q) => {
+        const [out, inp] = quantized.matrices[module].shape;
+        const a = await readTensorF32(adapter, adapterKey(module, 'lora_A'));
+        const b = await readTensorF32(adapter, adapterKey(module, 'lora_B'));
+        const scaledB = b.map((v) => v * scaling);
+        // W' = Q + s·B·A  computed as Q − (−s·B)·A by the residual kernel.
+        const negB = matrix(out, r, scaledB.map((v) => -v));
+        return (await backend.lowRankResidual(matrix(out, inp, q), negB, matrix(r, inp, a))).residual.data;
+      },
+      onTensor: (done, total) => onEvent?.({ type: 'phase', phase: 'export', detail: `${done}/${total} tensors` }),
+    });
+  } finally {
+    await backend.dispose();
+  }
+}
