@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // ORT sessions use native threads; forks keep each test file in its own process.
     pool: 'forks',
+    globalSetup: ['src-main/test-support/build-cli.global.ts'],
   },
 });
