@@ -1,0 +1,150 @@
+// Which weight matrices get quantized with a LoRA adapter: the decoder layers' linear
+// projections of the Llama family, selected by short module name and checked against the
+// config so that a wrong config or a foreign checkpoint fails here, not mid-run.
+import { UserError } from '../errors';
+import { isFloatDtype, type Dtype } from './dtypes';
+import type { ModelConfig } from './hf-config';
+
+/** The linear modules of a Llama-family decoder layer, in their canonical order. */
+export const LLAMA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type LinearModule = (typeof LLAMA_MODULES)[number];
+
+const PARENT: Record<LinearModule, 'self_attn' | 'mlp'> = {
+  q_proj: 'self_attn',
+  k_proj: 'self_attn',
+  v_proj: 'self_attn',
+  o_proj: 'self_attn',
+  gate_proj: 'mlp',
+  up_proj: 'mlp',
+  down_proj: 'mlp',
+};
+
+export type TargetSpec = 'all-linear' | string[];
+
+export interface Target {
+  /** Module path, e.g. model.layers.0.self_attn.q_proj (what PEFT keys are built from). */
+  name: string;
+  /** The weight tensor: `${name}.weight`. */
+  weight: string;
+  layer: number;
+  module: LinearModule;
+  /** [out, in] */
+  shape: [number, number];
+}
+
+/** What discovery needs from a weight store (ModelWeights satisfies it). */
+export interface WeightIndex {
+  /** The model folder, to name it in errors. */
+  readonly dir?: string;
+  names(): string[];
+  info(name: string): { dtype: Dtype; shape: number[] };
+}
+
+export function isLinearModule(s: string): s is LinearModule {
+  return (LLAMA_MODULES as readonly string[]).includes(s);
+}
+
+export function modulePath(layer: number, module: LinearModule): string {
+  return `model.layers.${layer}.${PARENT[module]}.${module}`;
+}
+
+/** The [out, in] shape the config implies for a module's weight. */
+export function expectedShape(module: LinearModule, c: ModelConfig): [number, number] {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  switch (module) {
+    case 'q_proj':
+      return [q, c.hiddenSize];
+    case 'k_proj':
+    case 'v_proj':
+      return [kv, c.hiddenSize];
+    case 'o_proj':
+      return [c.hiddenSize, q];
+    case 'gate_proj':
+    case 'up_proj':
+      return [c.intermediateSize, c.hiddenSize];
+    case 'down_proj':
+      return [c.hiddenSize, c.intermediateSize];
+  }
+}
+
+const LAYER_WEIGHT = /^model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.weight$/;
+
+export function discoverTargets(weights: WeightIndex, config: ModelConfig, spec: TargetSpec): Target[] {
+  const at = weights.dir ? `${weights.dir}: ` : '';
+  // Which known modules the checkpoint has, and a check that its layer count matches.
+  const present = new Set<LinearModule>();
+  for (const name of weights.names()) {
+    const m = LAYER_WEIGHT.exec(name);
+    if (!m) continue;
+    const layer = Number(m[1]);
+    if (layer >= config.numLayers) {
+      throw new UserError(
+        `${at}the weights have tensor "${name}" but config.json says num_hidden_layers is ${config.numLayers}`,
+      );
+    }
+    const module = m[3];
+    if (isLinearModule(module) && PARENT[module] === m[2]) present.add(module);
+  }
+  const available = LLAMA_MODULES.filter((m) => present.has(m));
+  if (available.length === 0) {
+    throw new UserError(
+      `${at}no Llama-style linear weights (model.layers.N.self_attn.q_proj.weight, ...) found`,
+    );
+  }
+
+  let selected: LinearModule[];
+  if (spec === 'all-linear') {
+    selected = [...LLAMA_MODULES];
+  } else {
+    if (spec.length === 0) throw new UserError('no target modules given');
+    const unknown = spec.filter((s) => !isLinearModule(s) || !present.has(s));
+    if (unknown.length > 0) {
+      throw new UserError(
+        `${at}unknown target module${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
+          `available: ${available.join(', ')}`,
+      );
+    }
+    selected = LLAMA_MODULES.filter((m) => spec.includes(m));
+  }
+
+  const known = new Set(weights.names());
+  const targets: Target[] = [];
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    for (const module of selected) {
+      const name = modulePath(layer, module);
+      const weight = `${name}.weight`;
+      if (!known.has(weight)) throw new UserError(`${at}the model has no tensor "${weight}"`);
+      const { dtype, shape } = weights.info(weight);
+      if (!isFloatDtype(dtype)) {
+        throw new UserError(
+          `${at}tensor "${weight}" has dtype ${dtype}; ` +
+            'expected a floating-point weight (is the model already quantized?)',
+        );
+      }
+      const want = expectedShape(module, config);
+      if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
+        throw new UserError(
+          `${at}tensor "${weight}" has shape [${shape.join(', ')}] but config.json implies [${want.join(', ')}]`,
+        );
+      }
+      targets.push({ name, weight, layer, module, shape: [shape[0], shape[1]] });
+    }
+  }
+  return targets;
+}
+
+/** Parses the CLI's --targets value: "all-linear" or a comma-separated list of modules. */
+export function parseTargets(str: string): TargetSpec {
+  const s = str.trim();
+  if (s === 'all-linear') return 'all-linear';
+  const list = [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x !== ''))];
+  if (list.length === 0) throw new UserError(`--targets: expected all-linear or a list like q_proj,v_proj`);
+  const bad = list.filter((x) => !isLinearModule(x));
+  if (bad.length > 0) {
+    throw new UserError(
+      `--targets: unknown module ${bad.join(', ')}; choose from all-linear, ${LLAMA_MODULES.join(', ')}`,
+    );
+  }
+  return list;
+}
