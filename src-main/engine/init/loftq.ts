@@ -1,8 +1,8 @@
 // LoftQ's alternating init (Li et al., 2023), with the LoRA scaling s honoured:
 //   A = B = 0; repeat T times: Q ← q(W − s·B·A); U S Vᵀ ≈ W − Q (rank r);
 //   B ← U·√S/√s, A ← √S·Vᵀ/√s,  so that Q + s·B·A ≈ W for any alpha.
-// Each step is one ORT product (W − s·B·A), one fused JS pass (quantize, W − Q, and the
-// previous step's error) and one low-rank solve, all on float32 buffers reused across steps.
+// Each step is one ORT product (W − s·B·A), one fused JS pass (quantize and W − Q) and one
+// low-rank solve, on float32 buffers reused across steps.
 import { CancelledError } from '../errors';
 import { exactSvd, randomizedSvd, type SvdResult } from '../lowrank';
 import { BlockQuantizer, type Quantized } from '../quant/blockwise';
@@ -59,40 +59,44 @@ export const loftqInit: Initializer = {
     const { backend } = ctx;
     const quantizer = new BlockQuantizer(options.quant);
     const n = w.data.length;
-    const blocks = quantizer.blockCount(n);
     const norm = frobeniusNorm(w.data) || 1;
-    let current: Quantized = { codes: new Uint8Array(n), absmax: new Float32Array(blocks) };
-    let previous: Quantized = { codes: new Uint8Array(n), absmax: new Float32Array(blocks) };
+    const quantized: Quantized = { codes: new Uint8Array(n), absmax: new Float32Array(quantizer.blockCount(n)) };
     const diff = matrix(w.rows, w.cols);
     let residual: Float32Array = w.data;
     let svd: SvdResult | null = null;
     let factors: { bt: Matrix; at: Matrix } | null = null;
     let errQ = 0;
     const stepErrors: number[] = [];
+    const parallel = ctx.parallel?.session(quantizer, w.data) ?? null;
 
     for (let step = 1; step <= options.iters; step++) {
       if (ctx.signal?.aborted) throw new CancelledError();
       if (factors) residual = (await backend.lowRankResidual(w, factors.bt, factors.at)).residual.data;
-      const { errSq, prevErrSq } = quantizer.loftqStep(residual, w.data, current, diff.data, factors ? previous : null);
-      if (step === 1) errQ = Math.sqrt(errSq) / norm;
-      else {
-        stepErrors.push(Math.sqrt(prevErrSq) / norm);
-        ctx.onStep?.(step - 1, stepErrors[stepErrors.length - 1]);
-      }
+      const diffSq = parallel
+        ? await parallel.quantizeInto(residual, quantized, diff.data)
+        : quantizer.quantizeInto(residual, quantized, w.data, diff.data);
+      if (step === 1) errQ = Math.sqrt(diffSq) / norm;
       svd = await solve(backend, diff, options, step, svd);
       factors = scaledFactors(svd, options.rank);
-      [current, previous] = [previous, current];
+      if (step < options.iters) {
+        // s·B·A = P·(W − Q) for an orthogonal projector P, so by Pythagoras
+        // ‖W − Q − s·B·A‖² = ‖W − Q‖² − Σσᵢ²: the step's error without another pass.
+        let captured = 0;
+        for (let i = 0; i < options.rank && i < svd.S.length; i++) captured += svd.S[i] ** 2;
+        stepErrors.push(Math.sqrt(Math.max(diffSq - captured, 0)) / norm);
+        ctx.onStep?.(step, stepErrors[stepErrors.length - 1]);
+      }
     }
-    // `previous` now holds the last step's codes; measure the final error.
     if (!factors || !svd) throw new Error('LoftQ needs at least one iteration');
+    // The reported init error is measured directly on the final factors, not via the identity.
     const finalResidual = (await backend.lowRankResidual(w, factors.bt, factors.at)).residual.data;
-    const errInit = Math.sqrt(quantizer.errorSq(finalResidual, previous)) / norm;
+    const errInit = Math.sqrt(quantizer.errorSq(finalResidual, quantized)) / norm;
     stepErrors.push(errInit);
     ctx.onStep?.(options.iters, errInit);
 
     const invRootS = 1 / Math.sqrt(options.scaling);
     return {
-      quantized: previous,
+      quantized,
       loraB: scaled(factors.bt, invRootS),
       loraA: scaled(factors.at, invRootS),
       errQ,

@@ -1,6 +1,7 @@
 // The adapter-initializer interface: every method (QLoRA, LoftQ, later calibrated ones)
 // turns one weight matrix W into a quantized Q plus LoRA factors with Q + s·B·A ≈ W.
 import type { QuantSpec, Quantized } from '../quant/blockwise';
+import type { ParallelQuantizer } from '../quant/parallel-quantizer';
 import type { LinalgBackend } from '../tensor/backend';
 import type { Matrix } from '../tensor/matrix';
 
@@ -22,6 +23,8 @@ export interface MatrixInitOptions {
 
 export interface InitContext {
   backend: LinalgBackend;
+  /** Worker threads for the quantize passes; without it they run on the calling thread. */
+  parallel?: ParallelQuantizer;
   signal?: AbortSignal;
   /** Called after each alternating step with the relative init error so far. */
   onStep?: (step: number, relErr: number) => void;

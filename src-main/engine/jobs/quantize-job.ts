@@ -14,6 +14,7 @@ import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling } from '../init';
 import { packCodes, packedByteLength } from '../quant/packing';
+import { ParallelQuantizer } from '../quant/parallel-quantizer';
 import {
   prepareRunDir,
   RUN_FILES,
@@ -170,6 +171,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   const totalParams = targets.reduce((s, t) => s + t.shape[0] * t.shape[1], 0);
   onEvent?.({ type: 'start', job: 'quantize', run: runDir, matrices: targets.length, total_params: totalParams });
   const backend = new CpuBackend();
+  const parallel = new ParallelQuantizer();
   const scratch = await CodeScratch.create(join(runDir, '.codes.scratch'));
   const initializer = initializerFor(o.method);
   const scaling = loraScaling(o.alpha, o.rank, o.rslora);
@@ -194,6 +196,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
         { quant: spec, rank: o.rank, scaling, iters: o.iters, svd: o.svd, seed: o.seed + i * 7919 },
         {
           backend,
+          parallel,
           signal,
           onStep: (step, err) =>
             onEvent?.({ type: 'step', index: i, total: targets.length, name: t.name, step, iters: o.method === 'loftq' ? o.iters : 1, err }),
@@ -285,6 +288,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     throw e;
   } finally {
     await backend.dispose();
+    await parallel.dispose();
   }
 }
 

@@ -3,6 +3,7 @@
 // nearest codebook level to value/absmax (ties go to the lower level).
 import { UserError } from '../errors';
 import { codebookLevels, type QuantKind } from './codebook';
+import { quantizeKernel } from './kernel';
 
 export interface QuantSpec {
   kind: QuantKind;
@@ -15,7 +16,7 @@ export interface Quantized {
   absmax: Float32Array;
 }
 
-/** Buckets of the level lookup table over [-1, 1]; finer than any gap between midpoints. */
+/** Buckets of the level lookup table over [-1, 1] (the kernel hard-codes 4096 and 255). */
 const LUT_SIZE = 4096;
 const AMBIGUOUS = 255;
 
@@ -78,80 +79,12 @@ export class BlockQuantizer {
    * given, else ‖x − Q‖²_F, accumulated in float64.
    */
   quantizeInto(x: Float32Array, q: Quantized, w: Float32Array | null, diff: Float32Array | null): number {
-    const { blockSize } = this.spec;
-    const { levels, mid, lut } = this;
-    const { codes, absmax } = q;
-    const ref = w ?? x;
-    const n = x.length;
-    const half = LUT_SIZE / 2;
-    let errSq = 0;
-    // Hot loop (runs over every weight T times): locals only, codeOf inlined by hand.
-    for (let b = 0, start = 0; start < n; b++, start += blockSize) {
-      const end = start + blockSize < n ? start + blockSize : n;
-      let amax = 0;
-      for (let i = start; i < end; i++) {
-        const a = Math.abs(x[i]);
-        if (a > amax) amax = a;
-      }
-      absmax[b] = amax;
-      const s = absmax[b];
-      const inv = s > 0 ? 1 / s : 0;
-      for (let i = start; i < end; i++) {
-        const t = x[i] * inv;
-        let c = lut[((t + 1) * half) | 0];
-        if (c === AMBIGUOUS) c = exactCode(mid, t);
-        codes[i] = c;
-        const d = ref[i] - Math.fround(levels[c] * s);
-        if (diff !== null) diff[i] = d;
-        errSq += d * d;
-      }
-    }
-    return errSq;
+    return quantizeKernel(x, w ?? x, diff, q.codes, q.absmax, this.levels, this.mid, this.lut, this.spec.blockSize);
   }
 
-  /**
-   * One LoftQ step in a single pass: quantize x = W − s·B·A into `q`, write W − Q into
-   * `diff`, and measure against the previous step's codes `prev` the error that step left,
-   * ‖x − Q_prev‖ = ‖W − Q_prev − s·B·A‖. Returns both squared norms (float64 sums).
-   */
-  loftqStep(x: Float32Array, w: Float32Array, q: Quantized, diff: Float32Array, prev: Quantized | null): { errSq: number; prevErrSq: number } {
-    const { blockSize } = this.spec;
-    const { levels, mid, lut } = this;
-    const { codes, absmax } = q;
-    const prevCodes = prev ? prev.codes : codes;
-    const prevAbsmax = prev ? prev.absmax : absmax;
-    const hasPrev = prev !== null;
-    const n = x.length;
-    const half = LUT_SIZE / 2;
-    let errSq = 0;
-    let prevErrSq = 0;
-    for (let b = 0, start = 0; start < n; b++, start += blockSize) {
-      const end = start + blockSize < n ? start + blockSize : n;
-      let amax = 0;
-      for (let i = start; i < end; i++) {
-        const a = Math.abs(x[i]);
-        if (a > amax) amax = a;
-      }
-      const ps = prevAbsmax[b];
-      absmax[b] = amax;
-      const s = absmax[b];
-      const inv = s > 0 ? 1 / s : 0;
-      for (let i = start; i < end; i++) {
-        const xi = x[i];
-        if (hasPrev) {
-          const e = xi - Math.fround(levels[prevCodes[i]] * ps);
-          prevErrSq += e * e;
-        }
-        const t = xi * inv;
-        let c = lut[((t + 1) * half) | 0];
-        if (c === AMBIGUOUS) c = exactCode(mid, t);
-        codes[i] = c;
-        const d = w[i] - Math.fround(levels[c] * s);
-        diff[i] = d;
-        errSq += d * d;
-      }
-    }
-    return { errSq, prevErrSq };
+  /** The tables the kernel needs (for worker threads). */
+  tables(): { levels: Float32Array; mid: Float64Array; lut: Uint8Array } {
+    return { levels: this.levels, mid: this.mid, lut: this.lut };
   }
 
   /** ‖x − dequantize(q)‖²_F without materializing the dequantized matrix. */
@@ -170,16 +103,4 @@ export class BlockQuantizer {
     }
     return sum;
   }
-}
-
-/** Number of midpoints strictly below t: the nearest level's index, ties to the lower. */
-function exactCode(mid: Float64Array, t: number): number {
-  let lo = 0;
-  let hi = mid.length - 1; // mid[last] = +∞, so the answer is in [0, last]
-  while (lo < hi) {
-    const m = (lo + hi) >> 1;
-    if (t > mid[m]) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
 }
