@@ -1,6 +1,7 @@
 // The `loftq` CLI end to end on generated models: quantize → export → reopen the files and
 // recompute ‖W − Q − s·B·A‖ in float64 here, independently of the engine's own numbers.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -270,6 +271,32 @@ describe('bad input: one clear line, exit 1 (2 for usage), nothing left behind',
     const file = join(tmp, 'a-file');
     writeFileSync(file, 'x');
     expectUserError(loftq('quantize', modelDir, '--out', join(file, 'run')), /a-file/);
+  });
+
+  // A full disk needs a small file system of its own: a tmpfs, which only root can mount.
+  const canMount = (() => {
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+    try {
+      execFileSync('mount', ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!canMount)('a disk that fills up mid-run: the run is marked failed, no partial files', () => {
+    const mnt = join(tmp, 'small-disk');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=200k', 'tmpfs', mnt]);
+    try {
+      const run = join(mnt, 'run');
+      expectUserError(loftq('quantize', modelDir, '--out', run, '--rank', '2', '--iters', '1'), /no space left on device/);
+      const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+      expect(record.status).toBe('failed');
+      expect(record.error).toMatch(/no space left/);
+      expect(readdirSync(run).sort()).toEqual(['layers.json', 'run.json']);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 
   it('export refuses an unfinished run and gguf for now', () => {
