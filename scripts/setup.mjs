@@ -6,7 +6,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_onnxruntime_node_install: 'skip' };
+const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' };
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 function newestIn(dir) {
