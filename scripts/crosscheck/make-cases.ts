@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeTinyModel } from '../../src-main/engine/io/tiny-model-fixture';
+import { writeTinyModel } from '../../src-main/test-support/tiny-model';
 
 const out = resolve(process.argv[2] ?? '.xcheck');
 rmSync(out, { recursive: true, force: true });
@@ -13,9 +13,7 @@ mkdirSync(out, { recursive: true });
 const loftq = (...args: string[]) => execFileSync(process.execPath, ['dist/cli.cjs', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 cpSync('assets/demo-model', join(out, 'demo-model'), { recursive: true });
-mkdirSync(join(out, 'qwen2'));
 await writeTinyModel(join(out, 'qwen2'), { architecture: 'qwen2', layers: 2, hidden: 128, heads: 4, kvHeads: 2, intermediate: 256, vocab: 96, tied: true, dtype: 'F32', seed: 3 });
-mkdirSync(join(out, 'mistral'));
 await writeTinyModel(join(out, 'mistral'), { architecture: 'mistral', layers: 3, hidden: 128, heads: 8, kvHeads: 2, intermediate: 192, vocab: 80, dtype: 'F16', seed: 4 });
 
 const cases: Array<[string, string, string[]]> = [

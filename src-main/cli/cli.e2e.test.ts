@@ -2,11 +2,11 @@
 // recompute ‖W − Q − s·B·A‖ in float64 here, independently of the engine's own numbers.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSafetensors, readTensorF32, readTensorRaw } from '../engine/io/safetensors-read';
-import { makeTempDir, writeTinyModel as writeTinyModelIn, type TinyModel, type TinyModelOptions } from '../engine/io/tiny-model-fixture';
+import { makeTempDir, writeTinyModel, type TinyModel } from '../test-support/tiny-model';
 import { codebookLevels } from '../engine/quant/codebook';
 import { loftq, loftqAsync } from '../test-support/cli';
 
@@ -14,11 +14,6 @@ let tmp: string;
 let modelDir: string;
 let model: TinyModel;
 const seed = Date.now() % 100000;
-
-async function writeTinyModel(dir: string, options: TinyModelOptions): Promise<TinyModel> {
-  await mkdir(dir, { recursive: true });
-  return writeTinyModelIn(dir, options);
-}
 
 beforeAll(async () => {
   tmp = await makeTempDir('loftq-cli-');

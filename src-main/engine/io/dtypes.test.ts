@@ -9,24 +9,8 @@ import {
   f64BytesToF32,
   f32ToF64Bytes,
 } from './dtypes';
+import { refBf16, refHalf } from '../../test-support/float-reference';
 
-// Plain float64 reference decoders, straight from the IEEE-754 / bfloat16 definitions.
-function refHalf(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-function refBf16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 7) & 0xff;
-  const m = h & 0x7f;
-  if (e === 0) return s * (m / 128) * 2 ** -126;
-  if (e === 255) return m ? NaN : s * Infinity;
-  return s * (1 + m / 128) * 2 ** (e - 127);
-}
 
 // Reference encoder: nearest representable value by search over the (monotonic) positive
 // codes, ties to the even code; `top` is the first code past the largest finite value.

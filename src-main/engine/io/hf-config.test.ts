@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../errors';
 import { parseModelConfig, readModelConfig } from './hf-config';
-import { makeTempDir } from './tiny-model-fixture';
+import { makeTempDir } from '../../test-support/tiny-model';
 
 let dir: string;
 beforeAll(async () => {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../errors';
 import { openModelWeights } from './model-weights';
-import { makeTempDir, writeTinyModel } from './tiny-model-fixture';
+import { makeTempDir, writeTinyModel } from '../../test-support/tiny-model';
+import { expectUserError } from '../../test-support/expect-user-error';
 
 let root: string;
 beforeAll(async () => {
@@ -20,14 +21,6 @@ async function freshDir(): Promise<string> {
   return d;
 }
 
-async function expectUserError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a UserError').toBeInstanceOf(UserError);
-  expect((e as Error).message).toMatch(pattern);
-}
 
 describe('openModelWeights', () => {
   it('reads a single-file model tensor by tensor', async () => {

@@ -8,7 +8,7 @@ import { Rng } from '../util/random';
 import { isFloatDtype } from './dtypes';
 import { openSafetensors, readTensorF32, readTensorRaw } from './safetensors-read';
 import { f32ToBf16, f32ToF16, f32ToLeBytes, writeSafetensors } from './safetensors-write';
-import { makeTempDir } from './tiny-model-fixture';
+import { makeTempDir } from '../../test-support/tiny-model';
 
 const ITERATIONS = 3000;
 

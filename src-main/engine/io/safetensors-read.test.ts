@@ -1,9 +1,9 @@
 import { open, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../errors';
 import { openSafetensors, readTensorF32, readTensorRaw } from './safetensors-read';
-import { makeTempDir } from './tiny-model-fixture';
+import { makeTempDir } from '../../test-support/tiny-model';
+import { expectUserError } from '../../test-support/expect-user-error';
 
 let dir: string;
 beforeAll(async () => {
@@ -28,14 +28,6 @@ async function rawFile(header: unknown, data: Uint8Array | number = 0, len?: big
   return path;
 }
 
-async function expectUserError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e, 'expected a UserError').toBeInstanceOf(UserError);
-  expect((e as Error).message).toMatch(pattern);
-}
 
 const t = (dtype: string, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets });
 

@@ -5,26 +5,10 @@ import { Rng } from '../util/random';
 import { DTYPE_BYTES } from './dtypes';
 import { openSafetensors, readTensorF32, readTensorRaw } from './safetensors-read';
 import { f32ToBf16, f32ToF16, f32ToLeBytes, writeShardedSafetensors, writeSafetensors, type TensorEntry } from './safetensors-write';
-import { makeTempDir } from './tiny-model-fixture';
+import { makeTempDir } from '../../test-support/tiny-model';
 import { openModelWeights } from './model-weights';
+import { refBf16, refHalf } from '../../test-support/float-reference';
 
-// Float64 reference decoders of the stored bits, independent of the code under test.
-function refHalf(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-function refBf16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 7) & 0xff;
-  const m = h & 0x7f;
-  if (e === 0) return s * (m / 128) * 2 ** -126;
-  if (e === 255) return m ? NaN : s * Infinity;
-  return s * (1 + m / 128) * 2 ** (e - 127);
-}
 function leU16(b: Uint8Array, i: number): number {
   return b[2 * i] | (b[2 * i + 1] << 8);
 }

@@ -5,7 +5,7 @@ import { UserError } from '../errors';
 import { readModelConfig } from './hf-config';
 import { openModelWeights } from './model-weights';
 import { discoverTargets, parseTargets, type WeightIndex } from './targets';
-import { makeTempDir, writeTinyModel, type TinyModelOptions } from './tiny-model-fixture';
+import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-support/tiny-model';
 
 let root: string;
 beforeAll(async () => {

@@ -1,12 +1,12 @@
 // Test support: writes a tiny random Llama-family model folder (config.json + safetensors)
 // laid out exactly like a Hugging Face checkpoint.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../util/random';
-import { encodeF32, floatBytesToF32, type FloatDtype } from './dtypes';
-import type { Architecture } from './hf-config';
-import { writeShardedSafetensors, type TensorEntry } from './safetensors-write';
+import { Rng } from '../engine/util/random';
+import { encodeF32, floatBytesToF32, type FloatDtype } from '../engine/io/dtypes';
+import type { Architecture } from '../engine/io/hf-config';
+import { writeShardedSafetensors, type TensorEntry } from '../engine/io/safetensors-write';
 
 export function makeTempDir(prefix = 'loftq-io-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -38,6 +38,7 @@ export interface TinyModel {
 const TORCH_DTYPE: Record<FloatDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64' };
 
 export async function writeTinyModel(dir: string, o: TinyModelOptions = {}): Promise<TinyModel> {
+  await mkdir(dir, { recursive: true });
   const arch = o.architecture ?? 'llama';
   const L = o.layers ?? 2;
   const H = o.hidden ?? 16;
