@@ -25,6 +25,8 @@ export interface TinyModelOptions {
   /** Shard when the weights exceed this many bytes (default: one file). */
   maxShardBytes?: number;
   seed?: number;
+  /** Standard deviation of the random weights (default 0.5). */
+  std?: number;
   /** Merged into config.json last. */
   configOverrides?: Record<string, unknown>;
 }
@@ -91,7 +93,7 @@ export async function writeTinyModel(dir: string, o: TinyModelOptions = {}): Pro
   const tensors = new Map<string, { shape: number[]; values: Float32Array }>();
   const entries: TensorEntry[] = shapes.map(([name, shape]) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = encodeF32(rng.fillNormal(new Float32Array(n), 0.5) as Float32Array, dtype);
+    const bytes = encodeF32(rng.fillNormal(new Float32Array(n), o.std ?? 0.5) as Float32Array, dtype);
     tensors.set(name, { shape, values: floatBytesToF32(bytes, dtype) });
     return { name, dtype, shape, data: bytes };
   });

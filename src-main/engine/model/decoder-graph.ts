@@ -1,0 +1,104 @@
+// The ONNX graph of one Llama-family decoder layer, with its weights as graph inputs: one
+// compiled session serves every layer and every weight source (full precision, Q, Q + LoRA),
+// and the weights stay in the caller's memory, never copied into the model.
+//   h = x + o_proj(attn(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rms(x)·w1
+//   y = h + down_proj(silu(gate_proj(n2)) · up_proj(n2)),                    n2 = rms(h)·w2
+// Shapes are per sequence: x [T, hidden]. A LoRA target adds s·(input·Aᵀ)·Bᵀ as its own branch.
+import type { ModelConfig } from '../io/hf-config';
+import type { LinearModule } from '../io/targets';
+import { OnnxGraph } from '../tensor/onnx-graph';
+
+export interface DecoderGraphSpec {
+  /** Modules whose weight input comes with a `.bias` input. */
+  biases: LinearModule[];
+  /** Modules with a LoRA branch (inputs `.lora_A` [r, in], `.lora_B` [out, r]). */
+  lora: LinearModule[];
+  loraScaling: number;
+}
+
+export function decoderGraphKey(spec: DecoderGraphSpec): string {
+  return `decoder:${spec.biases.join(',')}:${spec.lora.join(',')}:${spec.loraScaling}`;
+}
+
+/** Input names of the layer's weights, in a fixed order. */
+export function decoderWeightInputs(spec: DecoderGraphSpec): string[] {
+  const names = ['input_layernorm', 'post_attention_layernorm'];
+  for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as LinearModule[]) {
+    names.push(m);
+    if (spec.biases.includes(m)) names.push(`${m}.bias`);
+    if (spec.lora.includes(m)) names.push(`${m}.lora_A`, `${m}.lora_B`);
+  }
+  return names;
+}
+
+export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
+  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = config;
+  const eps = config.rmsNormEps;
+  const g = new OnnxGraph('decoder_layer');
+  g.input('x', 'float32', ['T', H]);
+  g.input('cos', 'float32', ['T', hd]);
+  g.input('sin', 'float32', ['T', hd]);
+  g.input('mask', 'float32', ['T', 'T']);
+  const outDim: Record<LinearModule, number> = { q_proj: nH * hd, k_proj: nKV * hd, v_proj: nKV * hd, o_proj: H, gate_proj: I, up_proj: I, down_proj: H };
+  const inDim: Record<LinearModule, number> = { q_proj: H, k_proj: H, v_proj: H, o_proj: nH * hd, gate_proj: H, up_proj: H, down_proj: I };
+  g.input('input_layernorm', 'float32', [H]);
+  g.input('post_attention_layernorm', 'float32', [H]);
+  for (const m of Object.keys(outDim) as LinearModule[]) {
+    g.input(m, 'float32', [outDim[m], inDim[m]]);
+    if (spec.biases.includes(m)) g.input(`${m}.bias`, 'float32', [outDim[m]]);
+    if (spec.lora.includes(m)) {
+      g.input(`${m}.lora_A`, 'float32', ['r', inDim[m]]);
+      g.input(`${m}.lora_B`, 'float32', [outDim[m], 'r']);
+    }
+  }
+
+  const epsConst = g.constant('float32', [], [eps]);
+  const rmsNorm = (x: string, w: string): string => {
+    const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, epsConst])])]);
+    return g.op('Mul', [g.op('Mul', [x, inv]), w]);
+  };
+  const linear = (x: string, m: LinearModule): string => {
+    const base = g.op('Gemm', spec.biases.includes(m) ? [x, m, `${m}.bias`] : [x, m], { transB: 1 });
+    if (!spec.lora.includes(m)) return base;
+    const down = g.op('Gemm', [x, `${m}.lora_A`], { transB: 1 });
+    const up = g.op('Gemm', [down, `${m}.lora_B`], { transB: 1, alpha: { float: spec.loraScaling } });
+    return g.op('Add', [base, up]);
+  };
+  const shape = (dims: number[]) => g.constant('int64', [dims.length], dims);
+  const halfSplit = g.constant('int64', [2], [hd / 2, hd / 2]);
+  // [T, heads·hd] → [heads, T, hd] with rotary applied: x·cos + rotate_half(x)·sin.
+  const heads = (x: string, n: number, rope: boolean): string => {
+    const t = g.op('Transpose', [g.op('Reshape', [x, shape([0, n, hd])])], { perm: [1, 0, 2] });
+    if (!rope) return t;
+    const [x1, x2] = g.node('Split', [t, halfSplit], { axis: -1 }, 2);
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [t, 'cos']), g.op('Mul', [rotated, 'sin'])]);
+  };
+  // Grouped-query attention: KV head j serves query heads j·g … j·g+g−1 (HF's repeat_kv).
+  const repeatKv = (x: string): string => {
+    const group = nH / nKV;
+    if (group === 1) return x;
+    const expanded = g.op('Expand', [g.op('Unsqueeze', [x, g.constant('int64', [1], [1])]), shape([nKV, group, 1, 1])]);
+    return g.op('Reshape', [expanded, shape([nH, -1, hd])]);
+  };
+
+  const n1 = rmsNorm('x', 'input_layernorm');
+  const q = heads(linear(n1, 'q_proj'), nH, true);
+  const k = repeatKv(heads(linear(n1, 'k_proj'), nKV, true));
+  const v = repeatKv(heads(linear(n1, 'v_proj'), nKV, false));
+  const scores = g.op('Add', [
+    g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.constant('float32', [], [1 / Math.sqrt(hd)])]),
+    'mask',
+  ]);
+  const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
+  const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [1, 0, 2] }), shape([0, nH * hd])]);
+  const h = g.op('Add', ['x', linear(merged, 'o_proj')]);
+
+  const n2 = rmsNorm(h, 'post_attention_layernorm');
+  const gate = linear(n2, 'gate_proj');
+  const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(n2, 'up_proj')]);
+  g.op('Add', [h, linear(act, 'down_proj')], {}, 'y');
+  g.output('y', 'float32', ['T', H]);
+  return g;
+}

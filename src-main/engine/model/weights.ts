@@ -1,0 +1,107 @@
+// The float32 weights a forward pass runs on, held once, from one of three sources: the
+// original model, a run's exact Q (quantized.safetensors dequantized, other tensors from
+// the run's backbone), or that Q plus the run's LoRA adapter as a separate branch.
+import { join } from 'node:path';
+import { UserError } from '../errors';
+import { adapterKey } from '../export/peft';
+import { readModelConfig, type ModelConfig } from '../io/hf-config';
+import { openModelWeights, type ModelWeights } from '../io/model-weights';
+import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
+import { LLAMA_MODULES, modulePath, type LinearModule } from '../io/targets';
+import { QuantizedFile } from '../runs/quantized-file';
+import { readJsonFile, RUN_FILES } from '../runs/run-dir';
+
+export interface LayerWeights {
+  /** By decoder-graph input name: input_layernorm, q_proj, q_proj.bias, q_proj.lora_A, … */
+  tensors: Map<string, Float32Array>;
+  /** [rows, cols] of each 2-D tensor, for the ORT feeds. */
+  shapes: Map<string, number[]>;
+}
+
+export interface WeightSet {
+  config: ModelConfig;
+  embed: Float32Array;
+  layers: LayerWeights[];
+  norm: Float32Array;
+  lmHead: Float32Array;
+  lora: { modules: LinearModule[]; scaling: number } | null;
+}
+
+type TensorSource = (name: string) => Promise<Float32Array>;
+
+function checkFinite(name: string, data: Float32Array): Float32Array {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new UserError(`${name} has a non-finite value (${data[i]}) at index ${i}`);
+  }
+  return data;
+}
+
+async function assemble(config: ModelConfig, index: ModelWeights, read: TensorSource): Promise<WeightSet> {
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const tensors = new Map<string, Float32Array>();
+    const shapes = new Map<string, number[]>();
+    const add = async (key: string, name: string) => {
+      tensors.set(key, checkFinite(name, await read(name)));
+      shapes.set(key, index.info(name).shape);
+    };
+    await add('input_layernorm', `model.layers.${l}.input_layernorm.weight`);
+    await add('post_attention_layernorm', `model.layers.${l}.post_attention_layernorm.weight`);
+    for (const m of LLAMA_MODULES) {
+      await add(m, `${modulePath(l, m)}.weight`);
+      if (index.has(`${modulePath(l, m)}.bias`)) await add(`${m}.bias`, `${modulePath(l, m)}.bias`);
+    }
+    layers.push({ tensors, shapes });
+  }
+  const embed = checkFinite('model.embed_tokens.weight', await read('model.embed_tokens.weight'));
+  const lmHead = index.has('lm_head.weight') && !config.tieWordEmbeddings ? checkFinite('lm_head.weight', await read('lm_head.weight')) : embed;
+  return { config, embed, layers, norm: checkFinite('model.norm.weight', await read('model.norm.weight')), lmHead, lora: null };
+}
+
+export async function loadModelWeights(modelDir: string): Promise<WeightSet> {
+  const config = await readModelConfig(modelDir);
+  const weights = await openModelWeights(modelDir);
+  return assemble(config, weights, (name) => weights.readF32(name));
+}
+
+/** Q exactly as the run computed it; every other tensor from the run's backbone. */
+export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
+  const backboneDir = join(runDir, RUN_FILES.backbone);
+  const config = await readModelConfig(backboneDir);
+  const backbone = await openModelWeights(backboneDir);
+  const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
+  const targets = new Set(quantized.names());
+  return assemble(config, backbone, (name) => {
+    const module = name.replace(/\.weight$/, '');
+    return targets.has(module) ? quantized.dequantize(module) : backbone.readF32(name);
+  });
+}
+
+/** Adds a PEFT adapter's A and B to a weight set (a separate branch; Q is untouched). */
+export async function attachAdapter(set: WeightSet, adapterDir: string): Promise<WeightSet> {
+  const config = await readJsonFile<{ r: number; lora_alpha: number; use_rslora?: boolean }>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  const file = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
+  const modules = new Set<LinearModule>();
+  const layers = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes) }));
+  for (let l = 0; l < set.config.numLayers; l++) {
+    for (const m of LLAMA_MODULES) {
+      const a = adapterKey(modulePath(l, m), 'lora_A');
+      if (!file.tensors.has(a)) continue;
+      modules.add(m);
+      const b = adapterKey(modulePath(l, m), 'lora_B');
+      for (const [key, name] of [[`${m}.lora_A`, a], [`${m}.lora_B`, b]] as const) {
+        layers[l].tensors.set(key, checkFinite(name, await readTensorF32(file, name)));
+        layers[l].shapes.set(key, file.tensors.get(name)!.shape);
+      }
+    }
+  }
+  // One graph serves all layers, so every layer needs the same LoRA modules.
+  for (let l = 0; l < set.config.numLayers; l++) {
+    for (const m of modules) {
+      if (!layers[l].tensors.has(`${m}.lora_A`)) throw new UserError(`${adapterDir}: layer ${l} has no ${m} adapter while other layers do`);
+    }
+  }
+  const r = config.r;
+  const scaling = config.use_rslora ? config.lora_alpha / Math.sqrt(r) : config.lora_alpha / r;
+  return { ...set, layers, lora: { modules: LLAMA_MODULES.filter((m) => modules.has(m)), scaling } };
+}
