@@ -1,9 +1,7 @@
-// Bundles the CLI into dist/cli.cjs (run by `npm ci` through "prepare", and by npm start/test).
+// Bundles the CLI into dist/cli.cjs (and the cross-check's logits dump) (run by `npm ci` through "prepare", and by npm start/test).
 import { build } from 'esbuild';
 
-await build({
-  entryPoints: ['src-main/cli/index.ts'],
-  outfile: 'dist/cli.cjs',
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -11,4 +9,8 @@ await build({
   sourcemap: true,
   external: ['onnxruntime-node'],
   logLevel: 'warning',
-});
+};
+
+await build({ ...common, entryPoints: ['src-main/cli/index.ts'], outfile: 'dist/cli.cjs' });
+// The cross-check's logits dump runs on the GPU machine, where there is no TypeScript.
+await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-logits.ts'], outfile: 'dist/xcheck-logits.cjs' });

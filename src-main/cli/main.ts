@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancelledError, UserError } from '../engine/errors';
 import { QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
 import { demoCommand } from './commands/demo';
+import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
 import { inspectCommand } from './commands/inspect';
 import { quantizeCommand } from './commands/quantize';
@@ -18,6 +19,7 @@ const USAGE = `usage: loftq <command> [options]
            [--quant nf|uniform] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
            [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
            [--device cpu|webgpu|cuda|native] [--seed N] [--force] [--json]
+  eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
   demo [--runs DIR] [--json]
 
@@ -133,8 +135,15 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       await demoCommand(str(values.runs) ?? 'runs', out, signal);
       break;
     }
+    case 'eval': {
+      const { values, positionals } = parse(rest, { data: { type: 'string' }, field: { type: 'string' }, 'seq-len': { type: 'string' }, stride: { type: 'string' }, 'max-tokens': { type: 'string' } }, 1);
+      const data = str(values.data);
+      if (!data) throw new UsageError('eval needs --data FILE (.txt, .jsonl or .parquet)');
+      const opt = (name: string) => (values[name] === undefined ? undefined : num(name, values[name], 0));
+      await evalCommand({ target: positionals[0], data, field: str(values.field), seqLen: opt('seq-len'), stride: opt('stride'), maxTokens: opt('max-tokens') }, out, signal);
+      break;
+    }
     case 'serve':
-    case 'eval':
     case 'train':
       throw new UserError(`'loftq ${command}' is not available in this build yet`);
     case '--version':

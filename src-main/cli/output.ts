@@ -24,6 +24,9 @@ export class Output {
       case 'layer':
         this.bar.update(e.done_params / e.total_params, `${e.layer.name} err ${e.layer.err_init.toFixed(4)}`);
         break;
+      case 'eval':
+        this.bar.update(e.total_tokens > 0 ? e.done_tokens / e.total_tokens : 0, `perplexity (${e.weights}) ${e.done_tokens}/${e.total_tokens} tokens`);
+        break;
       case 'phase':
         this.bar.update(1, `writing ${e.phase}${e.detail ? ` ${e.detail}` : ''}`);
         break;

@@ -7,6 +7,7 @@ export type JobEvent =
   | { type: 'matrix'; index: number; total: number; name: string; shape: [number, number]; bits: number }
   | { type: 'step'; index: number; total: number; name: string; step: number; iters: number; err: number }
   | { type: 'layer'; index: number; total: number; layer: LayerRecord; done_params: number; total_params: number }
+  | { type: 'eval'; weights: 'fp' | 'q' | 'q+lora'; done_tokens: number; total_tokens: number }
   | { type: 'phase'; phase: 'quantized' | 'adapter' | 'backbone' | 'export'; detail?: string }
   | { type: 'result'; run: string; record: RunRecord };
 

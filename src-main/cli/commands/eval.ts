@@ -1,0 +1,27 @@
+import { runEval } from '../../engine/jobs/eval-job';
+import type { Output } from '../output';
+import { formatTable } from '../table';
+
+export interface EvalArgs {
+  target: string;
+  data: string;
+  field?: string;
+  seqLen?: number;
+  stride?: number;
+  maxTokens?: number;
+}
+
+const LABEL = { fp: 'full precision', q: 'quantized Q', 'q+lora': 'Q + adapter' } as const;
+
+export async function evalCommand(args: EvalArgs, out: Output, signal: AbortSignal): Promise<void> {
+  const result = await runEval({ ...args, signal, onEvent: (e) => out.event(e) });
+  out.result({ ...result }, () => {
+    const rows = result.results.map((r) => [LABEL[r.weights], r.ppl.toFixed(3), r.tokens, `${r.seconds.toFixed(1)}s`, Math.round(r.tokens / r.seconds)]);
+    const skipped = result.skipped.map((s) => `  (${LABEL[s.weights]} skipped: ${s.reason})\n`).join('');
+    return (
+      `perplexity of ${result.target} on ${result.data} (window ${result.seq_len}, stride ${result.stride})\n\n` +
+      formatTable(['weights', 'perplexity', 'tokens', 'time', 'tokens/s'], rows) +
+      skipped
+    );
+  });
+}

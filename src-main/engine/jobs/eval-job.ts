@@ -1,0 +1,110 @@
+// The eval job: perplexity of a model folder, or of a run in three weight sources (full
+// precision, Q alone, Q + adapter) evaluated one after another so that only one set of
+// weights is in memory at a time; a run's results are appended to its metrics.jsonl.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../errors';
+import { readModelConfig } from '../io/hf-config';
+import { perplexity, checkWindow, type PerplexityResult } from '../model/perplexity';
+import { Transformer } from '../model/transformer';
+import { attachAdapter, loadModelWeights, loadQuantizedWeights, type WeightSet } from '../model/weights';
+import { appendMetric, readRunRecord, RUN_FILES } from '../runs/run-dir';
+import { openTextDataset, readTokens } from '../text/datasets';
+import { checkTokenizerMatchesModel, loadTokenizer } from '../text/tokenizer';
+import type { EventSink } from './events';
+
+export type WeightsKind = 'fp' | 'q' | 'q+lora';
+
+export interface EvalOptions {
+  target: string;
+  data: string;
+  field?: string;
+  seqLen?: number;
+  stride?: number;
+  maxTokens?: number;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export interface EvalEntry extends PerplexityResult {
+  weights: WeightsKind;
+}
+
+export interface EvalResult {
+  target: string;
+  kind: 'model' | 'run';
+  data: string;
+  seq_len: number;
+  stride: number;
+  results: EvalEntry[];
+  /** Weight sources that could not be evaluated, with why (e.g. the original model moved). */
+  skipped: Array<{ weights: WeightsKind; reason: string }>;
+}
+
+const DEFAULT_SEQ_LEN = 1024;
+
+export async function runEval(o: EvalOptions): Promise<EvalResult> {
+  const target = resolve(o.target);
+  const isRun = existsSync(join(target, RUN_FILES.run));
+  if (!isRun && !existsSync(join(target, 'config.json'))) {
+    throw new UserError(`${target} is neither a model folder (config.json) nor a run directory (run.json)`);
+  }
+  const record = isRun ? await readRunRecord(target) : null;
+  if (record && record.status !== 'done') throw new UserError(`${target}: the run is ${record.status}, only a finished run can be evaluated`);
+  // A run's backbone has the model's config and tokenizer, so the original is needed only for fp.
+  const modelDir = isRun ? join(target, RUN_FILES.backbone) : target;
+  const config = await readModelConfig(modelDir);
+  const seqLen = o.seqLen ?? Math.min(DEFAULT_SEQ_LEN, config.maxPositionEmbeddings);
+  const stride = o.stride ?? Math.max(1, Math.floor(seqLen / 2));
+  checkWindow(seqLen, stride, config.maxPositionEmbeddings);
+
+  const tokenizer = await loadTokenizer(modelDir);
+  checkTokenizerMatchesModel(tokenizer, config.vocabSize);
+  const ids = await readTokens(openTextDataset(resolve(o.data), { field: o.field }), tokenizer, { maxTokens: o.maxTokens, separator: 'eos' });
+
+  const sources: Array<{ weights: WeightsKind; load: () => Promise<WeightSet> }> = [];
+  const skipped: EvalResult['skipped'] = [];
+  if (!record) sources.push({ weights: 'fp', load: () => loadModelWeights(modelDir) });
+  else {
+    const original = String(record.model.path ?? '');
+    if (original && existsSync(join(original, 'config.json'))) sources.push({ weights: 'fp', load: () => loadModelWeights(original) });
+    else skipped.push({ weights: 'fp', reason: `the original model ${original} is not there any more` });
+    // Q is loaded once and shared by the q and q+lora passes (the adapter is a separate branch).
+    let q: Promise<WeightSet> | null = null;
+    const loadQ = () => (q ??= loadQuantizedWeights(target));
+    sources.push({ weights: 'q', load: loadQ });
+    sources.push({ weights: 'q+lora', load: async () => attachAdapter(await loadQ(), join(target, RUN_FILES.adapter)) });
+  }
+
+  const results: EvalEntry[] = [];
+  for (const source of sources) {
+    o.onEvent?.({ type: 'eval', weights: source.weights, done_tokens: 0, total_tokens: ids.length - 1 });
+    const model = new Transformer(await source.load());
+    try {
+      const r = await perplexity(model, ids, {
+        seqLen,
+        stride,
+        signal: o.signal,
+        onProgress: (done, total) => o.onEvent?.({ type: 'eval', weights: source.weights, done_tokens: done, total_tokens: total }),
+      });
+      results.push({ weights: source.weights, ...r });
+      if (record) {
+        await appendMetric(target, {
+          step: 0,
+          split: 'eval',
+          eval_ppl: r.ppl,
+          tokens: r.tokens,
+          weights: source.weights,
+          seq_len: seqLen,
+          stride,
+          data: resolve(o.data),
+          seconds: r.seconds,
+          time: new Date().toISOString(),
+        });
+      }
+    } finally {
+      await model.dispose();
+    }
+  }
+  return { target, kind: isRun ? 'run' : 'model', data: resolve(o.data), seq_len: seqLen, stride, results, skipped };
+}
