@@ -1,0 +1,141 @@
+// The typed contract between the UI and the engine (types only): what the renderer may ask
+// (StudioApi), what it is told (ApiEvent), and the records it receives. The same contract
+// runs over Electron IPC (preload) and over WebSocket (loftq serve); nothing else differs.
+import type { JobEvent } from '../engine/jobs/events';
+import type { LayerRecord, RunRecord, RunStatus } from '../engine/runs/run-dir';
+
+export type { JobEvent, LayerRecord, RunRecord, RunStatus };
+
+export interface TargetInfo {
+  name: string;
+  module: string;
+  layer: number;
+  shape: [number, number];
+  dtype: string;
+}
+
+export interface ModelSummary {
+  path: string;
+  architecture: string;
+  layers: number;
+  hidden_size: number;
+  intermediate_size: number;
+  heads: number;
+  kv_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  tie_word_embeddings: boolean;
+  torch_dtype: string;
+  parameters: number;
+  weight_bytes: number;
+  weight_files: number;
+  target_parameters: number;
+  targets: TargetInfo[];
+}
+
+/** One line of a run's metrics.jsonl: a training step or an evaluation. */
+export type MetricRecord =
+  | { step: number; loss: number; lr: number; grad_norm: number; tokens_per_s: number; time: number | string }
+  | { step: number; split: string; eval_ppl: number; tokens: number; weights: 'fp' | 'q' | 'q+lora'; [key: string]: unknown };
+
+export interface RunSummary {
+  /** Absolute folder of the run. */
+  dir: string;
+  /** The folder's name (what rename changes). */
+  name: string;
+  record: RunRecord;
+}
+
+export interface RunDetail extends RunSummary {
+  layers: LayerRecord[];
+  metrics: MetricRecord[];
+}
+
+export interface QuantizeRequest {
+  model: string;
+  /** Folder name of the new run inside the runs folder. */
+  name: string;
+  method: 'qlora' | 'loftq';
+  bits: number;
+  bitsMap?: string;
+  quant: 'nf' | 'uniform';
+  block: number;
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  iters: number;
+  svd: 'randomized' | 'exact';
+  targets: string;
+  seed: number;
+}
+
+export interface ExportRequest {
+  run: string;
+  format: 'peft' | 'merged';
+  /** A folder the user chose (native dialog in the app, a typed path in web mode). */
+  out: string;
+  force?: boolean;
+}
+
+export interface EvalRequest {
+  target: string;
+  data: string;
+  field?: string;
+  seqLen?: number;
+  stride?: number;
+  maxTokens?: number;
+}
+
+export type JobKind = 'quantize' | 'export' | 'eval';
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobInfo {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  /** What the job works on: the run folder, or the model for eval. */
+  target: string;
+  /** 0..1 */
+  progress: number;
+  label: string;
+  error?: string;
+  /** The job's result when done (export: the files; eval: the perplexities). */
+  result?: unknown;
+  started: string;
+  finished?: string;
+}
+
+export type ApiEvent =
+  | { type: 'job'; job: JobInfo; event?: JobEvent }
+  | { type: 'runs-changed' };
+
+export interface StudioApi {
+  /** Server facts: the runs folder and the demo model's path (null when missing). */
+  info(): Promise<{ runsDir: string; demoModel: string | null; version: string; transport: 'ipc' | 'websocket' }>;
+  inspectModel(path: string): Promise<ModelSummary>;
+  listRuns(): Promise<RunSummary[]>;
+  getRun(dir: string): Promise<RunDetail>;
+  renameRun(dir: string, name: string): Promise<RunSummary>;
+  deleteRun(dir: string): Promise<void>;
+  startQuantize(request: QuantizeRequest): Promise<JobInfo>;
+  startExport(request: ExportRequest): Promise<JobInfo>;
+  startEval(request: EvalRequest): Promise<JobInfo>;
+  cancelJob(id: string): Promise<void>;
+  listJobs(): Promise<JobInfo[]>;
+  /** Subscribes to events; returns the unsubscribe function. */
+  onEvent(listener: (event: ApiEvent) => void): () => void;
+}
+
+export type ApiMethod = Exclude<keyof StudioApi, 'onEvent'>;
+
+/** Every method a transport may carry, for validation at the boundary. */
+export const API_METHODS: readonly ApiMethod[] = [
+  'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'cancelJob', 'listJobs',
+];
+
+/** Wire format of the WebSocket transport (and the IPC one). */
+export type WireMessage =
+  | { kind: 'request'; id: number; method: ApiMethod; params: unknown[] }
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: { message: string; user: boolean } }
+  | { kind: 'event'; event: ApiEvent };
