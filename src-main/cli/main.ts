@@ -9,8 +9,9 @@ import { exportCommand } from './commands/export';
 import { inspectCommand } from './commands/inspect';
 import { quantizeCommand } from './commands/quantize';
 import { Output } from './output';
+import { serveCommand } from './commands/serve';
+import { VERSION } from './version';
 
-const VERSION = '0.1.0';
 
 const USAGE = `usage: loftq <command> [options]
 
@@ -21,6 +22,7 @@ const USAGE = `usage: loftq <command> [options]
            [--device cpu|webgpu|cuda|native] [--seed N] [--force] [--json]
   eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
+  serve [--port N] [--host 127.0.0.1] [--runs DIR]
   demo [--runs DIR] [--json]
 
 --bits-map SPEC: comma-separated SELECTOR=BITS rules over --bits, later rules win;
@@ -143,7 +145,11 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       await evalCommand({ target: positionals[0], data, field: str(values.field), seqLen: opt('seq-len'), stride: opt('stride'), maxTokens: opt('max-tokens') }, out, signal);
       break;
     }
-    case 'serve':
+    case 'serve': {
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, runs: { type: 'string' } }, 0);
+      await serveCommand({ port: num('port', values.port, 0), host: str(values.host) ?? '127.0.0.1', runs: str(values.runs) ?? 'runs' }, signal);
+      break;
+    }
     case 'train':
       throw new UserError(`'loftq ${command}' is not available in this build yet`);
     case '--version':

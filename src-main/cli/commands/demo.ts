@@ -1,24 +1,19 @@
 // `loftq demo`: quantize the bundled demo model with QLoRA and LoftQ at 2 and 4 bits and
 // print the per-layer init error side by side.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { UserError } from '../../engine/errors';
 import { runQuantize } from '../../engine/jobs/quantize-job';
 import { QUANTIZE_DEFAULTS } from '../../engine/jobs/quantize-options';
 import type { RunRecord } from '../../engine/runs/run-dir';
 import { readLayers } from '../../engine/runs/run-dir';
 import type { Output } from '../output';
+import { demoModelPath } from '../paths';
 import { formatTable } from '../table';
 
-/** assets/demo-model, found from wherever the CLI runs (bundled dist/ or sources). */
 export function demoModelDir(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'assets', 'demo-model');
-    if (existsSync(join(candidate, 'config.json'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new UserError('the demo model is missing: run `npx tsx scripts/make-demo-model.ts` to create assets/demo-model');
+  const dir = demoModelPath();
+  if (!dir) throw new UserError('the demo model is missing: run `npx tsx scripts/make-demo-model.ts` to create assets/demo-model');
+  return dir;
 }
 
 const CONFIGS = [

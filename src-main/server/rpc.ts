@@ -1,0 +1,54 @@
+// The request side of the wire protocol: parse, validate and dispatch one message to a
+// StudioApi. Every request is checked (shape, method name, parameter types) before any
+// engine code runs; anything malformed gets an error response, never an exception.
+import { API_METHODS, type ApiMethod, type StudioApi, type WireMessage } from '../api/contract';
+import { UserError } from '../engine/errors';
+
+type ParamKind = 'string' | 'object';
+
+/** Parameter kinds per method: the service checks the values' meaning. */
+const PARAMS: Record<ApiMethod, ParamKind[]> = {
+  info: [],
+  inspectModel: ['string'],
+  listRuns: [],
+  getRun: ['string'],
+  renameRun: ['string', 'string'],
+  deleteRun: ['string'],
+  startQuantize: ['object'],
+  startExport: ['object'],
+  startEval: ['object'],
+  cancelJob: ['string'],
+  listJobs: [],
+};
+
+/** Largest request accepted, in bytes (requests are small; this bounds a hostile client). */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+export async function handleRequest(api: StudioApi, raw: string): Promise<WireMessage | null> {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof msg !== 'object' || msg === null) return null;
+  const { kind, id, method, params } = msg as Record<string, unknown>;
+  if (kind !== 'request' || typeof id !== 'number' || !Number.isSafeInteger(id)) return null;
+  const fail = (message: string, user = true): WireMessage => ({ kind: 'response', id, ok: false, error: { message, user } });
+  if (typeof method !== 'string' || !(API_METHODS as readonly string[]).includes(method)) return fail(`unknown method ${JSON.stringify(method)}`);
+  const expected = PARAMS[method as ApiMethod];
+  if (!Array.isArray(params) || params.length !== expected.length) return fail(`${method} takes ${expected.length} parameter(s)`);
+  for (let i = 0; i < expected.length; i++) {
+    const p = params[i];
+    const ok = expected[i] === 'string' ? typeof p === 'string' : typeof p === 'object' && p !== null && !Array.isArray(p);
+    if (!ok) return fail(`${method}: parameter ${i + 1} must be a${expected[i] === 'object' ? 'n object' : ' string'}`);
+  }
+  try {
+    const fn = api[method as ApiMethod] as (...args: unknown[]) => Promise<unknown>;
+    const result = await fn.apply(api, params);
+    return { kind: 'response', id, ok: true, result: result ?? null };
+  } catch (e) {
+    if (e instanceof UserError) return fail(e.message);
+    return fail(`internal error: ${e instanceof Error ? e.message : String(e)}`, false);
+  }
+}

@@ -1,0 +1,283 @@
+// StudioApi on top of the engine: the one implementation that both transports (the app's
+// compute process over IPC, `loftq serve` over WebSocket) expose. It owns the runs folder:
+// runs are created, renamed and deleted only inside it; exports go where the user chose.
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type {
+  ApiEvent,
+  EvalRequest,
+  ExportRequest,
+  JobInfo,
+  JobKind,
+  MetricRecord,
+  QuantizeRequest,
+  RunDetail,
+  RunSummary,
+  StudioApi,
+} from '../api/contract';
+import { UserError } from '../engine/errors';
+import { writeJsonAtomic } from '../engine/io/atomic-write';
+import type { JobEvent } from '../engine/jobs/events';
+import { runEval } from '../engine/jobs/eval-job';
+import { runExport } from '../engine/jobs/export-job';
+import { inspectModel } from '../engine/jobs/inspect';
+import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
+import { runQuantize } from '../engine/jobs/quantize-job';
+import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
+import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
+
+export interface StudioServiceOptions {
+  runsDir: string;
+  demoModel: string | null;
+  version: string;
+  transport: 'ipc' | 'websocket';
+  /** Minimum milliseconds between progress events of one job (layer results always pass). */
+  throttleMs?: number;
+}
+
+const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function checkRunName(name: unknown): string {
+  if (typeof name !== 'string' || !RUN_NAME.test(name) || name.includes('..')) {
+    throw new UserError(`run name must be 1–128 letters, digits, '.', '_' or '-' (got ${JSON.stringify(name)})`);
+  }
+  return name;
+}
+
+export class StudioService implements StudioApi {
+  readonly runsDir: string;
+  private readonly listeners = new Set<(e: ApiEvent) => void>();
+  private readonly jobs = new Map<string, JobInfo>();
+  private readonly lastSent = new Map<string, number>();
+  private readonly queue: JobQueue;
+
+  constructor(private readonly options: StudioServiceOptions) {
+    this.runsDir = resolve(options.runsDir);
+    this.queue = new JobQueue((job) => this.onQueueChange(job));
+  }
+
+  // --- events -------------------------------------------------------------------------
+
+  onEvent(listener: (event: ApiEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: ApiEvent): void {
+    for (const l of this.listeners) l(event);
+  }
+
+  private onQueueChange(job: QueuedJob): void {
+    const info = this.jobs.get(job.id);
+    if (!info) return;
+    info.state = job.state;
+    if (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled') {
+      info.finished = new Date().toISOString();
+      info.progress = job.state === 'done' ? 1 : info.progress;
+      info.error = job.error?.message;
+      info.result = job.result;
+      info.label = job.state === 'done' ? 'done' : job.state === 'cancelled' ? 'cancelled' : `failed: ${job.error?.message}`;
+    }
+    this.emit({ type: 'job', job: { ...info } });
+    if (info.kind === 'quantize' || job.state === 'done') this.emit({ type: 'runs-changed' });
+  }
+
+  private progress(id: string, event: JobEvent): void {
+    const info = this.jobs.get(id);
+    if (!info) return;
+    switch (event.type) {
+      case 'matrix':
+        info.progress = event.index / event.total;
+        info.label = `${event.name} (${event.index + 1}/${event.total})`;
+        break;
+      case 'step':
+        info.progress = (event.index + event.step / (event.iters + 1)) / event.total;
+        break;
+      case 'layer':
+        info.progress = event.done_params / event.total_params;
+        break;
+      case 'eval':
+        info.progress = event.total_tokens > 0 ? event.done_tokens / event.total_tokens : 0;
+        info.label = `perplexity (${event.weights}) ${event.done_tokens}/${event.total_tokens}`;
+        break;
+      case 'phase':
+        info.label = `writing ${event.phase}`;
+        break;
+      default:
+        break;
+    }
+    // Layer results carry data the UI draws; the rest is throttled to keep the UI smooth.
+    const now = Date.now();
+    const throttle = this.options.throttleMs ?? 100;
+    if (event.type !== 'layer' && event.type !== 'phase' && now - (this.lastSent.get(id) ?? 0) < throttle) return;
+    this.lastSent.set(id, now);
+    this.emit({ type: 'job', job: { ...info }, event });
+  }
+
+  private submit(kind: JobKind, target: string, work: (signal: AbortSignal, onEvent: (e: JobEvent) => void) => Promise<unknown>): JobInfo {
+    let id = '';
+    const job = this.queue.submit((signal) => work(signal, (e) => this.progress(id, e)));
+    id = job.id;
+    const info: JobInfo = { id, kind, state: job.state, target, progress: 0, label: 'queued', started: new Date().toISOString() };
+    this.jobs.set(id, info);
+    this.emit({ type: 'job', job: { ...info } });
+    return { ...info };
+  }
+
+  // --- paths ----------------------------------------------------------------------------
+
+  /** A run folder inside the runs folder (the only place runs are changed). */
+  private runPath(dir: unknown): string {
+    if (typeof dir !== 'string' || dir === '') throw new UserError('a run folder is required');
+    const path = resolve(this.runsDir, dir);
+    const rel = relative(this.runsDir, path);
+    if (rel === '' || isAbsolute(rel) || rel.split(sep).includes('..')) {
+      throw new UserError(`${path} is not inside the runs folder ${this.runsDir}`);
+    }
+    return path;
+  }
+
+  private busy(dir: string): boolean {
+    for (const j of this.jobs.values()) if ((j.state === 'queued' || j.state === 'running') && j.target === dir) return true;
+    return false;
+  }
+
+  // --- StudioApi ------------------------------------------------------------------------
+
+  async info() {
+    return { runsDir: this.runsDir, demoModel: this.options.demoModel, version: this.options.version, transport: this.options.transport };
+  }
+
+  async inspectModel(path: string) {
+    if (typeof path !== 'string' || path.trim() === '') throw new UserError('a model folder is required');
+    return inspectModel(path);
+  }
+
+  async listRuns(): Promise<RunSummary[]> {
+    const runs: RunSummary[] = [];
+    const visit = async (dir: string, depth: number) => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory() || e.name.startsWith('.')) continue;
+        const path = join(dir, e.name);
+        if (existsSync(join(path, RUN_FILES.run))) {
+          try {
+            runs.push({ dir: path, name: relative(this.runsDir, path), record: await readRunRecord(path) });
+          } catch {
+            // A folder with a broken run.json is not listed; opening it reports why.
+          }
+        } else if (depth < 2) await visit(path, depth + 1);
+      }
+    };
+    await visit(this.runsDir, 0);
+    return runs.sort((a, b) => b.record.created.localeCompare(a.record.created));
+  }
+
+  async getRun(dir: string): Promise<RunDetail> {
+    const path = resolve(this.runsDir, String(dir));
+    const record = await readRunRecord(path);
+    const layers = existsSync(join(path, RUN_FILES.layers)) ? await readLayers(path) : [];
+    let metrics: MetricRecord[] = [];
+    const metricsPath = join(path, RUN_FILES.metrics);
+    if (existsSync(metricsPath)) {
+      metrics = (await readFile(metricsPath, 'utf8'))
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l) as MetricRecord];
+          } catch {
+            return []; // a line cut by a crash mid-append
+          }
+        });
+    }
+    return { dir: path, name: relative(this.runsDir, path), record, layers, metrics };
+  }
+
+  async renameRun(dir: string, name: string): Promise<RunSummary> {
+    const from = this.runPath(dir);
+    const to = join(dirname(from), checkRunName(name));
+    await readRunRecord(from);
+    if (this.busy(from)) throw new UserError(`${basename(from)} has a job running; wait for it or cancel it first`);
+    if (existsSync(to)) throw new UserError(`a run named ${name} already exists`);
+    await rename(from, to);
+    // The adapters name their backbone by absolute path; keep them pointing at it.
+    for (const adapter of [RUN_FILES.adapter, RUN_FILES.adapterInit]) {
+      const configPath = join(to, adapter, 'adapter_config.json');
+      if (!existsSync(configPath)) continue;
+      const config = await readJsonFile<Record<string, unknown>>(configPath, 'adapter config');
+      config.base_model_name_or_path = join(to, RUN_FILES.backbone);
+      await writeJsonAtomic(configPath, config);
+    }
+    this.emit({ type: 'runs-changed' });
+    return { dir: to, name: relative(this.runsDir, to), record: await readRunRecord(to) };
+  }
+
+  async deleteRun(dir: string): Promise<void> {
+    const path = this.runPath(dir);
+    if (!(await stat(path).catch(() => null))?.isDirectory() || !existsSync(join(path, RUN_FILES.run))) {
+      throw new UserError(`${path} is not a run directory`);
+    }
+    if (this.busy(path)) throw new UserError(`${basename(path)} has a job running; cancel it first`);
+    await rm(path, { recursive: true, force: true });
+    this.emit({ type: 'runs-changed' });
+  }
+
+  async startQuantize(r: QuantizeRequest): Promise<JobInfo> {
+    const out = join(this.runsDir, checkRunName(r?.name));
+    if (existsSync(out)) throw new UserError(`a run named ${r.name} already exists`);
+    const options = {
+      ...QUANTIZE_DEFAULTS,
+      model: String(r.model),
+      out,
+      method: r.method,
+      bits: Number(r.bits),
+      bitsMap: r.bitsMap || undefined,
+      quant: r.quant,
+      block: Number(r.block),
+      rank: Number(r.rank),
+      alpha: Number(r.alpha),
+      rslora: Boolean(r.rslora),
+      iters: Number(r.iters),
+      svd: r.svd,
+      targets: String(r.targets ?? 'all-linear'),
+      seed: Number(r.seed ?? 0),
+      force: false,
+    };
+    return this.submit('quantize', out, (signal, onEvent) => runQuantize(options, { signal, onEvent }));
+  }
+
+  async startExport(r: ExportRequest): Promise<JobInfo> {
+    const run = resolve(this.runsDir, String(r?.run));
+    if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
+    return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: r.out, force: r.force === true, onEvent }));
+  }
+
+  async startEval(r: EvalRequest): Promise<JobInfo> {
+    if (typeof r?.data !== 'string' || r.data.trim() === '') throw new UserError('a dataset file is required');
+    const target = resolve(this.runsDir, String(r.target));
+    return this.submit('eval', target, (signal, onEvent) =>
+      runEval({ target, data: r.data, field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
+    );
+  }
+
+  async cancelJob(id: string): Promise<void> {
+    if (!this.queue.cancel(String(id))) throw new UserError(`no running or queued job ${id}`);
+  }
+
+  async listJobs(): Promise<JobInfo[]> {
+    return [...this.jobs.values()].map((j) => ({ ...j }));
+  }
+
+  /** Cancels everything and waits for the running job to wind down (server shutdown). */
+  async close(): Promise<void> {
+    this.queue.cancelAll();
+    await this.queue.idle();
+  }
+}
