@@ -107,7 +107,12 @@ export interface JobInfo {
 
 export type ApiEvent =
   | { type: 'job'; job: JobInfo; event?: JobEvent }
-  | { type: 'runs-changed' };
+  | { type: 'runs-changed' }
+  /** App only (File → Open Model Folder…): the user chose a model folder in the native dialog. */
+  | { type: 'open-model'; path: string };
+
+/** What a native folder/file dialog is for (app only; see StudioApi.pickFolder). */
+export type PickPurpose = 'model' | 'export' | 'data';
 
 export interface StudioApi {
   /** Server facts: the runs folder and the demo model's path (null when missing). */
@@ -124,9 +129,16 @@ export interface StudioApi {
   listJobs(): Promise<JobInfo[]>;
   /** Subscribes to events; returns the unsubscribe function. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
+  /**
+   * App only (IPC; absent in web mode): a native dialog. 'model' and 'export' choose a folder
+   * ('export' may create one); 'data' chooses a dataset file (.txt, .jsonl, .parquet).
+   * Resolves with the absolute path, or null when the user cancels.
+   */
+  pickFolder?(purpose: PickPurpose): Promise<string | null>;
 }
 
-export type ApiMethod = Exclude<keyof StudioApi, 'onEvent'>;
+/** The methods carried over the wire (pickFolder runs in the app's main process only). */
+export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder'>;
 
 /** Every method a transport may carry, for validation at the boundary. */
 export const API_METHODS: readonly ApiMethod[] = [

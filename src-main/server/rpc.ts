@@ -24,6 +24,24 @@ const PARAMS: Record<ApiMethod, ParamKind[]> = {
 /** Largest request accepted, in bytes (requests are small; this bounds a hostile client). */
 export const MAX_REQUEST_BYTES = 1 << 20;
 
+export type CallCheck = { ok: true; method: ApiMethod; params: unknown[] } | { ok: false; message: string };
+
+/**
+ * Checks one call's method name and parameter kinds (not their meaning: the service does
+ * that). Shared by every transport: the WebSocket server and the app's IPC bridge.
+ */
+export function validateCall(method: unknown, params: unknown): CallCheck {
+  if (typeof method !== 'string' || !(API_METHODS as readonly string[]).includes(method)) return { ok: false, message: `unknown method ${JSON.stringify(method)}` };
+  const expected = PARAMS[method as ApiMethod];
+  if (!Array.isArray(params) || params.length !== expected.length) return { ok: false, message: `${method} takes ${expected.length} parameter(s)` };
+  for (let i = 0; i < expected.length; i++) {
+    const p: unknown = params[i];
+    const ok = expected[i] === 'string' ? typeof p === 'string' : typeof p === 'object' && p !== null && !Array.isArray(p);
+    if (!ok) return { ok: false, message: `${method}: parameter ${i + 1} must be a${expected[i] === 'object' ? 'n object' : ' string'}` };
+  }
+  return { ok: true, method: method as ApiMethod, params };
+}
+
 export async function handleRequest(api: StudioApi, raw: string): Promise<WireMessage | null> {
   let msg: unknown;
   try {
@@ -35,17 +53,11 @@ export async function handleRequest(api: StudioApi, raw: string): Promise<WireMe
   const { kind, id, method, params } = msg as Record<string, unknown>;
   if (kind !== 'request' || typeof id !== 'number' || !Number.isSafeInteger(id)) return null;
   const fail = (message: string, user = true): WireMessage => ({ kind: 'response', id, ok: false, error: { message, user } });
-  if (typeof method !== 'string' || !(API_METHODS as readonly string[]).includes(method)) return fail(`unknown method ${JSON.stringify(method)}`);
-  const expected = PARAMS[method as ApiMethod];
-  if (!Array.isArray(params) || params.length !== expected.length) return fail(`${method} takes ${expected.length} parameter(s)`);
-  for (let i = 0; i < expected.length; i++) {
-    const p = params[i];
-    const ok = expected[i] === 'string' ? typeof p === 'string' : typeof p === 'object' && p !== null && !Array.isArray(p);
-    if (!ok) return fail(`${method}: parameter ${i + 1} must be a${expected[i] === 'object' ? 'n object' : ' string'}`);
-  }
+  const call = validateCall(method, params);
+  if (!call.ok) return fail(call.message);
   try {
-    const fn = api[method as ApiMethod] as (...args: unknown[]) => Promise<unknown>;
-    const result = await fn.apply(api, params);
+    const fn = api[call.method] as (...args: unknown[]) => Promise<unknown>;
+    const result = await fn.apply(api, call.params);
     return { kind: 'response', id, ok: true, result: result ?? null };
   } catch (e) {
     if (e instanceof UserError) return fail(e.message);

@@ -1,5 +1,6 @@
 // Runs engine jobs one at a time (each uses every core, so running two at once would only
 // slow both), with an AbortController per job for cancel. Knows nothing of transports.
+import { randomBytes } from 'node:crypto';
 import { CancelledError, UserError } from '../errors';
 
 export type QueuedState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -16,13 +17,15 @@ type Work<R> = (signal: AbortSignal) => Promise<R>;
 
 export class JobQueue {
   private next = 1;
+  // Distinct per queue, so ids stay unique across a restarted compute process.
+  private readonly prefix = randomBytes(3).toString('hex');
   private tail: Promise<void> = Promise.resolve();
   private readonly controllers = new Map<string, AbortController>();
 
   constructor(private readonly onChange: (job: QueuedJob) => void) {}
 
   submit<R>(work: Work<R>): QueuedJob<R> {
-    const id = `job-${this.next++}`;
+    const id = `job-${this.prefix}-${this.next++}`;
     const controller = new AbortController();
     this.controllers.set(id, controller);
     const job: { -readonly [K in keyof QueuedJob<R>]: QueuedJob<R>[K] } = { id, state: 'queued', done: Promise.resolve() };

@@ -1,0 +1,99 @@
+// The app's security decisions: renderer URLs, IPC senders, external links, CSP headers.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CONTENT_SECURITY_POLICY } from '../server/static-files';
+import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders, type RendererLocation } from './security';
+
+const index = join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer', 'index.html');
+const file: RendererLocation = { kind: 'file', file: index };
+const dev: RendererLocation = { kind: 'dev', url: 'http://localhost:5173/' };
+const indexUrl = pathToFileURL(index).href;
+
+describe('rendererLocation', () => {
+  it('uses the dev server only when not packaged and on this machine', () => {
+    expect(rendererLocation(false, 'http://localhost:5173', index)).toEqual({ kind: 'dev', url: 'http://localhost:5173/' });
+    expect(rendererLocation(false, 'http://127.0.0.1:5174/', index)).toEqual({ kind: 'dev', url: 'http://127.0.0.1:5174/' });
+    expect(rendererLocation(true, 'http://localhost:5173', index)).toEqual(file);
+    expect(rendererLocation(false, undefined, index)).toEqual(file);
+    expect(rendererLocation(false, 'https://evil.example/', index)).toEqual(file);
+    expect(rendererLocation(false, 'file:///tmp/x.html', index)).toEqual(file);
+    expect(rendererLocation(false, 'not a url', index)).toEqual(file);
+  });
+});
+
+describe('isRendererUrl', () => {
+  it('accepts the built index.html with any hash or query, nothing else', () => {
+    expect(isRendererUrl(indexUrl, file)).toBe(true);
+    expect(isRendererUrl(`${indexUrl}#/runs/abc`, file)).toBe(true);
+    expect(isRendererUrl(`${indexUrl}?x=1`, file)).toBe(true);
+    expect(isRendererUrl(pathToFileURL(join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer', 'other.html')).href, file)).toBe(false);
+    expect(isRendererUrl('file:///etc/passwd', file)).toBe(false);
+    expect(isRendererUrl(indexUrl.replace('file:///', 'file://evil.example/'), file)).toBe(false);
+    expect(isRendererUrl('https://example.com/', file)).toBe(false);
+    expect(isRendererUrl('about:blank', file)).toBe(false);
+    expect(isRendererUrl('', file)).toBe(false);
+    expect(isRendererUrl('file:///%E0%A4%A', file)).toBe(false); // malformed escape
+  });
+
+  it('accepts the dev server origin only', () => {
+    expect(isRendererUrl('http://localhost:5173/', dev)).toBe(true);
+    expect(isRendererUrl('http://localhost:5173/src/main.tsx?t=1', dev)).toBe(true);
+    expect(isRendererUrl('http://localhost:5174/', dev)).toBe(false);
+    expect(isRendererUrl('https://localhost:5173/', dev)).toBe(false);
+    expect(isRendererUrl('http://localhost.evil.example:5173/', dev)).toBe(false);
+    expect(isRendererUrl(indexUrl, dev)).toBe(false);
+  });
+});
+
+describe('isTrustedSender', () => {
+  const ok = { fromOurWindow: true, isMainFrame: true, frameUrl: indexUrl };
+  it('trusts our window main frame showing our renderer', () => {
+    expect(isTrustedSender(ok, file)).toBe(true);
+    expect(isTrustedSender({ ...ok, frameUrl: 'http://localhost:5173/#/models' }, dev)).toBe(true);
+  });
+  it('refuses other windows, subframes, gone frames and other pages', () => {
+    expect(isTrustedSender({ ...ok, fromOurWindow: false }, file)).toBe(false);
+    expect(isTrustedSender({ ...ok, isMainFrame: false }, file)).toBe(false);
+    expect(isTrustedSender({ ...ok, frameUrl: null }, file)).toBe(false);
+    expect(isTrustedSender({ ...ok, frameUrl: 'https://example.com/' }, file)).toBe(false);
+    expect(isTrustedSender({ ...ok, frameUrl: 'data:text/html,hi' }, file)).toBe(false);
+    expect(isTrustedSender(ok, dev)).toBe(false);
+  });
+});
+
+describe('externalUrl', () => {
+  it('lets only https out', () => {
+    expect(externalUrl('https://arxiv.org/abs/2310.08659')).toBe('https://arxiv.org/abs/2310.08659');
+    expect(externalUrl('http://example.com/')).toBeNull();
+    expect(externalUrl('file:///etc/passwd')).toBeNull();
+    expect(externalUrl('javascript:alert(1)')).toBeNull();
+    expect(externalUrl('smb://host/share')).toBeNull();
+    expect(externalUrl('https://user:pw@example.com/')).toBeNull();
+    expect(externalUrl('nonsense')).toBeNull();
+  });
+});
+
+describe('content security policy', () => {
+  it('is the web mode policy for the built app and allows inline scripts only for the dev server', () => {
+    expect(contentSecurityPolicy(file)).toBe(CONTENT_SECURITY_POLICY);
+    const devPolicy = contentSecurityPolicy(dev);
+    expect(devPolicy).toContain("script-src 'self' 'unsafe-inline';");
+    expect(devPolicy).not.toContain('unsafe-eval');
+    expect(devPolicy.replace("script-src 'self' 'unsafe-inline'", "script-src 'self'")).toBe(CONTENT_SECURITY_POLICY);
+  });
+
+  it('replaces whatever policy a response had, keeping the other headers', () => {
+    const headers = withSecurityHeaders(
+      { 'content-security-policy': ["default-src *"], 'Content-Security-Policy-Report-Only': 'x', 'Content-Type': 'text/html', 'x-content-type-options': ['sniff'], 'Set-Cookie': ['a=1', 'b=2'] },
+      'default-src none',
+    );
+    expect(headers).toEqual({
+      'Content-Type': ['text/html'],
+      'Set-Cookie': ['a=1', 'b=2'],
+      'Content-Security-Policy': ['default-src none'],
+      'X-Content-Type-Options': ['nosniff'],
+    });
+    expect(withSecurityHeaders(undefined, 'p')).toEqual({ 'Content-Security-Policy': ['p'], 'X-Content-Type-Options': ['nosniff'] });
+  });
+});
