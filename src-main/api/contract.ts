@@ -2,7 +2,7 @@
 // (StudioApi), what it is told (ApiEvent), and the records it receives. The same contract
 // runs over Electron IPC (preload) and over WebSocket (loftq serve); nothing else differs.
 import type { JobEvent } from '../engine/jobs/events';
-import type { LayerRecord, RunRecord, RunStatus } from '../engine/runs/run-dir';
+import type { LayerRecord, RunRecord, RunStatus } from '../engine/runs/records';
 
 export type { JobEvent, LayerRecord, RunRecord, RunStatus };
 

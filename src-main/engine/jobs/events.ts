@@ -1,6 +1,6 @@
 // Progress events of engine jobs: what the CLI's --json prints line by line and what the
 // app's job queue forwards to the renderer.
-import type { LayerRecord, RunRecord } from '../runs/run-dir';
+import type { LayerRecord, RunRecord } from '../runs/records';
 
 export type JobEvent =
   | { type: 'start'; job: 'quantize'; run: string; matrices: number; total_params: number }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { errnoCode, fsError } from '../io/fs-util';
+import { RUN_FORMAT, type LayerRecord, type RunRecord } from './records';
 
 export const RUN_FILES = {
   run: 'run.json',
@@ -17,34 +18,7 @@ export const RUN_FILES = {
   backbone: 'backbone',
 } as const;
 
-export const RUN_FORMAT = 'loftq-run/1';
-
-export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface LayerRecord {
-  name: string;
-  shape: [number, number];
-  bits: number;
-  method: string;
-  err_q: number;
-  err_init: number;
-  step_errors: number[];
-  residual_top_sv: number[];
-  seconds: number;
-}
-
-export interface RunRecord {
-  format: typeof RUN_FORMAT;
-  kind: 'quantize';
-  status: RunStatus;
-  config: Record<string, unknown>;
-  model: Record<string, unknown>;
-  created: string;
-  finished?: string;
-  timings: Record<string, number>;
-  summary?: Record<string, number>;
-  error?: string;
-}
+export { RUN_FORMAT, type LayerRecord, type RunRecord, type RunStatus } from './records';
 
 /** Creates RUN_DIR for a new run: refuses an existing one unless `force`, and even then
  *  only replaces a folder that is empty or is itself a run directory (never user data). */

@@ -1,0 +1,30 @@
+// The records of a run directory (run.json, layers.json) as types, free of Node imports so
+// that the dashboard can use them through api/contract.ts.
+export const RUN_FORMAT = 'loftq-run/1';
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface LayerRecord {
+  name: string;
+  shape: [number, number];
+  bits: number;
+  method: string;
+  err_q: number;
+  err_init: number;
+  step_errors: number[];
+  residual_top_sv: number[];
+  seconds: number;
+}
+
+export interface RunRecord {
+  format: typeof RUN_FORMAT;
+  kind: 'quantize';
+  status: RunStatus;
+  config: Record<string, unknown>;
+  model: Record<string, unknown>;
+  created: string;
+  finished?: string;
+  timings: Record<string, number>;
+  summary?: Record<string, number>;
+  error?: string;
+}

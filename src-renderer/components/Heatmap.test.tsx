@@ -1,0 +1,49 @@
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MODULE_ORDER, modulePath } from '../lib/targets';
+import { Heatmap, type HeatCell } from './Heatmap';
+
+function cells(layers: number): HeatCell[] {
+  const out: HeatCell[] = [];
+  for (let layer = 0; layer < layers; layer++) {
+    MODULE_ORDER.forEach((module, j) => out.push({ name: modulePath(layer, module), layer, module, value: 0.3 + 0.01 * layer + 0.001 * j }));
+  }
+  return out;
+}
+
+describe('Heatmap', () => {
+  afterEach(cleanup);
+
+  it('draws 560 cells (80 layers × 7 modules) in one SVG, quickly', () => {
+    const data = cells(80);
+    const t0 = performance.now();
+    const { container } = render(<Heatmap cells={data} valueLabel="err_init" label="test" />);
+    const ms = performance.now() - t0;
+    expect(container.querySelectorAll('rect[data-name]')).toHaveLength(560);
+    expect(container.querySelectorAll('svg')).toHaveLength(1);
+    // jsdom is far slower than a browser; this only catches accidental quadratic work.
+    expect(ms).toBeLessThan(1500);
+  });
+
+  it('selects by click and by arrow keys', () => {
+    const onSelect = vi.fn();
+    const data = cells(3);
+    const { container, rerender } = render(<Heatmap cells={data} valueLabel="err_init" label="test" selected={data[0].name} onSelect={onSelect} />);
+    fireEvent.click(container.querySelector(`rect[data-name="${data[9].name}"]`)!);
+    expect(onSelect).toHaveBeenLastCalledWith(data[9].name);
+    rerender(<Heatmap cells={data} valueLabel="err_init" label="test" selected={data[9].name} onSelect={onSelect} />);
+    const focusable = screen.getByRole('group');
+    fireEvent.keyDown(focusable, { key: 'ArrowDown' });
+    expect(onSelect).toHaveBeenLastCalledWith(modulePath(2, 'v_proj'));
+    fireEvent.keyDown(focusable, { key: 'ArrowLeft' });
+    expect(onSelect).toHaveBeenLastCalledWith(modulePath(1, 'k_proj'));
+    fireEvent.keyDown(focusable, { key: 'ArrowUp' });
+    expect(onSelect).toHaveBeenLastCalledWith(modulePath(0, 'v_proj'));
+  });
+
+  it('labels the colour scale with the data range', () => {
+    const { container } = render(<Heatmap cells={cells(2)} valueLabel="err_init" label="test" />);
+    const texts = [...container.querySelectorAll('svg > text')].map((t) => t.textContent);
+    expect(texts.slice(-4)).toEqual(['err_init', '0.3', '0.308', '0.316']);
+  });
+});

@@ -1,0 +1,258 @@
+// Layer error for one run: the init-error heatmap (layer × module), QLoRA's error vs the init
+// error per matrix, the error per alternating step of a selected matrix, and that matrix's
+// residual singular values. Each chart saves as PNG and CSV.
+import { useDeferredValue, useEffect, useMemo, useState } from 'react';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { LayerRecord, RunDetail, RunSummary } from '../../../src-main/api/contract';
+import { ChartCard } from '../../components/ChartCard';
+import { axisProps, legendProps, numberTick, tooltipProps } from '../../components/chart-style';
+import { ErrorNote, Segmented, Stat, StatusBadge } from '../../components/common';
+import { Heatmap } from '../../components/Heatmap';
+import { usePalette } from '../../components/theme';
+import { formatBytes, formatNum, formatSeconds } from '../../lib/format';
+import { perLayerMean } from '../../lib/metrics';
+import { moduleLabel, parseModulePath } from '../../lib/targets';
+import { isLive, useJobs } from '../../stores/jobs';
+import { useNav } from '../../stores/nav';
+import { configValue, summaryNumber, useRuns } from '../../stores/runs';
+import { layerCells } from '../quantize/JobProgress';
+
+/** Beyond this many matrices the bars show per-layer means unless the user asks otherwise. */
+const MAX_MATRIX_BARS = 140;
+
+/** A short label for a matrix: L3.q, L12.down. */
+export function shortName(name: string): string {
+  const p = parseModulePath(name);
+  return p ? `L${p.layer}.${moduleLabel(p.module)}` : name;
+}
+
+/** The run's layers: the stored ones, or the live job's when it has more (a run in progress). */
+function useLayers(run: string | null, detail: RunDetail | null): LayerRecord[] {
+  const liveId = useJobs((s) => (run ? s.order.find((id) => s.jobs[id]?.target === run && s.jobs[id]?.kind === 'quantize' && isLive(s.jobs[id])) : undefined));
+  const live = useJobs((s) => (liveId ? s.progress[liveId]?.layers : undefined));
+  const stored = detail?.layers ?? [];
+  return live && live.length > stored.length ? live : stored;
+}
+
+export function RunPicker(props: { runs: RunSummary[]; value: string | null; onChange: (dir: string) => void; label?: string }) {
+  return (
+    <label className="row">
+      <span className="flabel">{props.label ?? 'Run'}</span>
+      <select value={props.value ?? ''} onChange={(e) => props.onChange(e.target.value)}>
+        {props.value === null && <option value="">Choose a run…</option>}
+        {props.runs.map((r) => (
+          <option key={r.dir} value={r.dir}>
+            {r.name} ({r.record.status})
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function LayerErrorView() {
+  const runs = useRuns((s) => s.runs);
+  const version = useRuns((s) => s.version);
+  const loadDetail = useRuns((s) => s.loadDetail);
+  const navRun = useNav((s) => s.run);
+  const go = useNav((s) => s.go);
+  const palette = usePalette();
+  const run = navRun ?? runs.find((r) => r.record.status === 'done')?.dir ?? runs[0]?.dir ?? null;
+  const entry = useRuns((s) => (run ? s.details[run] : undefined));
+  const summary = runs.find((r) => r.dir === run) ?? (entry?.data ? { dir: entry.data.dir, name: entry.data.name, record: entry.data.record } : undefined);
+
+  useEffect(() => {
+    if (run) void loadDetail(run);
+  }, [run, version, loadDetail]);
+  // A run made elsewhere (the CLI) since the list was loaded: refresh the list once.
+  const refresh = useRuns((s) => s.refresh);
+  const known = run === null || runs.some((r) => r.dir === run);
+  useEffect(() => {
+    if (!known) void refresh();
+  }, [known, refresh]);
+
+  const layers = useLayers(run, entry?.data ?? null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [logSv, setLogSv] = useState(false);
+  const current = layers.find((l) => l.name === selected) ?? layers[0];
+  const cells = useMemo(() => layerCells(layers), [layers]);
+  // Bars per matrix, or per layer (means) when there are too many matrices to read or draw.
+  const [barMode, setBarMode] = useState<'auto' | 'matrix' | 'layer'>('auto');
+  const perLayer = barMode === 'layer' || (barMode === 'auto' && layers.length > MAX_MATRIX_BARS);
+  // The charts follow the heatmap by a frame: the view paints first, recharts catches up.
+  const chartLayers = useDeferredValue(layers);
+  const bars = useMemo(() => {
+    const layers = chartLayers;
+    if (!perLayer) return layers.map((l) => ({ name: l.name, label: shortName(l.name), err_q: l.err_q, err_init: l.err_init }));
+    const q = perLayerMean(layers, 'err_q');
+    const init = perLayerMean(layers, 'err_init');
+    const first = new Map<number, string>();
+    for (const l of layers) {
+      const p = parseModulePath(l.name);
+      if (p && !first.has(p.layer)) first.set(p.layer, l.name);
+    }
+    return [...init.keys()].map((layer) => ({ name: first.get(layer) ?? '', label: `L${layer}`, err_q: q.get(layer) ?? NaN, err_init: init.get(layer) ?? NaN }));
+  }, [chartLayers, perLayer]);
+  const steps = useMemo(() => (current ? [{ step: 0, err: current.err_q }, ...current.step_errors.map((err, i) => ({ step: i + 1, err }))] : []), [current]);
+  const spectrum = useMemo(() => (current ? current.residual_top_sv.map((sv, i) => ({ index: i + 1, sv })) : []), [current]);
+
+  if (!run) {
+    return (
+      <div className="view">
+        <div className="view-header">
+          <h1>Layer error</h1>
+        </div>
+        <div className="panel empty">No runs yet. Start one in Quantize, or pick one in Runs.</div>
+      </div>
+    );
+  }
+  const name = summary?.name ?? run;
+  const method = summary ? String(configValue(summary, 'method') ?? '') : '';
+  const rank = summary ? configValue<number>(summary, 'rank') : undefined;
+  const manyBars = bars.length > 60;
+
+  return (
+    <div className="view">
+      <div className="view-header">
+        <h1>Layer error</h1>
+        <RunPicker runs={runs} value={run} onChange={(dir) => go('layers', dir)} />
+        {summary && <StatusBadge status={summary.record.status} />}
+      </div>
+      <ErrorNote error={entry?.error} />
+      {summary && (
+        <section className="panel" aria-label="Run summary">
+          <div className="stats">
+            <Stat label="Method" value={method || '–'} sub={`rank ${rank ?? '–'} · α ${String(configValue(summary, 'alpha') ?? '–')} · T ${String(configValue(summary, 'iters') ?? '–')}`} />
+            <Stat label="Bits" value={`${String(configValue(summary, 'bits') ?? '–')}${configValue(summary, 'bits_map') ? ' + map' : ''}`} sub={String(configValue(summary, 'bits_map') ?? `${String(configValue(summary, 'quant') ?? '')} · block ${String(configValue(summary, 'block') ?? '')}`)} />
+            <Stat label="Average bits" value={formatNum(summaryNumber(summary, 'avg_bits'))} sub={`${formatBytes(summaryNumber(summary, 'quantized_bytes') ?? NaN)} quantized`} />
+            <Stat label="Mean err_q (QLoRA)" value={formatNum(summaryNumber(summary, 'mean_err_q'))} />
+            <Stat label="Mean err_init" value={formatNum(summaryNumber(summary, 'mean_err_init'))} sub={`max ${formatNum(summaryNumber(summary, 'max_err_init'))}`} />
+            <Stat label="Matrices" value={layers.length} sub={formatSeconds(summary.record.timings?.total_s)} />
+          </div>
+          {summary.record.error && <div className="note error" style={{ marginTop: 10 }}>{summary.record.error}</div>}
+        </section>
+      )}
+      {entry?.loading && layers.length === 0 && <div className="panel empty">Loading…</div>}
+      {layers.length > 0 && (
+        <>
+          <ChartCard
+            title="Init error per matrix (layer × module)"
+            fileBase={name}
+            data={() => ({
+              columns: ['name', 'layer', 'module', 'shape_out', 'shape_in', 'bits', 'err_q', 'err_init'],
+              rows: layers.map((l) => {
+                const p = parseModulePath(l.name);
+                return [l.name, p?.layer, p?.module, l.shape[0], l.shape[1], l.bits, l.err_q, l.err_init];
+              }),
+            })}
+            actions={
+              <label className="row small">
+                <span className="muted">Matrix</span>
+                <select value={current?.name ?? ''} onChange={(e) => setSelected(e.target.value)}>
+                  {layers.map((l) => (
+                    <option key={l.name} value={l.name}>
+                      {l.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            }
+          >
+            <Heatmap cells={cells} valueLabel="err_init" label={`Init error heatmap of ${name}`} selected={current?.name} onSelect={setSelected} />
+          </ChartCard>
+          <ChartCard
+            title={perLayer ? 'QLoRA error vs init error (layer means)' : 'QLoRA error vs init error'}
+            fileBase={name}
+            actions={
+              <Segmented
+                label="Bars"
+                value={perLayer ? 'layer' : 'matrix'}
+                options={[
+                  { value: 'matrix', label: 'per matrix' },
+                  { value: 'layer', label: 'per layer' },
+                ]}
+                onChange={setBarMode}
+              />
+            }
+            legend={[
+              { name: 'err_q (Q alone)', color: palette.errQ },
+              { name: `err_init (${method || 'init'})`, color: palette.errInit },
+            ]}
+            data={() =>
+              perLayer
+                ? { columns: ['layer', 'mean_err_q', 'mean_err_init'], rows: bars.map((b) => [b.label.slice(1), b.err_q, b.err_init]) }
+                : { columns: ['name', 'err_q', 'err_init'], rows: layers.map((l) => [l.name, l.err_q, l.err_init]) }
+            }
+          >
+            <ResponsiveContainer width="100%" height={280}>
+              <BarChart data={bars} margin={{ top: 8, right: 16, bottom: manyBars ? 8 : 24, left: 8 }} barCategoryGap={manyBars ? 0 : '15%'}>
+                <CartesianGrid stroke={palette.grid} vertical={false} />
+                <XAxis dataKey="label" {...axisProps(palette)} interval={manyBars ? Math.ceil(bars.length / 30) : 0} angle={-40} textAnchor="end" height={manyBars ? 44 : 52} />
+                <YAxis {...axisProps(palette)} tickFormatter={numberTick} width={52} />
+                <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} labelFormatter={(l, p) => (perLayer ? `layer ${String(l).slice(1)} (mean)` : ((p?.[0]?.payload as { name?: string } | undefined)?.name ?? ''))} />
+                <Legend {...legendProps(palette)} />
+                <Bar dataKey="err_q" name="err_q (Q alone)" fill={palette.errQ} isAnimationActive={false} onClick={(_d, i) => setSelected(bars[i]?.name ?? null)} />
+                <Bar dataKey="err_init" name={`err_init (${method || 'init'})`} fill={palette.errInit} isAnimationActive={false} onClick={(_d, i) => setSelected(bars[i]?.name ?? null)} />
+              </BarChart>
+            </ResponsiveContainer>
+          </ChartCard>
+          {current && (
+            <div className="cols-charts">
+              <ChartCard
+                title={`Error per alternating step: ${shortName(current.name)}`}
+                fileBase={name}
+                legend={[{ name: current.name, color: palette.series[0] }]}
+                data={() => ({ columns: ['step', 'relative_error'], rows: steps.map((s) => [s.step, s.err]) })}
+              >
+                <ResponsiveContainer width="100%" height={240}>
+                  <LineChart data={steps} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
+                    <CartesianGrid stroke={palette.grid} />
+                    <XAxis dataKey="step" {...axisProps(palette)} tickFormatter={(v) => (v === 0 ? 'Q' : `T${String(v)}`)} />
+                    <YAxis {...axisProps(palette)} domain={['auto', 'auto']} tickFormatter={numberTick} width={56} />
+                    <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
+                    <Line type="linear" dataKey="err" name="‖W − Q − sBA‖ / ‖W‖" stroke={palette.series[0]} strokeWidth={2} dot isAnimationActive={false} />
+                  </LineChart>
+                </ResponsiveContainer>
+                <p className="small muted" style={{ margin: 0 }}>
+                  Step Q is q(W) alone (QLoRA&apos;s error); T1… are LoftQ&apos;s alternating steps. {current.name} · [{current.shape[0]} × {current.shape[1]}] · {current.bits} bits · {formatSeconds(current.seconds)}
+                </p>
+              </ChartCard>
+              <ChartCard
+                title={`Residual singular values: ${shortName(current.name)}`}
+                fileBase={name}
+                legend={[{ name: 'σ of W − Q − sBA', color: palette.series[2] }]}
+                data={() => ({ columns: ['index', 'singular_value'], rows: spectrum.map((s) => [s.index, s.sv]) })}
+                actions={
+                  <Segmented
+                    label="Scale"
+                    value={logSv ? 'log' : 'linear'}
+                    options={[
+                      { value: 'linear', label: 'linear' },
+                      { value: 'log', label: 'log' },
+                    ]}
+                    onChange={(v) => setLogSv(v === 'log')}
+                  />
+                }
+              >
+                {spectrum.length === 0 ? (
+                  <div className="empty">This matrix has no recorded spectrum.</div>
+                ) : (
+                  <ResponsiveContainer width="100%" height={240}>
+                    <LineChart data={spectrum} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
+                      <CartesianGrid stroke={palette.grid} />
+                      <XAxis dataKey="index" {...axisProps(palette)} tickFormatter={(v) => `σ${String(v)}`} />
+                      <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
+                      <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
+                      <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
+                    </LineChart>
+                  </ResponsiveContainer>
+                )}
+              </ChartCard>
+            </div>
+          )}
+        </>
+      )}
+      {!entry?.loading && layers.length === 0 && entry?.data && <div className="panel empty">This run has no finished matrices.</div>}
+    </div>
+  );
+}

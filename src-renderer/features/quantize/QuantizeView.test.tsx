@@ -1,0 +1,88 @@
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startStores } from '../../stores/start';
+import { useJobs } from '../../stores/jobs';
+import { useModel } from '../../stores/model';
+import { DEFAULT_FORM, useQuantize } from '../../stores/quantize';
+import { demoSummary, fakeApi } from '../../test/fake-api';
+import { QuantizeView } from './QuantizeView';
+
+function bitsMapText(): string {
+  const dt = screen.getByText('--bits-map');
+  return dt.nextElementSibling?.textContent ?? '';
+}
+
+function statValue(label: string): string {
+  const l = screen.getByText(label);
+  return l.parentElement?.querySelector('.value')?.textContent ?? '';
+}
+
+describe('Quantize view', () => {
+  let stop: () => void;
+  let api: ReturnType<typeof fakeApi>['api'];
+  beforeEach(() => {
+    ({ api } = fakeApi());
+    stop = startStores(api);
+    useModel.setState({ summary: demoSummary(), path: '/demo' });
+    useQuantize.setState({ form: DEFAULT_FORM, jobId: null, error: null, submitting: false });
+    useJobs.setState({ jobs: {}, order: [], progress: {}, dismissed: {} });
+  });
+  afterEach(() => {
+    cleanup();
+    stop();
+  });
+
+  it('turns grid clicks into the bits-map and updates the estimate live', async () => {
+    render(<QuantizeView />);
+    fireEvent.click(screen.getByRole('button', { name: '2-bit' }));
+    expect(bitsMapText()).toMatch(/none/);
+    expect(statValue('Average bits / weight')).toBe('2.500');
+
+    // One cell: 2 → 3 bits.
+    const grid = screen.getByRole('group', { name: 'Bits per matrix' });
+    fireEvent.click(within(grid).getByRole('button', { name: /^layer 3 down_proj: 2 bits/ }));
+    expect(bitsMapText()).toBe('model.layers.3.mlp.down_proj=3');
+    expect(Number(statValue('Average bits / weight'))).toBeGreaterThan(2.5);
+
+    // The whole of layer 0: → 3 bits; the paper's preset on top (first 2 layers at 4).
+    fireEvent.click(within(grid).getByRole('button', { name: /^all of layer 0/ }));
+    expect(bitsMapText()).toBe('layers:0=3,model.layers.3.mlp.down_proj=3');
+    fireEvent.click(screen.getByRole('checkbox', { name: /First/ }));
+    fireEvent.change(screen.getByRole('spinbutton', { name: 'Number of first layers' }), { target: { value: '2' } });
+    expect(bitsMapText()).toBe('first:2=4,layers:0=3,model.layers.3.mlp.down_proj=3');
+
+    fireEvent.click(screen.getByRole('button', { name: 'Reset grid' }));
+    expect(bitsMapText()).toBe('first:2=4');
+    // 2 of 4 layers at 4 bits (+0.5 absmax), 2 at 2 bits.
+    expect(statValue('Average bits / weight')).toBe('3.500');
+
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: /^Run$/ }));
+    });
+    expect(api.startQuantize).toHaveBeenCalledWith(
+      expect.objectContaining({ model: '/demo', method: 'loftq', bits: 2, bitsMap: 'first:2=4', rank: 16, alpha: 16, iters: 5, block: 64, targets: 'all-linear', name: 'loftq-2bit-first2-r16' }),
+    );
+  });
+
+  it('recomputes the adapter size with the rank and blocks bad input', () => {
+    render(<QuantizeView />);
+    const adapter = () => statValue('Adapter');
+    const before = adapter();
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '32' } });
+    expect(adapter()).not.toBe(before);
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '0' } });
+    expect(screen.getByRole('alert').textContent).toBe('a positive whole number');
+    expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('limits the targets to the chosen modules', async () => {
+    render(<QuantizeView />);
+    for (const m of ['k_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) fireEvent.click(screen.getByRole('checkbox', { name: m }));
+    const grid = screen.getByRole('group', { name: 'Bits per matrix' });
+    expect(within(grid).queryByRole('button', { name: /down_proj/ })).toBeNull();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: /^Run$/ }));
+    });
+    expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ targets: 'q_proj,v_proj' }));
+  });
+});

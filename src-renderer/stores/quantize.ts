@@ -1,0 +1,141 @@
+// The Quantize form: options, the bit grid, and the job it started.
+import { create } from 'zustand';
+import type { QuantizeRequest } from '../../src-main/api/contract';
+import { nextBits, pruneOverrides, setOverrides, type BitsGridState, type BitsTarget } from '../lib/bits-map';
+import { errorMessage } from '../transport/types';
+import { api } from './api';
+import { noteJob } from './jobs';
+
+export interface QuantizeForm {
+  method: 'qlora' | 'loftq';
+  globalBits: number;
+  presetOn: boolean;
+  firstK: string;
+  overrides: Record<string, number>;
+  rank: string;
+  alpha: string;
+  iters: string;
+  block: string;
+  quant: 'nf' | 'uniform';
+  svd: 'randomized' | 'exact';
+  rslora: boolean;
+  seed: string;
+  /** Target modules; null is all-linear. */
+  modules: string[] | null;
+  name: string;
+  /** The user typed a name (otherwise it follows the options). */
+  nameTouched: boolean;
+}
+
+export const DEFAULT_FORM: QuantizeForm = {
+  method: 'loftq',
+  globalBits: 4,
+  presetOn: false,
+  firstK: '4',
+  overrides: {},
+  rank: '16',
+  alpha: '16',
+  iters: '5',
+  block: '64',
+  quant: 'nf',
+  svd: 'randomized',
+  rslora: false,
+  seed: '0',
+  modules: null,
+  name: '',
+  nameTouched: false,
+};
+
+export interface Parsed {
+  values: { rank: number; alpha: number; iters: number; block: number; firstK: number; seed: number };
+  errors: Partial<Record<keyof QuantizeForm, string>>;
+}
+
+function int(text: string, min: number): number | null {
+  if (!/^\s*\d+\s*$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n >= min ? n : null;
+}
+
+export const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Parses the numeric fields; an error per field that is not valid. */
+export function parseForm(f: QuantizeForm): Parsed {
+  const errors: Parsed['errors'] = {};
+  const rank = int(f.rank, 1);
+  if (rank === null) errors.rank = 'a positive whole number';
+  const iters = int(f.iters, 1);
+  if (iters === null) errors.iters = 'a positive whole number';
+  const block = int(f.block, 1);
+  if (block === null) errors.block = 'a positive whole number';
+  const firstK = int(f.firstK, 1);
+  if (f.presetOn && firstK === null) errors.firstK = 'a positive whole number';
+  const seed = int(f.seed, 0);
+  if (seed === null) errors.seed = 'a whole number ≥ 0';
+  const alpha = Number(f.alpha);
+  if (!(alpha > 0) || !Number.isFinite(alpha) || f.alpha.trim() === '') errors.alpha = 'a positive number';
+  if (f.modules !== null && f.modules.length === 0) errors.modules = 'choose at least one module';
+  return {
+    values: { rank: rank ?? 16, alpha: alpha > 0 ? alpha : 16, iters: iters ?? 5, block: block ?? 64, firstK: firstK ?? 0, seed: seed ?? 0 },
+    errors,
+  };
+}
+
+export function gridState(f: Pick<QuantizeForm, 'globalBits' | 'presetOn' | 'firstK' | 'overrides'>): BitsGridState {
+  const k = int(f.firstK, 1);
+  return { globalBits: f.globalBits, firstK: f.presetOn && k !== null ? k : 0, overrides: f.overrides };
+}
+
+/** A descriptive default run name that no existing run has. */
+export function suggestName(f: QuantizeForm, taken: ReadonlySet<string>): string {
+  const g = gridState(f);
+  const bits = Object.keys(f.overrides).length > 0 ? `${f.globalBits}bit-mixed` : g.firstK > 0 ? `${f.globalBits}bit-first${g.firstK}` : `${f.globalBits}bit`;
+  const base = `${f.method}-${bits}-r${f.rank.trim() || '?'}`.replace(/[^A-Za-z0-9._-]/g, '');
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}
+
+interface QuantizeStore {
+  form: QuantizeForm;
+  /** The job the last Run started. */
+  jobId: string | null;
+  submitting: boolean;
+  error: string | null;
+  update(patch: Partial<QuantizeForm>): void;
+  /** Clicking a cell (or a row / column header): the next bit choice for those matrices. */
+  cycle(targets: readonly BitsTarget[], current: number): void;
+  resetGrid(): void;
+  start(request: QuantizeRequest): Promise<void>;
+}
+
+export const useQuantize = create<QuantizeStore>((set, get) => ({
+  form: DEFAULT_FORM,
+  jobId: null,
+  submitting: false,
+  error: null,
+  update(patch) {
+    set((s) => {
+      const form = { ...s.form, ...patch };
+      // Changing the global bits or the preset may make overrides redundant.
+      if ('globalBits' in patch || 'presetOn' in patch || 'firstK' in patch) form.overrides = pruneOverrides(gridState(form));
+      return { form };
+    });
+  },
+  cycle(targets, current) {
+    const form = get().form;
+    set({ form: { ...form, overrides: setOverrides(gridState(form), targets, nextBits(current)) } });
+  },
+  resetGrid() {
+    set((s) => ({ form: { ...s.form, overrides: {} } }));
+  },
+  async start(request) {
+    set({ submitting: true, error: null });
+    try {
+      const job = await api().startQuantize(request);
+      noteJob(job);
+      set({ submitting: false, jobId: job.id, form: { ...get().form, nameTouched: false, name: '' } });
+    } catch (e) {
+      set({ submitting: false, error: errorMessage(e) });
+    }
+  },
+}));

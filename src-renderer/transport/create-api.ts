@@ -1,0 +1,57 @@
+// The one place that picks a transport: Electron's preload exposes the StudioApi as
+// window.studio (IPC); in a browser the page talks to `loftq serve` over WebSocket, with the
+// access token taken from the page's own URL.
+import type { StudioApi } from '../../src-main/api/contract';
+import type { ClientApi, ConnectionStatus } from './types';
+import { createWsApi, type SocketFactory } from './ws-transport';
+
+declare global {
+  interface Window {
+    studio?: StudioApi;
+  }
+}
+
+/** ws(s)://<this host>/api?token=<token from this page's query>, or null without a token. */
+export function wsUrlFromLocation(loc: Pick<Location, 'protocol' | 'host' | 'search' | 'hash'>): string | null {
+  const token = new URLSearchParams(loc.search).get('token');
+  if (!token) return null;
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/api?token=${encodeURIComponent(token)}`;
+}
+
+/** Wraps the preload's api: always connected, nothing to reconnect. */
+export function ipcApi(studio: StudioApi): ClientApi {
+  const open: ConnectionStatus = { state: 'open', attempt: 0 };
+  return {
+    transport: 'ipc',
+    status: () => open,
+    onStatus: () => () => undefined,
+    reconnect: () => undefined,
+    dispose: () => undefined,
+    onEvent: (l) => studio.onEvent(l),
+    info: () => studio.info(),
+    inspectModel: (path) => studio.inspectModel(path),
+    listRuns: () => studio.listRuns(),
+    getRun: (dir) => studio.getRun(dir),
+    renameRun: (dir, name) => studio.renameRun(dir, name),
+    deleteRun: (dir) => studio.deleteRun(dir),
+    startQuantize: (r) => studio.startQuantize(r),
+    startExport: (r) => studio.startExport(r),
+    startEval: (r) => studio.startEval(r),
+    cancelJob: (id) => studio.cancelJob(id),
+    listJobs: () => studio.listJobs(),
+    ...(studio.pickFolder ? { pickFolder: (purpose) => studio.pickFolder!(purpose) } : {}),
+  };
+}
+
+export function createApi(win: Window = window, createSocket?: SocketFactory): ClientApi {
+  if (win.studio) return ipcApi(win.studio);
+  const url = wsUrlFromLocation(win.location);
+  if (url === null) {
+    return createWsApi({
+      url: '',
+      fatal: 'This page has no access token in its address: open the URL that `loftq serve` printed.',
+    });
+  }
+  return createWsApi({ url, createSocket });
+}
