@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The dashboard in web mode, as a user drives it: open the demo model, run QLoRA and LoftQ
 // at 2 bits, compare them, export the adapter, cancel a run midway; screenshots of every
 // view go to e2e/artifacts/, and the render time of a 560-matrix run is measured.
