@@ -1,167 +1,17 @@
-/// <reference lib="dom" />
-// The dashboard in web mode, as a user drives it: open the demo model, run QLoRA and LoftQ
-// at 2 bits, compare them, export the adapter, cancel a run midway; screenshots of every
-// view go to e2e/artifacts/, and the render time of a 560-matrix run is measured.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSafetensors } from '../src-main/engine/io/safetensors-read';
-import { writeTinyModel } from '../src-main/test-support/tiny-model';
-import { ARTIFACTS, haveChromium, startHarness, type Harness } from './support/harness';
+// The dashboard in web mode: `loftq serve` and Debian's Chromium (the flow is in support/flow.ts).
+import { afterAll, beforeAll } from 'vitest';
+import { dashboardFlow } from './support/flow';
+import { haveChromium, startHarness, type Harness } from './support/harness';
 
 let h: Harness;
-let page: Page;
-
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-const nav = (view: string) => page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: view, exact: true }).click();
-const quantizeForm = () => page.getByRole('form', { name: 'Quantize options' });
-const progressPanel = () => page.getByRole('region', { name: 'Run progress' });
-
-async function runQuantize(method: 'QLoRA' | 'LoftQ', name: string, extra?: () => Promise<void>): Promise<void> {
-  await nav('Quantize');
-  const form = quantizeForm();
-  await form.getByRole('group', { name: 'Method' }).getByRole('button', { name: method, exact: true }).click();
-  await form.getByRole('group', { name: 'Bits' }).getByRole('button', { name: '2-bit', exact: true }).click();
-  await extra?.();
-  await form.getByLabel('Run name').fill(name);
-  await form.getByRole('button', { name: /^(Run|Queue run)$/ }).click();
-}
-
-async function waitForState(name: string, state: string, timeout = 120_000): Promise<void> {
-  await progressPanel().getByRole('heading', { name: new RegExp(`^${name}\\s+${state}$`) }).waitFor({ timeout });
-}
 
 beforeAll(async () => {
   if (!haveChromium()) throw new Error('Chromium is missing: `npm test` installs it (apt package chromium), or set CHROMIUM_PATH');
   h = await startHarness();
-  page = h.page;
 });
 
 afterAll(async () => {
   await h?.stop();
 });
 
-describe('dashboard (web mode)', () => {
-  it('opens the demo model', async () => {
-    await page.getByRole('button', { name: 'Open demo model' }).first().click();
-    const summary = page.getByRole('region', { name: 'Model summary' });
-    await summary.waitFor();
-    await expect(summary.textContent()).resolves.toMatch(/llama/);
-    const targets = page.getByRole('region', { name: 'Target matrices' });
-    await expect(targets.getByRole('row').count()).resolves.toBe(29); // header + 28 matrices
-    await shot('models');
-  });
-
-  it('runs QLoRA and LoftQ at 2 bits with progress, and both finish', async () => {
-    await runQuantize('QLoRA', 'qlora-2bit');
-    await waitForState('qlora-2bit', 'done');
-    await runQuantize('LoftQ', 'loftq-2bit');
-    await waitForState('loftq-2bit', 'done');
-    await expect(progressPanel().textContent()).resolves.toMatch(/28 of 28 matrices done/);
-    await shot('quantize');
-  });
-
-  it('lists both runs and shows LoftQ\'s layer error', async () => {
-    await nav('Runs');
-    const table = page.getByRole('table').first();
-    await table.getByText('loftq-2bit').waitFor();
-    await expect(table.getByText('qlora-2bit').count()).resolves.toBe(1);
-    await shot('runs');
-    await page.goto(`${h.url}#/layers?run=${encodeURIComponent(join(h.runsDir, 'loftq-2bit'))}`);
-    await page.getByRole('grid').or(page.getByLabel(/Init error heatmap/)).first().waitFor();
-    await page.waitForTimeout(500); // charts animate in
-    await shot('layer-error');
-  });
-
-  it('compares the runs: LoftQ has the lower error', async () => {
-    await nav('Compare');
-    const picker = page.getByRole('region', { name: 'Runs to compare' });
-    for (const name of ['qlora-2bit', 'loftq-2bit']) {
-      const box = picker.getByRole('checkbox', { name: new RegExp(name) });
-      if (!(await box.isChecked())) await box.check();
-    }
-    const table = page.getByRole('region', { name: 'Summary table' }).getByRole('table');
-    await table.getByText('loftq-2bit').waitFor();
-    const meanInit = async (name: string) => {
-      const row = table.getByRole('row').filter({ hasText: name });
-      const cells = await row.getByRole('cell').allTextContents();
-      const headers = await table.getByRole('columnheader').allTextContents();
-      return Number(cells[headers.findIndex((c) => c.trim() === 'Mean err_init')]);
-    };
-    const qlora = await meanInit('qlora-2bit');
-    const loftq = await meanInit('loftq-2bit');
-    expect(qlora).toBeGreaterThan(0);
-    expect(loftq).toBeLessThan(qlora);
-    await page.waitForTimeout(500);
-    await shot('compare');
-  });
-
-  it('exports the LoftQ adapter; the files exist and parse', async () => {
-    await nav('Export');
-    const form = page.getByRole('form', { name: 'Export options' });
-    const picker = form.getByRole('combobox').first();
-    await picker.selectOption({ label: await picker.locator('option', { hasText: 'loftq-2bit' }).first().textContent() ?? 'loftq-2bit' });
-    const out = join(h.tmp, 'export-peft');
-    await form.getByLabel('Output folder (on the machine running the engine)').fill(out);
-    await form.getByRole('button', { name: 'Export' }).click();
-    await page.getByRole('region', { name: 'Export job' }).getByText('adapter_model.safetensors').first().waitFor({ timeout: 60_000 });
-    const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
-    expect(config).toMatchObject({ peft_type: 'LORA', r: 16, loftq_config: { method: 'loftq', bits: 2 } });
-    const adapter = await openSafetensors(join(out, 'adapter_model.safetensors'));
-    expect(adapter.tensors.size).toBe(56);
-    expect(existsSync(join(out, 'backbone', 'model.safetensors'))).toBe(true);
-    await shot('export');
-  });
-
-  it('cancels a run midway: it is marked cancelled', async () => {
-    const big = join(h.tmp, 'bigger-model');
-    await writeTinyModel(big, { layers: 6, hidden: 768, heads: 12, kvHeads: 4, intermediate: 2048, vocab: 64, seed: 3, std: 0.05 });
-    await nav('Models');
-    await page.getByLabel('Model folder (on the machine running the engine)').fill(big);
-    await page.getByRole('button', { name: 'Open', exact: true }).click();
-    await page.getByRole('region', { name: 'Model summary' }).getByText('768').first().waitFor();
-    await runQuantize('LoftQ', 'to-cancel');
-    // Wait for the first finished matrix, then cancel.
-    await progressPanel().getByText(/[1-9]\d* of 42 matrices done/).waitFor({ timeout: 60_000 });
-    await progressPanel().getByRole('button', { name: 'Cancel run' }).click();
-    await waitForState('to-cancel', 'cancelled');
-    await shot('cancelled');
-    const record = JSON.parse(readFileSync(join(h.runsDir, 'to-cancel', 'run.json'), 'utf8'));
-    expect(record.status).toBe('cancelled');
-    await nav('Runs');
-    await page.getByRole('table').first().getByRole('row').filter({ hasText: 'to-cancel' }).locator('.badge.cancelled').waitFor();
-  });
-
-  it('renders a 560-matrix run without visible lag (render times recorded)', async () => {
-    const model = join(h.tmp, 'deep-model');
-    await writeTinyModel(model, { layers: 80, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, seed: 9 });
-    const run = join(h.runsDir, 'deep-560');
-    execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'quantize', model, '--out', run, '--rank', '2', '--iters', '2'], { stdio: 'ignore' });
-    const timings: Record<string, number> = {};
-    // Layer error: from navigation until every heatmap cell is in the DOM.
-    await nav('Runs');
-    const t0 = Date.now();
-    await page.goto(`${h.url}#/layers?run=${encodeURIComponent(run)}`);
-    await page.waitForFunction(() => document.querySelectorAll('[data-cell], .heatmap rect, .heatmap td, .heatmap [role="gridcell"]').length >= 560, undefined, { timeout: 30_000 });
-    timings.layer_error_heatmap_ms = Date.now() - t0;
-    await shot('layer-error-560');
-    // Quantize view's bit grid for the same model.
-    const t1 = Date.now();
-    await nav('Models');
-    await page.getByLabel('Model folder (on the machine running the engine)').fill(model);
-    await page.getByRole('button', { name: 'Open', exact: true }).click();
-    await page.getByRole('region', { name: 'Target matrices' }).getByRole('row').nth(560).waitFor({ timeout: 30_000 });
-    timings.models_table_ms = Date.now() - t1;
-    const t2 = Date.now();
-    await nav('Quantize');
-    await page.getByRole('group', { name: 'Bits per matrix' }).waitFor();
-    timings.quantize_grid_ms = Date.now() - t2;
-    await shot('quantize-560');
-    writeFileSync(join(ARTIFACTS, 'render-times.json'), JSON.stringify(timings, null, 2));
-    console.log('render times (ms):', timings);
-    // "Without visible lag": each view complete well within a second on this 2-core machine.
-    for (const [what, ms] of Object.entries(timings)) expect(ms, what).toBeLessThan(3000);
-  });
-});
+dashboardFlow('dashboard (web mode)', () => h, 'web-');

@@ -135,10 +135,12 @@ export interface StudioApi {
    * Resolves with the absolute path, or null when the user cancels.
    */
   pickFolder?(purpose: PickPurpose): Promise<string | null>;
+  /** Shows a run's folder in the OS file manager (app only). */
+  revealPath?(path: string): Promise<void>;
 }
 
 /** The methods carried over the wire (pickFolder runs in the app's main process only). */
-export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder'>;
+export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder' | 'revealPath'>;
 
 /** Every method a transport may carry, for validation at the boundary. */
 export const API_METHODS: readonly ApiMethod[] = [

@@ -8,6 +8,8 @@ export const IPC = {
   request: 'studio:request',
   /** renderer → main (invoke): a native dialog, answered with a CallResult holding string | null. */
   pickFolder: 'studio:pick-folder',
+  /** renderer → main (invoke): show a path in the OS file manager. */
+  reveal: 'studio:reveal',
   /** main → renderer (send): one ApiEvent. */
   event: 'studio:event',
 } as const;

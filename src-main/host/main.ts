@@ -1,7 +1,7 @@
 // Electron main: one window, the menu, native dialogs and the IPC bridge to the compute
 // process (a utilityProcess running the engine). Kept thin: the decisions live in plain,
 // tested modules (security, compute-host, compute-config, menu); this file wires them up.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   app,
@@ -82,6 +82,14 @@ function run(): void {
     if (!isPickPurpose(purpose)) return { ok: false, error: { message: `unknown dialog purpose ${JSON.stringify(purpose)}`, user: true } };
     const picked = await dialog.showOpenDialog(win, pickDialogOptions(purpose));
     return { ok: true, result: picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0] };
+  });
+
+  ipcMain.handle(IPC.reveal, async (event, path: unknown): Promise<CallResult> => {
+    if (!trusted(event)) return refused;
+    // Read-only (the file manager opens at it), and only for something that exists.
+    if (typeof path !== 'string' || !existsSync(path)) return { ok: false, error: { message: `no such file or folder: ${String(path)}`, user: true } };
+    shell.showItemInFolder(path);
+    return { ok: true, result: null };
   });
 
   // --- hardening of every web contents ----------------------------------------------------

@@ -44,13 +44,14 @@ const STUDIO_API_KEYS = {
   listJobs: true,
   onEvent: true,
   pickFolder: true,
+  revealPath: true,
 } satisfies Record<keyof StudioApi, true>;
 
 describe('buildStudioBridge', () => {
   it('exposes exactly the StudioApi members, all functions, frozen', () => {
     const bridge = buildStudioBridge(new FakeIpc());
     expect(Object.keys(bridge).sort()).toEqual(Object.keys(STUDIO_API_KEYS).sort());
-    expect(Object.keys(bridge).sort()).toEqual([...API_METHODS, 'onEvent', 'pickFolder'].sort());
+    expect(Object.keys(bridge).sort()).toEqual([...API_METHODS, 'onEvent', 'pickFolder', 'revealPath'].sort());
     for (const value of Object.values(bridge)) expect(typeof value).toBe('function');
     expect(Object.isFrozen(bridge)).toBe(true);
     expect('invoke' in bridge || 'on' in bridge || 'send' in bridge).toBe(false);
@@ -77,6 +78,14 @@ describe('buildStudioBridge', () => {
     await expect(bridge.renameRun('a', 'b')).rejects.toThrow(/^a run named b already exists$/);
     ipc.reply = () => undefined;
     await expect(bridge.info()).rejects.toThrow(/malformed reply/);
+  });
+
+  it('revealPath invokes its own channel', async () => {
+    const ipc = new FakeIpc();
+    ipc.reply = () => ({ ok: true, result: null });
+    const bridge = buildStudioBridge(ipc);
+    await bridge.revealPath('/runs/a');
+    expect(ipc.invoked).toEqual([{ channel: IPC.reveal, args: ['/runs/a'] }]);
   });
 
   it('pickFolder invokes its own channel', async () => {

@@ -37,5 +37,8 @@ export function buildStudioBridge(ipc: IpcRendererLike): StudioBridge {
     };
   };
   bridge.pickFolder = async (purpose: PickPurpose) => unwrap(await ipc.invoke(IPC.pickFolder, purpose)) as string | null;
+  bridge.revealPath = async (path: string) => {
+    unwrap(await ipc.invoke(IPC.reveal, path));
+  };
   return Object.freeze(bridge) as unknown as StudioBridge;
 }

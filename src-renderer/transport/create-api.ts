@@ -41,6 +41,7 @@ export function ipcApi(studio: StudioApi): ClientApi {
     cancelJob: (id) => studio.cancelJob(id),
     listJobs: () => studio.listJobs(),
     ...(studio.pickFolder ? { pickFolder: (purpose) => studio.pickFolder!(purpose) } : {}),
+    ...(studio.revealPath ? { revealPath: (path) => studio.revealPath!(path) } : {}),
   };
 }
 

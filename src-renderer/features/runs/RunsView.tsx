@@ -5,6 +5,7 @@ import type { RunSummary } from '../../../src-main/api/contract';
 import { ErrorNote, StatusBadge } from '../../components/common';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { formatDate, formatNum, formatSeconds } from '../../lib/format';
+import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
 import { useNav } from '../../stores/nav';
 import { RUN_NAME } from '../../stores/quantize';
@@ -81,6 +82,8 @@ export function RunsView() {
   const { runs, loading, error, refresh, remove } = useRuns();
   const info = useConnection((s) => s.info);
   const online = useConnection((s) => s.status.state === 'open');
+  // Only the app can open the OS file manager; in a browser the path is shown instead.
+  const reveal = api().revealPath;
   const nav = useNav();
   const [editing, setEditing] = useState<string | null>(null);
   const [deleting, setDeleting] = useState<RunSummary | null>(null);
@@ -180,6 +183,11 @@ export function RunsView() {
                       <button type="button" onClick={() => nav.go('layers', r.dir)} aria-label={`Open ${r.name} in Layer error`}>
                         Open
                       </button>
+                      {reveal && (
+                        <button type="button" onClick={() => void reveal(r.dir)} aria-label={`Show ${r.name} in the file manager`}>
+                          Reveal
+                        </button>
+                      )}
                       <button type="button" disabled={!online} onClick={() => setEditing(r.dir)} aria-label={`Rename ${r.name}`}>
                         Rename
                       </button>
