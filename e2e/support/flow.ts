@@ -84,7 +84,14 @@ describe(label, () => {
     await shot('layer-error');
   });
 
-  it('compares the runs: LoftQ has the lower error', async () => {
+  it('compares the runs: LoftQ has the lower error; perplexity once measured', async () => {
+    // Perplexity comes from `loftq eval` (the CLI writes into the runs' metrics.jsonl).
+    const text = join(h.tmp, 'eval.txt');
+    writeFileSync(text, 'the quick brown fox jumps over the lazy dog and runs to the river. '.repeat(40));
+    for (const run of ['qlora-2bit', 'loftq-2bit']) {
+      execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'eval', join(h.runsDir, run), '--data', text, '--seq-len', '64', '--max-tokens', '600'], { stdio: 'ignore' });
+    }
+    await nav('Runs'); // the runs' details reload on the next visit
     await nav('Compare');
     const picker = page.getByRole('region', { name: 'Runs to compare' });
     for (const name of ['qlora-2bit', 'loftq-2bit']) {
@@ -103,6 +110,7 @@ describe(label, () => {
     const loftq = await meanInit('loftq-2bit');
     expect(qlora).toBeGreaterThan(0);
     expect(loftq).toBeLessThan(qlora);
+    await page.getByText('Perplexity (Q + adapter)').waitFor();
     await page.waitForTimeout(500);
     await shot('compare');
   });

@@ -184,6 +184,20 @@ describe('jobs and runs', () => {
   });
 });
 
+describe('the runs folder', () => {
+  it('tells clients when something else (the CLI) changes it', async () => {
+    const c = await Client.connect(wsUrl());
+    try {
+      const before = c.events.length;
+      mkdirSync(join(service.runsDir, 'from-cli'));
+      writeFileSync(join(service.runsDir, 'from-cli', 'metrics.jsonl'), '{}\n');
+      await c.waitFor((e) => e.type === 'runs-changed' && c.events.indexOf(e) >= before);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('static files', () => {
   it('serves the dashboard with a strict CSP and nothing outside its folder', async () => {
     const base = `http://127.0.0.1:${server.port}`;

@@ -1,7 +1,7 @@
 // StudioApi on top of the engine: the one implementation that both transports (the app's
 // compute process over IPC, `loftq serve` over WebSocket) expose. It owns the runs folder:
 // runs are created, renamed and deleted only inside it; exports go where the user chose.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type {
@@ -51,10 +51,33 @@ export class StudioService implements StudioApi {
   private readonly jobs = new Map<string, JobInfo>();
   private readonly lastSent = new Map<string, number>();
   private readonly queue: JobQueue;
+  private watcher: FSWatcher | null = null;
+  private watchTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly options: StudioServiceOptions) {
     this.runsDir = resolve(options.runsDir);
     this.queue = new JobQueue((job) => this.onQueueChange(job));
+    mkdirSync(this.runsDir, { recursive: true });
+    // Runs made or changed by something else (the CLI, another window) show up too.
+    try {
+      this.watcher = watch(this.runsDir, { recursive: true }, () => {
+        if (this.watchTimer) return;
+        this.watchTimer = setTimeout(() => {
+          this.watchTimer = null;
+          this.emit({ type: 'runs-changed' });
+        }, 1000);
+      });
+      this.watcher.on('error', () => this.stopWatching());
+    } catch {
+      this.watcher = null; // no recursive watch on this platform: changes made here still notify
+    }
+  }
+
+  private stopWatching(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = null;
   }
 
   // --- events -------------------------------------------------------------------------
@@ -277,6 +300,7 @@ export class StudioService implements StudioApi {
 
   /** Cancels everything and waits for the running job to wind down (server shutdown). */
   async close(): Promise<void> {
+    this.stopWatching();
     this.queue.cancelAll();
     await this.queue.idle();
   }

@@ -29,6 +29,13 @@ export function lossCurve(metrics: readonly MetricRecord[]): { step: number; los
   return metrics.filter((m): m is Extract<MetricRecord, { loss: number }> => 'loss' in m && typeof m.loss === 'number').map((m) => ({ step: m.step, loss: m.loss }));
 }
 
+/** Perplexity over training steps for one weight source (evaluations only; the last per step wins). */
+export function perplexityCurve(metrics: readonly MetricRecord[], weights: 'fp' | 'q' | 'q+lora'): { step: number; ppl: number }[] {
+  const byStep = new Map<number, number>();
+  for (const m of metrics) if ('eval_ppl' in m && m.weights === weights && typeof m.eval_ppl === 'number') byStep.set(m.step, m.eval_ppl);
+  return [...byStep].sort((a, b) => a[0] - b[0]).map(([step, ppl]) => ({ step, ppl }));
+}
+
 /** Exponential moving average with weight `alpha` in [0, 1) on the past (0 = raw), debiased. */
 export function smooth(values: readonly number[], alpha: number): number[] {
   if (alpha <= 0) return [...values];

@@ -8,7 +8,7 @@ import { axisProps, legendProps, numberTick, tooltipProps } from '../../componen
 import { Segmented, StatusBadge } from '../../components/common';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum } from '../../lib/format';
-import { latestPerplexity, lossCurve, perLayerMean, smooth } from '../../lib/metrics';
+import { latestPerplexity, lossCurve, perLayerMean, perplexityCurve, smooth } from '../../lib/metrics';
 import { useCompare } from '../../stores/compare';
 import { useNav } from '../../stores/nav';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
@@ -70,6 +70,20 @@ export function CompareView() {
         row[s.key] = sm[i];
         rows.set(c.step, row);
       });
+    }
+    return [...rows.values()].sort((a, b) => a.step - b.step);
+  })();
+
+  // Perplexity of Q + adapter over training steps (step 0: the initialization).
+  const pplData = (() => {
+    const rows = new Map<number, Record<string, number>>();
+    for (const s of series) {
+      if (!s.detail) continue;
+      for (const c of perplexityCurve(s.detail.metrics, 'q+lora')) {
+        const row = rows.get(c.step) ?? { step: c.step };
+        row[s.key] = c.ppl;
+        rows.set(c.step, row);
+      }
     }
     return [...rows.values()].sort((a, b) => a.step - b.step);
   })();
@@ -209,6 +223,33 @@ export function CompareView() {
                   <Legend {...legendProps(palette)} />
                   {series.map((s) => (
                     <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot={false} isAnimationActive={false} connectNulls />
+                  ))}
+                </LineChart>
+              </ResponsiveContainer>
+            </ChartCard>
+          )}
+          {pplData.length > 0 && (
+            <ChartCard
+              title="Perplexity (Q + adapter)"
+              fileBase="compare-ppl"
+              legend={series.map((s) => ({ name: s.run.name, color: s.color }))}
+              data={() => ({ columns: ['step', ...series.map((s) => s.run.name)], rows: pplData.map((r) => [r.step, ...series.map((s) => r[s.key])]) })}
+              actions={
+                <label className="check small">
+                  <input type="checkbox" checked={logLoss} onChange={(e) => setLogLoss(e.target.checked)} /> log scale
+                </label>
+              }
+            >
+              <ResponsiveContainer width="100%" height={280}>
+                {/* Same syncId as the loss chart: one hover shows the step on both. */}
+                <LineChart data={pplData} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="compare-loss">
+                  <CartesianGrid stroke={palette.grid} />
+                  <XAxis dataKey="step" {...axisProps(palette)} />
+                  <YAxis {...axisProps(palette)} scale={logLoss ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
+                  <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
+                  <Legend {...legendProps(palette)} />
+                  {series.map((s) => (
+                    <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot isAnimationActive={false} connectNulls />
                   ))}
                 </LineChart>
               </ResponsiveContainer>
