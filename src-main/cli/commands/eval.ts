@@ -1,15 +1,8 @@
-import { runEval } from '../../engine/jobs/eval-job';
+import { runEval, type EvalOptions } from '../../engine/jobs/eval-job';
 import type { Output } from '../output';
 import { formatTable } from '../table';
 
-export interface EvalArgs {
-  target: string;
-  data: string;
-  field?: string;
-  seqLen?: number;
-  stride?: number;
-  maxTokens?: number;
-}
+export type EvalArgs = Omit<EvalOptions, 'signal' | 'onEvent'>;
 
 const LABEL = { fp: 'full precision', q: 'quantized Q', 'q+lora': 'Q + adapter' } as const;
 

@@ -10,10 +10,11 @@ export interface ReadCounter {
 }
 
 /**
- * Yields the lines of a UTF-8 file without their "\n" or "\r\n" (a leading BOM is dropped,
- * invalid bytes become U+FFFD). Closes the file when the consumer stops early.
+ * The decoded text of a UTF-8 file in chunks of about CHUNK_BYTES (a leading BOM is dropped,
+ * invalid bytes become U+FFFD, a character split across reads is kept whole). Closes the
+ * file when the consumer stops early.
  */
-export async function* readLines(path: string, counter: ReadCounter): AsyncGenerator<string> {
+export async function* readTextChunks(path: string, counter: ReadCounter): AsyncGenerator<string> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -23,14 +24,6 @@ export async function* readLines(path: string, counter: ReadCounter): AsyncGener
   try {
     const buf = new Uint8Array(CHUNK_BYTES);
     const decoder = new TextDecoder('utf-8');
-    // The unfinished last line, in pieces, so that a very long line is not re-copied per chunk.
-    let pending: string[] = [];
-    const take = (piece: string): string => {
-      pending.push(piece);
-      const line = pending.join('');
-      pending = [];
-      return line.endsWith('\r') ? line.slice(0, -1) : line;
-    };
     while (true) {
       let n: number;
       try {
@@ -40,16 +33,31 @@ export async function* readLines(path: string, counter: ReadCounter): AsyncGener
       }
       counter.bytesRead += n;
       const text = n === 0 ? decoder.decode() : decoder.decode(buf.subarray(0, n), { stream: true });
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        yield take(text.slice(start, nl));
-        start = nl + 1;
-      }
-      if (start < text.length) pending.push(text.slice(start));
-      if (n === 0) break;
+      if (text.length > 0) yield text;
+      if (n === 0) return;
     }
-    if (pending.length > 0) yield take('');
   } finally {
     await fh.close();
   }
+}
+
+/** Yields the lines of a UTF-8 file without their "\n" or "\r\n". */
+export async function* readLines(path: string, counter: ReadCounter): AsyncGenerator<string> {
+  // The unfinished last line, in pieces, so that a very long line is not re-copied per chunk.
+  let pending: string[] = [];
+  const take = (piece: string): string => {
+    pending.push(piece);
+    const line = pending.join('');
+    pending = [];
+    return line.endsWith('\r') ? line.slice(0, -1) : line;
+  };
+  for await (const text of readTextChunks(path, counter)) {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      yield take(text.slice(start, nl));
+      start = nl + 1;
+    }
+    if (start < text.length) pending.push(text.slice(start));
+  }
+  if (pending.length > 0) yield take('');
 }

@@ -214,18 +214,7 @@ export function CompareView() {
                 </div>
               }
             >
-              <ResponsiveContainer width="100%" height={280}>
-                <LineChart data={lossData} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="compare-loss">
-                  <CartesianGrid stroke={palette.grid} />
-                  <XAxis dataKey="step" {...axisProps(palette)} />
-                  <YAxis {...axisProps(palette)} scale={logLoss ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
-                  <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
-                  <Legend {...legendProps(palette)} />
-                  {series.map((s) => (
-                    <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot={false} isAnimationActive={false} connectNulls />
-                  ))}
-                </LineChart>
-              </ResponsiveContainer>
+              <StepChart data={lossData} series={series} log={logLoss} palette={palette} dots={false} />
             </ChartCard>
           )}
           {pplData.length > 0 && (
@@ -240,23 +229,30 @@ export function CompareView() {
                 </label>
               }
             >
-              <ResponsiveContainer width="100%" height={280}>
-                {/* Same syncId as the loss chart: one hover shows the step on both. */}
-                <LineChart data={pplData} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="compare-loss">
-                  <CartesianGrid stroke={palette.grid} />
-                  <XAxis dataKey="step" {...axisProps(palette)} />
-                  <YAxis {...axisProps(palette)} scale={logLoss ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
-                  <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
-                  <Legend {...legendProps(palette)} />
-                  {series.map((s) => (
-                    <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot isAnimationActive={false} connectNulls />
-                  ))}
-                </LineChart>
-              </ResponsiveContainer>
+              <StepChart data={pplData} series={series} log={logLoss} palette={palette} dots />
             </ChartCard>
           )}
         </>
       )}
     </div>
+  );
+}
+
+/** A per-step line chart (loss, perplexity): one shared syncId, so a hover shows the same step on each. */
+function StepChart(props: { data: Record<string, number>[]; series: { key: string; color: string; run: { name: string } }[]; log: boolean; palette: ReturnType<typeof usePalette>; dots: boolean }) {
+  const { data, series, log, palette, dots } = props;
+  return (
+    <ResponsiveContainer width="100%" height={280}>
+      <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="compare-steps">
+        <CartesianGrid stroke={palette.grid} />
+        <XAxis dataKey="step" {...axisProps(palette)} />
+        <YAxis {...axisProps(palette)} scale={log ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
+        <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
+        <Legend {...legendProps(palette)} />
+        {series.map((s) => (
+          <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot={dots} isAnimationActive={false} connectNulls />
+        ))}
+      </LineChart>
+    </ResponsiveContainer>
   );
 }
