@@ -234,7 +234,7 @@ export class StudioService implements StudioApi {
     for (const adapter of [RUN_FILES.adapter, RUN_FILES.adapterInit]) {
       const configPath = join(to, adapter, 'adapter_config.json');
       if (!existsSync(configPath)) continue;
-      const config = await readJsonFile<Record<string, unknown>>(configPath, 'adapter config');
+      const config = await readJsonFile<Record<string, unknown>>(configPath);
       config.base_model_name_or_path = join(to, RUN_FILES.backbone);
       await writeJsonAtomic(configPath, config);
     }

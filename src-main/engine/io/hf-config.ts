@@ -1,9 +1,8 @@
 // Hugging Face config.json → a typed, validated ModelConfig for the Llama family. Defaults
 // follow the transformers config classes so that a sparse config means what it means there.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors';
-import { fsError } from './fs-util';
+import { readJson } from './json-file';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -42,19 +41,7 @@ const DTYPE_ALIASES: Record<string, TorchDtype> = {
 
 export async function readModelConfig(modelDir: string): Promise<ModelConfig> {
   const path = join(modelDir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw fsError(e, path, 'read');
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  return parseModelConfig(raw, path);
+  return parseModelConfig(await readJson(path), path);
 }
 
 /** Validates a parsed config.json; `path` names it in errors. */

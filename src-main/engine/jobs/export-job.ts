@@ -88,7 +88,7 @@ async function exportPeft(runDir: string, staging: string, finalOut: string): Pr
   const adapterDir = join(runDir, RUN_FILES.adapter);
   await cp(join(adapterDir, 'adapter_model.safetensors'), join(staging, 'adapter_model.safetensors'));
   await cp(join(runDir, RUN_FILES.backbone), join(staging, 'backbone'), { recursive: true });
-  const config = await readJsonFile<Record<string, unknown>>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  const config = await readJsonFile<Record<string, unknown>>(join(adapterDir, 'adapter_config.json'));
   config.base_model_name_or_path = join(finalOut, 'backbone');
   await writeJsonAtomic(join(staging, 'adapter_config.json'), config);
 }
@@ -99,7 +99,7 @@ async function exportMerged(runDir: string, staging: string, onEvent?: EventSink
   const weights = await openModelWeights(modelDir);
   const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
   const adapterDir = join(runDir, RUN_FILES.adapter);
-  const adapterConfig = await readJsonFile<{ r: number; lora_alpha: number; use_rslora: boolean }>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  const adapterConfig = await readJsonFile<{ r: number; lora_alpha: number; use_rslora: boolean }>(join(adapterDir, 'adapter_config.json'));
   const adapter = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const r = adapterConfig.r;
   const scaling = adapterConfig.use_rslora ? adapterConfig.lora_alpha / Math.sqrt(r) : adapterConfig.lora_alpha / r;

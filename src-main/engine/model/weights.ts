@@ -79,7 +79,7 @@ export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
 
 /** Adds a PEFT adapter's A and B to a weight set (a separate branch; Q is untouched). */
 export async function attachAdapter(set: WeightSet, adapterDir: string): Promise<WeightSet> {
-  const config = await readJsonFile<{ r: number; lora_alpha: number; use_rslora?: boolean }>(join(adapterDir, 'adapter_config.json'), 'adapter config');
+  const config = await readJsonFile<{ r: number; lora_alpha: number; use_rslora?: boolean }>(join(adapterDir, 'adapter_config.json'));
   const file = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const modules = new Set<LinearModule>();
   const layers = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes) }));

@@ -1,11 +1,12 @@
 // The run directory (DESIGN.md's contract): file names, the run.json / layers.json records,
 // and their atomic updates. A run is created `running` and always ends done, failed or
 // cancelled; its big files appear only complete (temp file + rename).
-import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { errnoCode, fsError } from '../io/fs-util';
+import { readJson } from '../io/json-file';
 import { RUN_FORMAT, type LayerRecord, type RunRecord } from './records';
 
 export const RUN_FILES = {
@@ -55,18 +56,9 @@ export async function writeLayers(dir: string, layers: LayerRecord[]): Promise<v
   await writeJsonAtomic(join(dir, RUN_FILES.layers), layers);
 }
 
-export async function readJsonFile<T>(path: string, what: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw fsError(e, path, 'read');
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new UserError(`${path}: ${what} is not valid JSON`);
-  }
+/** A run's JSON file, typed by the caller (the run's own files, written by us). */
+export async function readJsonFile<T>(path: string): Promise<T> {
+  return (await readJson(path)) as T;
 }
 
 export async function readRunRecord(dir: string): Promise<RunRecord> {
@@ -76,13 +68,13 @@ export async function readRunRecord(dir: string): Promise<RunRecord> {
   } catch {
     throw new UserError(`${resolve(dir)} is not a run directory (no ${RUN_FILES.run})`);
   }
-  const record = await readJsonFile<RunRecord>(path, 'run record');
+  const record = await readJsonFile<RunRecord>(path);
   if (record.format !== RUN_FORMAT) throw new UserError(`${path}: unknown run format ${JSON.stringify(record.format)}`);
   return record;
 }
 
 export async function readLayers(dir: string): Promise<LayerRecord[]> {
-  return readJsonFile<LayerRecord[]>(join(resolve(dir), RUN_FILES.layers), 'layer record');
+  return readJsonFile<LayerRecord[]>(join(resolve(dir), RUN_FILES.layers));
 }
 
 /** metrics.jsonl is append-only: one JSON object per line. */

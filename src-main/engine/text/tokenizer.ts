@@ -2,11 +2,11 @@
 // @huggingface/tokenizers. Special tokens (BOS) are added here, not by the library's
 // post-processor, so that "add BOS or not" follows transformers' rules in one place and no
 // template-added EOS sneaks into calibration text.
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { UserError } from '../errors';
-import { errnoCode, fsError } from '../io/fs-util';
+import { readJsonObject } from '../io/json-file';
 
 export interface TextTokenizer {
   /** The tokenizer.json this came from (for messages). */
@@ -40,23 +40,7 @@ const COMMON_EOS = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<eos>'];
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-async function readJson(path: string, optional: boolean): Promise<Json | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if (optional && errnoCode(e) === 'ENOENT') return null;
-    throw fsError(e, path, 'read');
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(raw)) throw new UserError(`${path}: not a JSON object`);
-  return raw;
-}
+const readJson = (path: string, optional: boolean): Promise<Json | null> => readJsonObject(path, { optional });
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
