@@ -5,7 +5,7 @@
 //   y = h + down_proj(silu(gate_proj(n2)) · up_proj(n2)),                    n2 = rms(h)·w2
 // Shapes are per sequence: x [T, hidden]. A LoRA target adds s·(input·Aᵀ)·Bᵀ as its own branch.
 import type { ModelConfig } from '../io/hf-config';
-import type { LinearModule } from '../io/targets';
+import { LLAMA_MODULES as LINEAR_MODULES, type LinearModule } from '../io/targets';
 import { OnnxGraph } from '../tensor/onnx-graph';
 
 export interface DecoderGraphSpec {
@@ -16,8 +16,20 @@ export interface DecoderGraphSpec {
   loraScaling: number;
 }
 
-export function decoderGraphKey(spec: DecoderGraphSpec): string {
-  return `decoder:${spec.biases.join(',')}:${spec.lora.join(',')}:${spec.loraScaling}`;
+/** The model dimensions a compiled layer graph depends on (sessions are shared per runtime). */
+export function layerDimsKey(c: ModelConfig): string {
+  return [c.hiddenSize, c.numHeads, c.numKvHeads, c.headDim, c.intermediateSize, c.rmsNormEps].join(',');
+}
+
+export function decoderGraphKey(config: ModelConfig, spec: DecoderGraphSpec): string {
+  return `decoder:${layerDimsKey(config)}:${spec.biases.join(',')}:${spec.lora.join(',')}:${spec.loraScaling}`;
+}
+
+/** The graph variant a weight set needs: which biases exist, which modules carry LoRA. */
+export function decoderSpecOf(weights: { layers: Array<{ tensors: Map<string, Float32Array> }>; lora: { modules: LinearModule[]; scaling: number } | null }): DecoderGraphSpec {
+  const first = weights.layers[0].tensors;
+  const biases = LINEAR_MODULES.filter((m) => first.has(`${m}.bias`));
+  return { biases, lora: weights.lora?.modules ?? [], loraScaling: weights.lora?.scaling ?? 0 };
 }
 
 /** Input names of the layer's weights, in a fixed order. */

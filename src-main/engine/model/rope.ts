@@ -64,3 +64,9 @@ export function causalMask(length: number, slidingWindow: number | null): Float3
   }
   return mask;
 }
+
+/** The per-length inputs of the decoder graphs: cos, sin [T, headDim] and the mask [T, T]. */
+export function positionInputs(config: ModelConfig, length: number): { cos: Float32Array; sin: Float32Array; mask: Float32Array } {
+  const window = config.raw.sliding_window;
+  return { ...ropeTables(config, length), mask: causalMask(length, typeof window === 'number' && window > 0 ? window : null) };
+}

@@ -4,9 +4,9 @@
 import * as ort from 'onnxruntime-node';
 import { CancelledError, UserError } from '../errors';
 import { OrtRuntime } from '../tensor/ort-runtime';
-import { buildDecoderGraph, decoderGraphKey, decoderWeightInputs, type DecoderGraphSpec } from './decoder-graph';
+import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from './decoder-graph';
 import { buildHeadGraph } from './head-graph';
-import { causalMask, ropeTables } from './rope';
+import { positionInputs } from './rope';
 import type { WeightSet } from './weights';
 
 export class Transformer {
@@ -26,18 +26,10 @@ export class Transformer {
     return this.weights.config;
   }
 
-  private spec(): DecoderGraphSpec {
-    const first = this.weights.layers[0].tensors;
-    const biases = (['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const).filter((m) => first.has(`${m}.bias`));
-    return { biases, lora: this.weights.lora?.modules ?? [], loraScaling: this.weights.lora?.scaling ?? 0 };
-  }
-
   private positionTables(length: number) {
     let t = this.tables.get(length);
     if (!t) {
-      const { cos, sin } = ropeTables(this.config, length);
-      const window = this.config.raw.sliding_window;
-      const mask = causalMask(length, typeof window === 'number' && window > 0 ? window : null);
+      const { cos, sin, mask } = positionInputs(this.config, length);
       const hd = this.config.headDim;
       t = { cos: new ort.Tensor('float32', cos, [length, hd]), sin: new ort.Tensor('float32', sin, [length, hd]), mask: new ort.Tensor('float32', mask, [length, length]) };
       this.tables.set(length, t);
@@ -57,10 +49,10 @@ export class Transformer {
       if (id < 0 || id >= V) throw new UserError(`token id ${id} is outside the vocabulary (size ${V})`);
       x.set(this.weights.embed.subarray(id * H, (id + 1) * H), t * H);
     }
-    const spec = this.spec();
+    const spec = decoderSpecOf(this.weights);
     const inputs = decoderWeightInputs(spec);
     const { cos, sin, mask } = this.positionTables(T);
-    const session = await this.runtime.session(decoderGraphKey(spec), () => buildDecoderGraph(this.config, spec));
+    const session = await this.runtime.session(decoderGraphKey(this.config, spec), () => buildDecoderGraph(this.config, spec));
     for (const layer of this.weights.layers) {
       if (signal?.aborted) throw new CancelledError();
       const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [T, H]), cos, sin, mask };

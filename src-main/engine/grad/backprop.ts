@@ -1,0 +1,146 @@
+// Reverse-mode differentiation of the next-token loss through the whole model, as a
+// sequence of ONNX runs: forward layer by layer with the decoder graph, keeping only each
+// layer's input x (one [T, H] array per layer); the head graph gives the loss and
+// ∂L/∂x_final; then each layer's backward graph, in reverse, recomputes that layer's forward
+// from its x and returns ∂L/∂x and the layer's parameter gradients. Peak memory: the weights
+// (held once, by the caller), L + 1 hidden-state arrays and one layer graph's activations.
+// loraGradients and parameterGradients are the two views of it.
+import * as ort from 'onnxruntime-node';
+import { CancelledError, UserError } from '../errors';
+import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from '../model/decoder-graph';
+import { positionInputs } from '../model/rope';
+import type { WeightSet } from '../model/weights';
+import { OrtRuntime } from '../tensor/ort-runtime';
+import { buildDecoderBackwardGraph, decoderBackwardKey, type BackwardOptions } from './decoder-backward-graph';
+import { buildHeadBackwardGraph, headBackwardKey } from './head-backward-graph';
+
+export interface GradientOptions {
+  /** Sessions are cached here; pass one to reuse compiled graphs across calls (not disposed). */
+  runtime?: OrtRuntime;
+  /**
+   * Divide the masked NLL sum by this instead of Σ mask: with gradient accumulation, the total
+   * mask weight of all micro-batches makes the summed gradients those of the overall mean.
+   */
+  denominator?: number;
+  signal?: AbortSignal;
+}
+
+export interface BackpropResult {
+  /** Σ_t mask_t·nll_t / denominator. */
+  loss: number;
+  /** −log p(targets[t] | ids[0..t]) at every position (masked ones included, target 0 there). */
+  nll: Float32Array;
+  /** The denominator used (Σ mask unless given). */
+  denominator: number;
+  /** ∂L/∂(embedding output) [T, H]. */
+  dEmbedded: Float32Array;
+  /** Per decoder layer: the backward graph's gradient outputs by name (`q_proj.lora_A.grad`, …). */
+  layers: Array<Map<string, Float32Array>>;
+  /** The head graph's weight-gradient outputs (`norm.grad`, `lm_head.grad`) when asked for. */
+  head: Map<string, Float32Array>;
+}
+
+/** The decoder-graph variant of a weight set (which biases, which LoRA modules). */
+export const graphSpec = decoderSpecOf;
+
+/**
+ * Loss and gradients for one sequence. `targets[t]` is the token to predict after ids[0..t];
+ * `lossMask[t]` ≥ 0 weighs position t (0 leaves it out; its target is then ignored).
+ */
+export async function backprop(
+  weights: WeightSet,
+  ids: Int32Array,
+  targets: Int32Array,
+  lossMask: Float32Array,
+  options: GradientOptions,
+  backward: BackwardOptions,
+): Promise<BackpropResult> {
+  const config = weights.config;
+  const { hiddenSize: H, vocabSize: V, headDim: hd } = config;
+  const T = ids.length;
+  const act = config.raw.hidden_act ?? 'silu';
+  if (act !== 'silu') throw new UserError(`hidden_act '${String(act)}' is not supported (only silu)`);
+  if (T === 0) throw new UserError('cannot compute gradients on an empty sequence');
+  if (T > config.maxPositionEmbeddings) throw new UserError(`sequence length ${T} exceeds the model's max_position_embeddings ${config.maxPositionEmbeddings}`);
+  if (targets.length !== T || lossMask.length !== T) throw new UserError(`ids, targets and loss mask must have the same length (${T}, ${targets.length}, ${lossMask.length})`);
+  let maskSum = 0;
+  const safeTargets = new BigInt64Array(T);
+  for (let t = 0; t < T; t++) {
+    const m = lossMask[t];
+    if (!(m >= 0) || !Number.isFinite(m)) throw new UserError(`loss mask value ${m} at position ${t} is not a finite non-negative number`);
+    if (ids[t] < 0 || ids[t] >= V) throw new UserError(`token id ${ids[t]} is outside the vocabulary (size ${V})`);
+    if (m > 0) {
+      if (targets[t] < 0 || targets[t] >= V) throw new UserError(`target id ${targets[t]} at position ${t} is outside the vocabulary (size ${V})`);
+      safeTargets[t] = BigInt(targets[t]);
+      maskSum += m;
+    }
+  }
+  const denominator = options.denominator ?? maskSum;
+  if (!(maskSum > 0) || !(denominator > 0)) throw new UserError('the loss mask selects no position');
+
+  const runtime = options.runtime ?? new OrtRuntime({ provider: 'cpu', threads: 0 });
+  try {
+    const spec = decoderSpecOf(weights);
+    const names = decoderWeightInputs(spec);
+    const forward = await runtime.session(decoderGraphKey(config, spec), () => buildDecoderGraph(config, spec));
+    const layerBackward = await runtime.session(decoderBackwardKey(config, spec, backward), () => buildDecoderBackwardGraph(config, spec, backward));
+    const head = await runtime.session(headBackwardKey(config, backward), () => buildHeadBackwardGraph(config, backward));
+
+    const { cos, sin, mask } = positionInputs(config, T);
+    const positions: Record<string, ort.Tensor> = {
+      cos: new ort.Tensor('float32', cos, [T, hd]),
+      sin: new ort.Tensor('float32', sin, [T, hd]),
+      mask: new ort.Tensor('float32', mask, [T, T]),
+    };
+    const layerFeeds = (l: number, x: Float32Array): Record<string, ort.Tensor> => {
+      const layer = weights.layers[l];
+      const feeds: Record<string, ort.Tensor> = { ...positions, x: new ort.Tensor('float32', x, [T, H]) };
+      for (const name of names) feeds[name] = new ort.Tensor('float32', layer.tensors.get(name)!, layer.shapes.get(name)!);
+      return feeds;
+    };
+    const check = () => {
+      if (options.signal?.aborted) throw new CancelledError();
+    };
+
+    // Forward, keeping each layer's input.
+    const inputs: Float32Array[] = [];
+    let x: Float32Array = new Float32Array(T * H);
+    for (let t = 0; t < T; t++) x.set(weights.embed.subarray(ids[t] * H, (ids[t] + 1) * H), t * H);
+    for (let l = 0; l < weights.layers.length; l++) {
+      check();
+      inputs.push(x);
+      x = (await forward.run(layerFeeds(l, x))).y.data as Float32Array;
+    }
+
+    // Head: loss and ∂L/∂x_final.
+    const c = new Float32Array(T);
+    for (let t = 0; t < T; t++) c[t] = lossMask[t] / denominator;
+    const headOut = await head.run({
+      x: new ort.Tensor('float32', x, [T, H]),
+      norm: new ort.Tensor('float32', weights.norm, [H]),
+      lm_head: new ort.Tensor('float32', weights.lmHead, [V, H]),
+      targets: new ort.Tensor('int64', safeTargets, [T]),
+      weights: new ort.Tensor('float32', c, [T]),
+    });
+    const loss = (headOut.loss.data as Float32Array)[0];
+    if (!Number.isFinite(loss)) throw new UserError(`the loss is not finite (${loss}); the weights may have diverged (lower the learning rate)`);
+    let dy = headOut.dx.data as Float32Array;
+
+    // Backward through the layers in reverse.
+    const layers: Array<Map<string, Float32Array>> = new Array(weights.layers.length);
+    for (let l = weights.layers.length - 1; l >= 0; l--) {
+      check();
+      const feeds = layerFeeds(l, inputs[l]);
+      feeds.dy = new ort.Tensor('float32', dy, [T, H]);
+      const out = await layerBackward.run(feeds);
+      layers[l] = new Map(Object.entries(out).filter(([name]) => name !== 'dx').map(([name, t]) => [name, t.data as Float32Array]));
+      dy = out.dx.data as Float32Array;
+      inputs[l] = new Float32Array(0);
+    }
+    const headGrads = new Map<string, Float32Array>();
+    for (const name of ['norm.grad', 'lm_head.grad']) if (headOut[name]) headGrads.set(name, headOut[name].data as Float32Array);
+    return { loss, nll: headOut.nll.data as Float32Array, denominator, dEmbedded: dy, layers, head: headGrads };
+  } finally {
+    if (!options.runtime) await runtime.dispose();
+  }
+}
