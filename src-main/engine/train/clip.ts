@@ -1,0 +1,35 @@
+// Global gradient-norm clipping (as torch.nn.utils.clip_grad_norm_): the L2 norm of all
+// gradients together, summed in float64 in the given order (deterministic); when it exceeds
+// maxNorm every gradient is scaled by maxNorm / (norm + 1e-6).
+
+/** The float64 L2 norm of all the arrays together. */
+export function globalNorm(grads: Iterable<Float32Array>): number {
+  let s = 0;
+  for (const g of grads) {
+    for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+  }
+  return Math.sqrt(s);
+}
+
+export interface ClipResult {
+  /** The norm before clipping (NaN or Infinity when a gradient is not finite). */
+  norm: number;
+  /** The factor applied (1 when not clipped). */
+  scale: number;
+}
+
+/**
+ * Scales the gradients in place so their global norm is at most maxNorm (0 or Infinity: no
+ * clipping). A non-finite norm is returned untouched, for the caller to stop on.
+ */
+export function clipGradNorm(grads: Iterable<Float32Array>, maxNorm: number): ClipResult {
+  if (!(maxNorm >= 0)) throw new Error(`clipGradNorm: maxNorm must be ≥ 0 (got ${maxNorm})`);
+  const list = [...grads];
+  const norm = globalNorm(list);
+  if (!Number.isFinite(norm) || maxNorm === 0 || maxNorm === Infinity || norm <= maxNorm) return { norm, scale: 1 };
+  const scale = maxNorm / (norm + 1e-6);
+  for (const g of list) {
+    for (let i = 0; i < g.length; i++) g[i] *= scale;
+  }
+  return { norm, scale };
+}
