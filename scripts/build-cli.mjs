@@ -14,3 +14,4 @@ const common = {
 await build({ ...common, entryPoints: ['src-main/cli/index.ts'], outfile: 'dist/cli.cjs' });
 // The cross-check's logits dump runs on the GPU machine, where there is no TypeScript.
 await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-logits.ts'], outfile: 'dist/xcheck-logits.cjs' });
+await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-grads.ts'], outfile: 'dist/xcheck-grads.cjs' });

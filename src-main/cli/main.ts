@@ -10,6 +10,7 @@ import { inspectCommand } from './commands/inspect';
 import { quantizeCommand } from './commands/quantize';
 import { Output } from './output';
 import { serveCommand } from './commands/serve';
+import { trainCommand } from './commands/train';
 import { VERSION } from './version';
 
 
@@ -21,6 +22,8 @@ const USAGE = `usage: loftq <command> [options]
            [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
            [--device cpu|webgpu|cuda|native] [--seed N] [--force] [--json]
   eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N] [--json]
+  train RUN_DIR --data FILE [--field NAME] [--eval-data FILE] [--steps N] [--lr X] [--batch N]
+        [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
   serve [--port N] [--host 127.0.0.1] [--runs DIR]
   demo [--runs DIR] [--json]
@@ -150,8 +153,37 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       await serveCommand({ port: num('port', values.port, 0), host: str(values.host) ?? '127.0.0.1', runs: str(values.runs) ?? 'runs' }, signal);
       break;
     }
-    case 'train':
-      throw new UserError(`'loftq ${command}' is not available in this build yet`);
+    case 'train': {
+      const ints = ['steps', 'batch', 'seq-len', 'eval-every', 'warmup', 'accum', 'checkpoint-every', 'seed'] as const;
+      const { values, positionals } = parse(
+        rest,
+        { data: { type: 'string' }, field: { type: 'string' }, 'eval-data': { type: 'string' }, lr: { type: 'string' }, ...Object.fromEntries(ints.map((k) => [k, { type: 'string' }])) },
+        1,
+      );
+      const data = str(values.data);
+      if (!data) throw new UsageError('train needs --data FILE (.txt, .jsonl or .parquet)');
+      const opt = (name: string) => (values[name] === undefined ? undefined : num(name, values[name], 0));
+      await trainCommand(
+        {
+          run: positionals[0],
+          data,
+          field: str(values.field),
+          evalData: str(values['eval-data']),
+          steps: opt('steps'),
+          lr: opt('lr'),
+          batch: opt('batch'),
+          seqLen: opt('seq-len'),
+          evalEvery: opt('eval-every'),
+          warmup: opt('warmup'),
+          accum: opt('accum'),
+          checkpointEvery: opt('checkpoint-every'),
+          seed: opt('seed'),
+        },
+        out,
+        signal,
+      );
+      break;
+    }
     case '--version':
     case 'version':
       process.stdout.write(`loftq ${VERSION}\n`);

@@ -27,6 +27,10 @@ export class Output {
       case 'eval':
         this.bar.update(e.total_tokens > 0 ? e.done_tokens / e.total_tokens : 0, `perplexity (${e.weights}) ${e.done_tokens}/${e.total_tokens} tokens`);
         break;
+      case 'train':
+        if (e.loss !== undefined) this.bar.update(e.step / e.steps, `step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} lr ${(e.lr ?? 0).toExponential(2)}`);
+        else if (e.eval_ppl !== undefined) this.bar.update(e.step / e.steps, `step ${e.step}/${e.steps} held-out perplexity ${e.eval_ppl.toFixed(3)}`);
+        break;
       case 'phase':
         this.bar.update(1, `writing ${e.phase}${e.detail ? ` ${e.detail}` : ''}`);
         break;

@@ -9,6 +9,7 @@ export type JobEvent =
   | { type: 'layer'; index: number; total: number; layer: LayerRecord; done_params: number; total_params: number }
   | { type: 'eval'; weights: 'fp' | 'q' | 'q+lora'; done_tokens: number; total_tokens: number }
   | { type: 'phase'; phase: 'quantized' | 'adapter' | 'backbone' | 'export'; detail?: string }
+  | { type: 'train'; step: number; steps: number; loss?: number; lr?: number; grad_norm?: number; tokens_per_s?: number; eval_ppl?: number }
   | { type: 'result'; run: string; record: RunRecord };
 
 export type EventSink = (e: JobEvent) => void;

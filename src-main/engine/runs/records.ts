@@ -27,4 +27,21 @@ export interface RunRecord {
   timings: Record<string, number>;
   summary?: Record<string, number>;
   error?: string;
+  /** The latest `loftq train` on this run (absent until one starts); the quantize record above is untouched by it. */
+  training?: TrainingRecord;
+}
+
+export interface TrainingRecord {
+  status: RunStatus;
+  /** The last completed (and checkpointed, when not running) optimizer step, of `steps`. */
+  step: number;
+  steps: number;
+  /** The resolved training configuration (TrainConfig). */
+  config: Record<string, unknown>;
+  started: string;
+  finished?: string;
+  resumed_from: number | null;
+  last_loss?: number | null;
+  last_eval_ppl?: number | null;
+  error?: string;
 }

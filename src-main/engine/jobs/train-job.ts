@@ -1,0 +1,159 @@
+// The train job (`loftq train`): fine-tunes a finished run's LoRA adapter on the run's exact
+// quantized backbone Q. Fresh runs start from RUN_DIR/adapter-init; a run with checkpoints
+// resumes from the latest one (the loop refuses a changed configuration, naming the flag).
+// Held-out perplexity is Q + the current adapter on the eval rows. The loop appends the
+// metrics, writes the checkpoints and RUN_DIR/adapter/; this job records the training's
+// status in run.json under `training`, leaving the quantize record as it was.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CancelledError, UserError } from '../errors';
+import { readModelConfig } from '../io/hf-config';
+import { attachAdapter, loadQuantizedWeights } from '../model/weights';
+import type { TrainingRecord } from '../runs/records';
+import { readRunRecord, RUN_FILES, writeRunRecord } from '../runs/run-dir';
+import { openTextDataset, readTokens } from '../text/datasets';
+import { checkTokenizerMatchesModel, loadTokenizer, type TextTokenizer } from '../text/tokenizer';
+import { readPeftAdapter } from '../train/adapter-params';
+import { resolveTrainConfig, TRAIN_DEFAULTS, type DataIdentity, type TrainConfig } from '../train/config';
+import { LoraGradientSource } from '../train/lora-gradient-source';
+import { prepareTrainData, tokenFingerprint } from '../train/packing';
+import { meanLossEvaluator, runTraining } from '../train/train-loop';
+import type { EventSink } from './events';
+
+export type TrainSettings = Partial<Omit<TrainConfig, 'data' | 'evalData' | 'noDecay'>> & { noDecay?: string[] };
+
+export interface TrainOptions extends TrainSettings {
+  run: string;
+  data: string;
+  /** The text field of .jsonl / .parquet data (default "text"). */
+  field?: string;
+  /** A separate evaluation dataset (instead of holding out --eval-fraction of --data). */
+  evalData?: string;
+  /** Keep only the newest N checkpoints (default: all). */
+  keepCheckpoints?: number;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export interface TrainJobResult {
+  run: string;
+  status: 'done';
+  step: number;
+  steps: number;
+  resumed_from: number | null;
+  last_loss: number | null;
+  last_eval_ppl: number | null;
+  tokens_seen: number;
+  adapter: string;
+  config: TrainConfig;
+}
+
+async function readData(path: string, field: string | undefined, tokenizer: TextTokenizer): Promise<{ ids: Int32Array; identity: DataIdentity }> {
+  const abs = resolve(path);
+  const ids = await readTokens(openTextDataset(abs, { field }), tokenizer, { separator: 'eos' });
+  return { ids, identity: { path: abs, tokens: ids.length, sha256: tokenFingerprint(ids) } };
+}
+
+export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
+  const runDir = resolve(o.run);
+  const record = await readRunRecord(runDir);
+  if (record.status !== 'done') throw new UserError(`${runDir}: the run is ${record.status}; only a finished quantize run (status done) can be trained`);
+  const initDir = join(runDir, RUN_FILES.adapterInit);
+  if (!existsSync(join(initDir, 'adapter_config.json'))) {
+    throw new UserError(`${runDir} has no adapter to train (no ${RUN_FILES.adapterInit}/adapter_config.json): quantize with a LoRA rank first`);
+  }
+  const backboneDir = join(runDir, RUN_FILES.backbone);
+  const modelConfig = await readModelConfig(backboneDir);
+  const tokenizer = await loadTokenizer(backboneDir);
+  checkTokenizerMatchesModel(tokenizer, modelConfig.vocabSize);
+
+  const { run: _run, data: _data, field, evalData: evalPath, keepCheckpoints, signal, onEvent, ...settings } = o;
+  const train = await readData(o.data, field, tokenizer);
+  const held = evalPath ? await readData(evalPath, field, tokenizer) : null;
+  const config = resolveTrainConfig({
+    ...settings,
+    seqLen: settings.seqLen ?? Math.min(TRAIN_DEFAULTS.seqLen, modelConfig.maxPositionEmbeddings),
+    // The default warm-up never exceeds a short run's length.
+    warmup: settings.warmup ?? Math.min(TRAIN_DEFAULTS.warmup, settings.steps ?? TRAIN_DEFAULTS.steps),
+    data: train.identity,
+    evalData: held?.identity ?? null,
+  });
+  if (config.seqLen > modelConfig.maxPositionEmbeddings) {
+    throw new UserError(`--seq-len ${config.seqLen} exceeds the model's max_position_embeddings ${modelConfig.maxPositionEmbeddings}`);
+  }
+  const data = prepareTrainData({ tokens: train.ids, seqLen: config.seqLen, evalFraction: config.evalFraction, evalTokens: held?.ids ?? null });
+  const adapter = await readPeftAdapter(initDir);
+  if (signal?.aborted) throw new CancelledError();
+
+  const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
+  const source = new LoraGradientSource(weights);
+  const training: TrainingRecord = {
+    status: 'running',
+    step: 0,
+    steps: config.steps,
+    config: { ...config },
+    started: new Date().toISOString(),
+    resumed_from: null,
+  };
+  const saveTraining = async () => {
+    const current = await readRunRecord(runDir);
+    await writeRunRecord(runDir, { ...current, training: { ...training } });
+  };
+  await saveTraining();
+  try {
+    const r = await runTraining({
+      runDir,
+      config,
+      adapter: adapter.matrices,
+      adapterConfig: adapter.config,
+      data,
+      gradients: source,
+      evaluate: meanLossEvaluator((batch, params, s) => source.meanLoss(batch, params, s), config.batch),
+      keepCheckpoints,
+      signal,
+      onEvent: (e) => {
+        switch (e.type) {
+          case 'train_start':
+            training.step = e.step;
+            training.resumed_from = e.resumed ? e.step : null;
+            break;
+          case 'train_step':
+            training.last_loss = e.loss;
+            onEvent?.({ type: 'train', step: e.step, steps: e.steps, loss: e.loss, lr: e.lr, grad_norm: e.grad_norm, tokens_per_s: e.tokens_per_s });
+            break;
+          case 'train_eval':
+            training.last_eval_ppl = e.eval_ppl;
+            onEvent?.({ type: 'train', step: e.step, steps: config.steps, eval_ppl: e.eval_ppl });
+            break;
+          case 'checkpoint':
+            training.step = e.step;
+            break;
+        }
+      },
+    });
+    training.status = 'done';
+    training.step = r.step;
+    training.finished = new Date().toISOString();
+    await saveTraining();
+    return {
+      run: runDir,
+      status: 'done',
+      step: r.step,
+      steps: config.steps,
+      resumed_from: r.resumedFrom,
+      last_loss: r.lastLoss,
+      last_eval_ppl: r.lastEval?.eval_ppl ?? null,
+      tokens_seen: r.tokensSeen,
+      adapter: join(runDir, RUN_FILES.adapter),
+      config,
+    };
+  } catch (e) {
+    training.status = e instanceof CancelledError ? 'cancelled' : 'failed';
+    training.finished = new Date().toISOString();
+    if (!(e instanceof CancelledError)) training.error = e instanceof Error ? e.message : String(e);
+    await saveTraining().catch(() => undefined);
+    throw e;
+  } finally {
+    await source.dispose();
+  }
+}
