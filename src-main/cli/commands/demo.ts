@@ -17,7 +17,7 @@ import { formatTable } from '../table';
 
 export function demoModelDir(): string {
   const dir = demoModelPath();
-  if (!dir) throw new UserError('the demo model is missing: run `npx tsx scripts/make-demo-model.ts` to create assets/demo-model');
+  if (!dir) throw new UserError('the demo model is missing: run `npx tsx scripts/pretrain-demo.ts` to create assets/demo-model');
   return dir;
 }
 
