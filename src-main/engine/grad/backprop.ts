@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { CancelledError, UserError } from '../errors';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from '../model/decoder-graph';
 import { positionInputs } from '../model/rope';
-import type { WeightSet } from '../model/weights';
+import { layerTensors, type WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { buildDecoderBackwardGraph, decoderBackwardKey, type BackwardOptions } from './decoder-backward-graph';
 import { buildHeadBackwardGraph, headBackwardKey } from './head-backward-graph';
@@ -94,8 +94,9 @@ export async function backprop(
     };
     const layerFeeds = (l: number, x: Float32Array): Record<string, ort.Tensor> => {
       const layer = weights.layers[l];
+      const tensors = layerTensors(layer); // a quantized backbone is dequantized per layer, per pass
       const feeds: Record<string, ort.Tensor> = { ...positions, x: new ort.Tensor('float32', x, [T, H]) };
-      for (const name of names) feeds[name] = new ort.Tensor('float32', layer.tensors.get(name)!, layer.shapes.get(name)!);
+      for (const name of names) feeds[name] = new ort.Tensor('float32', tensors.get(name)!, layer.shapes.get(name)!);
       return feeds;
     };
     const check = () => {

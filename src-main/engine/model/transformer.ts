@@ -7,7 +7,7 @@ import { OrtRuntime } from '../tensor/ort-runtime';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from './decoder-graph';
 import { buildHeadGraph } from './head-graph';
 import { positionInputs } from './rope';
-import type { WeightSet } from './weights';
+import { layerTensors, type WeightSet } from './weights';
 
 export class Transformer {
   private readonly runtime: OrtRuntime;
@@ -56,7 +56,8 @@ export class Transformer {
     for (const layer of this.weights.layers) {
       if (signal?.aborted) throw new CancelledError();
       const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [T, H]), cos, sin, mask };
-      for (const name of inputs) feeds[name] = new ort.Tensor('float32', layer.tensors.get(name)!, layer.shapes.get(name)!);
+      const tensors = layerTensors(layer); // Q dequantized for this layer only
+      for (const name of inputs) feeds[name] = new ort.Tensor('float32', tensors.get(name)!, layer.shapes.get(name)!);
       x = (await session.run(feeds)).y.data as Float32Array;
     }
     return x;

@@ -14,8 +14,21 @@ import { readJsonFile, RUN_FILES } from '../runs/run-dir';
 export interface LayerWeights {
   /** By decoder-graph input name: input_layernorm, q_proj, q_proj.bias, q_proj.lora_A, … */
   tensors: Map<string, Float32Array>;
-  /** [rows, cols] of each 2-D tensor, for the ORT feeds. */
+  /** [rows, cols] of each tensor, for the ORT feeds (deferred ones included). */
   shapes: Map<string, number[]>;
+  /**
+   * Matrices kept compact and made float32 only while their layer runs: the quantized Q
+   * (packed codes + absmax in memory), so a model is never held as a float copy.
+   */
+  deferred?: Map<string, () => Float32Array>;
+}
+
+/** One layer's tensors, deferred ones materialized (for the length of one layer's run). */
+export function layerTensors(layer: LayerWeights): Map<string, Float32Array> {
+  if (!layer.deferred || layer.deferred.size === 0) return layer.tensors;
+  const all = new Map(layer.tensors);
+  for (const [name, make] of layer.deferred) all.set(name, make());
+  return all;
 }
 
 export interface WeightSet {
@@ -64,17 +77,29 @@ export async function loadModelWeights(modelDir: string): Promise<WeightSet> {
   return assemble(config, weights, (name) => weights.readF32(name));
 }
 
-/** Q exactly as the run computed it; every other tensor from the run's backbone. */
+/**
+ * Q exactly as the run computed it, kept as packed codes + absmax and dequantized layer by
+ * layer while the model runs; every other tensor from the run's backbone.
+ */
 export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
   const backboneDir = join(runDir, RUN_FILES.backbone);
   const config = await readModelConfig(backboneDir);
   const backbone = await openModelWeights(backboneDir);
   const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
   const targets = new Set(quantized.names());
-  return assemble(config, backbone, (name) => {
-    const module = name.replace(/\.weight$/, '');
-    return targets.has(module) ? quantized.dequantize(module) : backbone.readF32(name);
-  });
+  const set = await assemble(config, backbone, (name) => (targets.has(name.replace(/\.weight$/, '')) ? Promise.resolve(new Float32Array(0)) : backbone.readF32(name)));
+  for (let l = 0; l < config.numLayers; l++) {
+    const layer = set.layers[l];
+    layer.deferred = new Map();
+    for (const m of LLAMA_MODULES) {
+      const module = modulePath(l, m);
+      if (!targets.has(module)) continue;
+      const compact = await quantized.load(module);
+      layer.tensors.delete(m);
+      layer.deferred.set(m, () => quantized.dequantizeLoaded(compact));
+    }
+  }
+  return set;
 }
 
 /** Adds a PEFT adapter's A and B to a weight set (a separate branch; Q is untouched). */
@@ -82,7 +107,7 @@ export async function attachAdapter(set: WeightSet, adapterDir: string): Promise
   const config = await readJsonFile<{ r: number; lora_alpha: number; use_rslora?: boolean }>(join(adapterDir, 'adapter_config.json'));
   const file = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const modules = new Set<LinearModule>();
-  const layers = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes) }));
+  const layers: LayerWeights[] = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes), deferred: layer.deferred }));
   for (let l = 0; l < set.config.numLayers; l++) {
     for (const m of LLAMA_MODULES) {
       const a = adapterKey(modulePath(l, m), 'lora_A');

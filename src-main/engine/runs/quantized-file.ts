@@ -18,6 +18,13 @@ export interface QuantizedMatrixInfo {
   codebook: string;
 }
 
+/** A quantized matrix as stored: about bits/32 of its float32 size, plus one float per block. */
+export interface CompactMatrix {
+  info: QuantizedMatrixInfo;
+  packed: Uint8Array;
+  absmax: Float32Array;
+}
+
 export interface QuantizedEntry {
   name: string;
   info: QuantizedMatrixInfo;
@@ -66,13 +73,24 @@ export class QuantizedFile {
 
   /** The dequantized Q of one matrix, row-major [out, in], exactly as the init computed it. */
   async dequantize(name: string): Promise<Float32Array> {
+    return this.dequantizeLoaded(await this.load(name));
+  }
+
+  /** One matrix in its compact form (packed codes + absmax), checked against its metadata. */
+  async load(name: string): Promise<CompactMatrix> {
     const info = this.matrices[name];
     if (!info) throw new UserError(`${this.file.path}: no quantized matrix "${name}"`);
     const count = info.shape[0] * info.shape[1];
-    const quantizer = new BlockQuantizer({ kind: info.quant, bits: info.bits, blockSize: info.block_size });
     const absmax = await readTensorF32(this.file, `${name}.absmax`);
-    if (absmax.length !== quantizer.blockCount(count)) throw new UserError(`${this.file.path}: "${name}.absmax" has the wrong length`);
-    const codes = unpackCodes(await readTensorRaw(this.file, `${name}.codes`), info.bits, count);
-    return quantizer.dequantize({ codes, absmax });
+    if (absmax.length !== Math.ceil(count / info.block_size)) throw new UserError(`${this.file.path}: "${name}.absmax" has the wrong length`);
+    const packed = await readTensorRaw(this.file, `${name}.codes`);
+    if (packed.length < packedByteLength(count, info.bits)) throw new UserError(`${this.file.path}: "${name}.codes" is too short`);
+    return { info, packed, absmax };
+  }
+
+  dequantizeLoaded(m: CompactMatrix): Float32Array {
+    const count = m.info.shape[0] * m.info.shape[1];
+    const quantizer = new BlockQuantizer({ kind: m.info.quant, bits: m.info.bits, blockSize: m.info.block_size });
+    return quantizer.dequantize({ codes: unpackCodes(m.packed, m.info.bits, count), absmax: m.absmax });
   }
 }
