@@ -84,12 +84,14 @@ describe(label, () => {
     await shot('layer-error');
   });
 
-  it('compares the runs: LoftQ has the lower error; perplexity once measured', async () => {
+  it('compares the runs: LoftQ has the lower error; perplexity and loss curves once measured and trained', async () => {
     // Perplexity comes from `loftq eval` (the CLI writes into the runs' metrics.jsonl).
     const text = join(h.tmp, 'eval.txt');
     writeFileSync(text, 'the quick brown fox jumps over the lazy dog and runs to the river. '.repeat(40));
     for (const run of ['qlora-2bit', 'loftq-2bit']) {
       execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'eval', join(h.runsDir, run), '--data', text, '--seq-len', '64', '--max-tokens', '600'], { stdio: 'ignore' });
+      // A short fine-tuning (CLI): its loss and held-out perplexity curves appear in Compare.
+      execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'train', join(h.runsDir, run), '--data', resolve('assets/demo-data/train.txt'), '--steps', '6', '--batch', '2', '--seq-len', '64', '--eval-every', '3', '--lr', '0.002'], { stdio: 'ignore' });
     }
     await nav('Runs'); // the runs' details reload on the next visit
     await nav('Compare');
@@ -111,6 +113,7 @@ describe(label, () => {
     expect(qlora).toBeGreaterThan(0);
     expect(loftq).toBeLessThan(qlora);
     await page.getByText('Perplexity (Q + adapter)').waitFor();
+    await page.getByText('Training loss').waitFor();
     await page.waitForTimeout(500);
     await shot('compare');
   });

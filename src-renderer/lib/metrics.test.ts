@@ -1,6 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricRecord } from '../../src-main/api/contract';
-import { perplexityCurve, smooth } from './metrics';
+import { latestPerplexity, perplexityCurve, smooth } from './metrics';
+
+describe('latestPerplexity', () => {
+  it('takes fp / q / q+lora from the latest loftq eval dataset, never mixing in training evaluations', () => {
+    const m: MetricRecord[] = [
+      { step: 0, split: 'eval', eval_ppl: 9, tokens: 5, weights: 'fp', data: '/a.txt', seq_len: 64, stride: 32 },
+      { step: 0, split: 'eval', eval_ppl: 8, tokens: 5, weights: 'q', data: '/b.txt', seq_len: 64, stride: 32 },
+      { step: 0, split: 'eval', eval_ppl: 7, tokens: 5, weights: 'fp', data: '/b.txt', seq_len: 64, stride: 32 },
+      { step: 6, split: 'eval', eval_ppl: 1.5, tokens: 5, weights: 'q+lora' },
+    ];
+    expect(latestPerplexity(m)).toEqual({ q: 8, fp: 7 });
+    expect(latestPerplexity(m.slice(3))).toEqual({ 'q+lora': 1.5 });
+    expect(latestPerplexity([])).toEqual({});
+  });
+});
 
 describe('perplexityCurve', () => {
   it('keeps one weight source, sorted by step, the last evaluation of a step winning', () => {
@@ -12,6 +26,9 @@ describe('perplexityCurve', () => {
       { step: 10, split: 'eval', eval_ppl: 29, tokens: 5, weights: 'q+lora' },
     ];
     expect(perplexityCurve(m, 'q+lora')).toEqual([{ step: 0, ppl: 50 }, { step: 10, ppl: 29 }]);
+    // With a loftq eval beside them, the training loop's held-out evaluations still make the curve.
+    const withEval: MetricRecord[] = [...m, { step: 0, split: 'eval', eval_ppl: 99, tokens: 5, weights: 'q+lora', data: '/x.txt', seq_len: 64, stride: 32 }];
+    expect(perplexityCurve(withEval, 'q+lora')).toEqual([{ step: 0, ppl: 50 }, { step: 10, ppl: 29 }]);
     expect(perplexityCurve(m, 'q')).toEqual([{ step: 0, ppl: 70 }]);
     expect(perplexityCurve(m, 'fp')).toEqual([]);
   });

@@ -17,11 +17,28 @@ export function perLayerMean(layers: readonly LayerRecord[], key: 'err_init' | '
 }
 
 /** The latest perplexity per weight source (fp, q, q+lora) in a run's metrics. */
+type EvalRecord = Extract<MetricRecord, { eval_ppl: number }>;
+
+const evalRecords = (metrics: readonly MetricRecord[]): EvalRecord[] =>
+  metrics.filter((m): m is EvalRecord => 'eval_ppl' in m && typeof m.eval_ppl === 'number');
+
+/**
+ * Evaluations of one kind only: `loftq eval` records name their data and window; the training
+ * loop's held-out evaluations do not. Mixing them would compare numbers on different text.
+ */
+function groupOf(m: EvalRecord): string {
+  return typeof m.data === 'string' ? `${m.data}|${String(m.seq_len)}|${String(m.stride)}` : 'training';
+}
+
+/** The latest `loftq eval` of a run (fp / q / q+lora on one dataset), else training's held-out q+lora. */
 export function latestPerplexity(metrics: readonly MetricRecord[]): Partial<Record<'fp' | 'q' | 'q+lora', number>> {
+  const evals = evalRecords(metrics);
+  const measured = evals.filter((m) => groupOf(m) !== 'training');
+  const pool = measured.length > 0 ? measured : evals;
+  if (pool.length === 0) return {};
+  const group = groupOf(pool[pool.length - 1]);
   const out: Partial<Record<'fp' | 'q' | 'q+lora', number>> = {};
-  for (const m of metrics) {
-    if ('eval_ppl' in m && typeof m.eval_ppl === 'number') out[m.weights] = m.eval_ppl;
-  }
+  for (const m of pool) if (groupOf(m) === group) out[m.weights] = m.eval_ppl;
   return out;
 }
 
@@ -29,10 +46,16 @@ export function lossCurve(metrics: readonly MetricRecord[]): { step: number; los
   return metrics.filter((m): m is Extract<MetricRecord, { loss: number }> => 'loss' in m && typeof m.loss === 'number').map((m) => ({ step: m.step, loss: m.loss }));
 }
 
-/** Perplexity over training steps for one weight source (evaluations only; the last per step wins). */
+/**
+ * Perplexity over training steps for one weight source: the training loop's held-out
+ * evaluations when there are any, else the latest `loftq eval` dataset's (the last per step wins).
+ */
 export function perplexityCurve(metrics: readonly MetricRecord[], weights: 'fp' | 'q' | 'q+lora'): { step: number; ppl: number }[] {
+  const evals = evalRecords(metrics).filter((m) => m.weights === weights);
+  const training = evals.filter((m) => groupOf(m) === 'training');
+  const pool = training.length > 0 ? training : evals.filter((m) => evals.length > 0 && groupOf(m) === groupOf(evals[evals.length - 1]));
   const byStep = new Map<number, number>();
-  for (const m of metrics) if ('eval_ppl' in m && m.weights === weights && typeof m.eval_ppl === 'number') byStep.set(m.step, m.eval_ppl);
+  for (const m of pool) byStep.set(m.step, m.eval_ppl);
   return [...byStep].sort((a, b) => a[0] - b[0]).map(([step, ppl]) => ({ step, ppl }));
 }
 
