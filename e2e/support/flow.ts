@@ -116,6 +116,13 @@ describe(label, () => {
     await page.getByText('Training loss').waitFor();
     await page.waitForTimeout(500);
     await shot('compare');
+    // The run's own view shows its fine-tuning too.
+    await goHash(`#/layers?run=${encodeURIComponent(join(h.runsDir, 'loftq-2bit'))}`);
+    await page.getByText('Held-out perplexity (Q + adapter)').waitFor();
+    await page.getByText('Training loss').waitFor();
+    await page.getByText('Training loss').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(ARTIFACTS, `${prefix}layer-error-trained.png`) });
   });
 
   it('exports the LoftQ adapter; the files exist and parse', async () => {

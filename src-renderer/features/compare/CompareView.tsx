@@ -13,6 +13,7 @@ import { useCompare } from '../../stores/compare';
 import { useNav } from '../../stores/nav';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
 import { bitsText } from '../runs/RunsView';
+import { StepChart } from '../../components/StepChart';
 
 function memoryBytes(r: RunSummary): number | undefined {
   const q = summaryNumber(r, 'quantized_bytes');
@@ -235,24 +236,5 @@ export function CompareView() {
         </>
       )}
     </div>
-  );
-}
-
-/** A per-step line chart (loss, perplexity): one shared syncId, so a hover shows the same step on each. */
-function StepChart(props: { data: Record<string, number>[]; series: { key: string; color: string; run: { name: string } }[]; log: boolean; palette: ReturnType<typeof usePalette>; dots: boolean }) {
-  const { data, series, log, palette, dots } = props;
-  return (
-    <ResponsiveContainer width="100%" height={280}>
-      <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="compare-steps">
-        <CartesianGrid stroke={palette.grid} />
-        <XAxis dataKey="step" {...axisProps(palette)} />
-        <YAxis {...axisProps(palette)} scale={log ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
-        <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
-        <Legend {...legendProps(palette)} />
-        {series.map((s) => (
-          <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot={dots} isAnimationActive={false} connectNulls />
-        ))}
-      </LineChart>
-    </ResponsiveContainer>
   );
 }

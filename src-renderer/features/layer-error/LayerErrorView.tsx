@@ -8,9 +8,10 @@ import { ChartCard } from '../../components/ChartCard';
 import { axisProps, legendProps, numberTick, tooltipProps } from '../../components/chart-style';
 import { ErrorNote, Segmented, Stat, StatusBadge } from '../../components/common';
 import { Heatmap } from '../../components/Heatmap';
+import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum, formatSeconds } from '../../lib/format';
-import { perLayerMean } from '../../lib/metrics';
+import { lossCurve, perLayerMean, perplexityCurve } from '../../lib/metrics';
 import { moduleLabel, parseModulePath } from '../../lib/targets';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
@@ -95,6 +96,15 @@ export function LayerErrorView() {
   }, [chartLayers, perLayer]);
   const steps = useMemo(() => (current ? [{ step: 0, err: current.err_q }, ...current.step_errors.map((err, i) => ({ step: i + 1, err }))] : []), [current]);
   const spectrum = useMemo(() => (current ? current.residual_top_sv.map((sv, i) => ({ index: i + 1, sv })) : []), [current]);
+  // Fine-tuning of this run (loftq train), refreshed as metrics.jsonl grows.
+  const metrics = entry?.data?.metrics;
+  const training = useMemo(() => {
+    const m = metrics ?? [];
+    return {
+      loss: lossCurve(m).map((c) => ({ step: c.step, run: c.loss })),
+      ppl: perplexityCurve(m, 'q+lora').map((c) => ({ step: c.step, run: c.ppl })),
+    };
+  }, [metrics]);
 
   if (!run) {
     return (
@@ -253,6 +263,28 @@ export function LayerErrorView() {
         </>
       )}
       {!entry?.loading && layers.length === 0 && entry?.data && <div className="panel empty">This run has no finished matrices.</div>}
+      {training.loss.length + training.ppl.length > 0 && (
+        <div className="cols-2">
+          {training.loss.length > 0 && (
+            <ChartCard
+              title="Training loss"
+              fileBase={`${name}-loss`}
+              data={() => ({ columns: ['step', 'loss'], rows: training.loss.map((r) => [r.step, r.run]) })}
+            >
+              <StepChart data={training.loss} series={[{ key: 'run', color: palette.series[0], run: { name: 'loss' } }]} log={false} palette={palette} dots={false} />
+            </ChartCard>
+          )}
+          {training.ppl.length > 0 && (
+            <ChartCard
+              title="Held-out perplexity (Q + adapter)"
+              fileBase={`${name}-ppl`}
+              data={() => ({ columns: ['step', 'perplexity'], rows: training.ppl.map((r) => [r.step, r.run]) })}
+            >
+              <StepChart data={training.ppl} series={[{ key: 'run', color: palette.series[1], run: { name: 'perplexity' } }]} log={false} palette={palette} dots />
+            </ChartCard>
+          )}
+        </div>
+      )}
     </div>
   );
 }
