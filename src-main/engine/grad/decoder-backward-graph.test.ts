@@ -19,7 +19,7 @@ import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
 import { buildDecoderBackwardGraph, gradName, loraGradNames } from './decoder-backward-graph';
 import { graphSpec } from './backprop';
-import { referenceLayer, withRandomLora } from './reference';
+import { referenceLayer, withRandomLora } from '../../test-support/reference-forward';
 
 const seed = Date.now() % 1_000_000;
 let tmp: string;

@@ -14,7 +14,7 @@ import { loadModelWeights, type WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
 import { loraGradients } from './lora-gradients';
-import { referenceLoss, withRandomLora } from './reference';
+import { referenceLoss, withRandomLora } from '../../test-support/reference-forward';
 
 const seed = Date.now() % 1_000_000;
 let tmp: string;

@@ -9,7 +9,7 @@ import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-s
 import { loadModelWeights, type WeightSet } from '../model/weights';
 import { Rng } from '../util/random';
 import { parameterGradients } from './parameter-gradients';
-import { referenceLoss, withRandomLora, type Overrides } from './reference';
+import { referenceLoss, withRandomLora, type Overrides } from '../../test-support/reference-forward';
 
 const seed = Date.now() % 1_000_000;
 let tmp: string;

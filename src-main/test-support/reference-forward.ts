@@ -2,10 +2,10 @@
 // (HF's eager attention, default rotary), independent of the ONNX graphs, for finite-
 // difference checks of the gradients. Parameters are looked up by the decoder-graph input
 // names of a WeightSet's layers, so a test perturbs one entry by passing an override.
-import type { ModelConfig } from '../io/hf-config';
-import type { LinearModule } from '../io/targets';
-import type { WeightSet } from '../model/weights';
-import type { Rng } from '../util/random';
+import type { ModelConfig } from '../engine/io/hf-config';
+import type { LinearModule } from '../engine/io/targets';
+import type { WeightSet } from '../engine/model/weights';
+import type { Rng } from '../engine/util/random';
 
 type Vec = ArrayLike<number>;
 export type LayerParams = (name: string) => Vec | undefined;
@@ -122,6 +122,27 @@ export function referenceLoss(w: WeightSet, ids: ArrayLike<number>, targets: Arr
     x = referenceLayer(c, (name) => o?.get(name) ?? w.layers[l].tensors.get(name), w.lora?.scaling ?? 0, x, T);
   }
   return referenceHeadLoss(c, overrides.norm ?? w.norm, lmHead, x, targets, mask);
+}
+
+/** Logits [T, V] of the whole model in float64 (HF's Llama forward, eager attention). */
+export function referenceLogits(w: WeightSet, ids: ArrayLike<number>): Float64Array {
+  const c = w.config;
+  const H = c.hiddenSize, V = c.vocabSize, T = ids.length;
+  let x: Float64Array = new Float64Array(T * H);
+  for (let t = 0; t < T; t++) for (let i = 0; i < H; i++) x[t * H + i] = w.embed[ids[t] * H + i];
+  for (const layer of w.layers) x = referenceLayer(c, (name) => layer.tensors.get(name), w.lora?.scaling ?? 0, x, T);
+  const logits = new Float64Array(T * V);
+  for (let t = 0; t < T; t++) {
+    let ss = 0;
+    for (let i = 0; i < H; i++) ss += x[t * H + i] ** 2;
+    const inv = 1 / Math.sqrt(ss / H + c.rmsNormEps);
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let i = 0; i < H; i++) s += x[t * H + i] * inv * w.norm[i] * w.lmHead[v * H + i];
+      logits[t * V + v] = s;
+    }
+  }
+  return logits;
 }
 
 /** The head's masked mean NLL in float64 from the final hidden states x [T, H]. */
