@@ -1,5 +1,8 @@
 // Shared pieces of the benchmarks: the memory-bandwidth floor measured in the same run,
 // timing with warm-up, and synthetic weights shaped like trained ones.
+import * as ort from 'onnxruntime-node';
+import { OnnxGraph } from '../src-main/engine/tensor/onnx-graph';
+import { OrtRuntime } from '../src-main/engine/tensor/ort-runtime';
 import { Rng } from '../src-main/engine/util/random';
 
 /** Streaming copy bandwidth in bytes/s (read + write counted), median of a few rounds. */
@@ -49,4 +52,33 @@ export function syntheticWeight(rows: number, cols: number, seed: number): Float
 
 export function fmtGBs(bytesPerSecond: number): string {
   return `${(bytesPerSecond / 1e9).toFixed(1)} GB/s`;
+}
+
+/**
+ * ORT's MatMul rate (FLOP/s) on one large product with a small output (2048×8192 · 8192×512:
+ * 17 GFLOP, 4 MB out), so it is the kernel's rate, not the output copy's: the FLOP floor of
+ * the model benchmarks. Median of 5 runs after a warm-up.
+ */
+export async function measureMatmulRate(): Promise<number> {
+  const runtime = new OrtRuntime();
+  const graph = () => {
+    const g = new OnnxGraph('mm');
+    g.input('a', 'float32', ['m', 'k']);
+    g.input('b', 'float32', ['n', 'k']);
+    g.op('Gemm', ['a', 'b'], { transB: 1 }, 'c');
+    g.output('c', 'float32', ['m', 'n']);
+    return g;
+  };
+  const [M, K, N] = [2048, 8192, 512];
+  const rng = new Rng(3);
+  const a = rng.fillUniform(new Float32Array(M * K), -1, 1) as Float32Array;
+  const b = rng.fillUniform(new Float32Array(N * K), -1, 1) as Float32Array;
+  const rates: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    await runtime.run('mm', graph, { a: new ort.Tensor('float32', a, [M, K]), b: new ort.Tensor('float32', b, [N, K]) });
+    if (i > 0) rates.push((2 * M * K * N) / ((performance.now() - t0) / 1000));
+  }
+  await runtime.dispose();
+  return median(rates);
 }

@@ -2,15 +2,12 @@
 // memory) at sequence length 512 on the CPU provider, against the FLOP floor of this machine
 // measured in the same run: ORT's MatMul rate on one large product.
 //   npx tsx bench/forward.bench.ts [--layers 22] [--seq 512]
-import * as ort from 'onnxruntime-node';
 import { parseModelConfig } from '../src-main/engine/io/hf-config';
 import { LLAMA_MODULES } from '../src-main/engine/io/targets';
 import { Transformer } from '../src-main/engine/model/transformer';
 import type { LayerWeights, WeightSet } from '../src-main/engine/model/weights';
-import { OnnxGraph } from '../src-main/engine/tensor/onnx-graph';
-import { OrtRuntime } from '../src-main/engine/tensor/ort-runtime';
 import { Rng } from '../src-main/engine/util/random';
-import { median } from './bench-util';
+import { measureMatmulRate, median } from './bench-util';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -54,27 +51,8 @@ const lmHead = random(V * H, 0.02);
 params += V * H; // lm_head (the embedding lookup costs no FLOPs)
 const weights: WeightSet = { config, embed, layers, norm: new Float32Array(H).fill(1), lmHead, lora: null };
 
-// FLOP floor: ORT's MatMul rate on one large product (2048×8192 · 8192×512: 17 GFLOP with a
-// small output, so the rate is the kernel's, not the output copy's).
-const runtime = new OrtRuntime();
-const mm = () => {
-  const g = new OnnxGraph('mm');
-  g.input('a', 'float32', ['m', 'k']);
-  g.input('b', 'float32', ['n', 'k']);
-  g.op('Gemm', ['a', 'b'], { transB: 1 }, 'c');
-  g.output('c', 'float32', ['m', 'n']);
-  return g;
-};
-const [M, K, N] = [2048, 8192, 512];
-const a = random(M * K, 1), b = random(N * K, 1);
-const rates: number[] = [];
-for (let i = 0; i < 6; i++) {
-  const t0 = performance.now();
-  await runtime.run('mm', mm, { a: new ort.Tensor('float32', a, [M, K]), b: new ort.Tensor('float32', b, [N, K]) });
-  if (i > 0) rates.push((2 * M * K * N) / ((performance.now() - t0) / 1000));
-}
-const peak = median(rates);
-await runtime.dispose();
+// The FLOP floor's rate, measured in this run.
+const peak = await measureMatmulRate();
 
 const model = new Transformer(weights);
 const ids = Int32Array.from({ length: T }, () => rng.nextUint32() % V);

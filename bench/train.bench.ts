@@ -2,15 +2,13 @@
 // shapes, rank-16 adapters on every projection, sequence length 512, on the CPU provider,
 // against the FLOP floor 6 × parameters × tokens at ORT's MatMul rate measured in this run.
 //   npx tsx bench/train.bench.ts [--layers 22] [--seq 512]
-import * as ort from 'onnxruntime-node';
 import { loraGradients } from '../src-main/engine/grad/lora-gradients';
 import { parseModelConfig } from '../src-main/engine/io/hf-config';
 import { LLAMA_MODULES } from '../src-main/engine/io/targets';
 import type { LayerWeights, WeightSet } from '../src-main/engine/model/weights';
-import { OnnxGraph } from '../src-main/engine/tensor/onnx-graph';
 import { OrtRuntime } from '../src-main/engine/tensor/ort-runtime';
 import { Rng } from '../src-main/engine/util/random';
-import { median } from './bench-util';
+import { measureMatmulRate, median } from './bench-util';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -54,26 +52,8 @@ const weights: WeightSet = {
   lora: { modules: [...LLAMA_MODULES], scaling: 1 },
 };
 
-// The FLOP floor's rate: ORT MatMul on one large product with a small output.
-const mmRuntime = new OrtRuntime();
-const mm = () => {
-  const g = new OnnxGraph('mm');
-  g.input('a', 'float32', ['m', 'k']);
-  g.input('b', 'float32', ['n', 'k']);
-  g.op('Gemm', ['a', 'b'], { transB: 1 }, 'c');
-  g.output('c', 'float32', ['m', 'n']);
-  return g;
-};
-const [M, K, N] = [2048, 8192, 512];
-const a = random(M * K, 1), b = random(N * K, 1);
-const rates: number[] = [];
-for (let i = 0; i < 6; i++) {
-  const t0 = performance.now();
-  await mmRuntime.run('mm', mm, { a: new ort.Tensor('float32', a, [M, K]), b: new ort.Tensor('float32', b, [N, K]) });
-  if (i > 0) rates.push((2 * M * K * N) / ((performance.now() - t0) / 1000));
-}
-await mmRuntime.dispose();
-const peak = median(rates);
+// The FLOP floor's rate, measured in this run.
+const peak = await measureMatmulRate();
 
 const runtime = new OrtRuntime();
 const ids = Int32Array.from({ length: T }, () => rng.nextUint32() % V);
