@@ -27,5 +27,5 @@ export function numberTick(v: unknown): string {
   if (typeof v !== 'number') return String(v);
   if (v === 0) return '0';
   const a = Math.abs(v);
-  return a >= 1000 || a < 0.001 ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
+  return a >= 1000 || a < 0.001 ? v.toExponential(1) : Number(v.toPrecision(4)).toString();
 }
