@@ -23,8 +23,8 @@
 // `name.grad` outputs for every backbone input of the layer:
 //   linear  dW = dzᵀ·x [out, in],  db = Σ_t dz_t;     rmsnorm  dw = Σ_t dn_t ⊙ x_t·ι_t
 import type { ModelConfig } from '../io/hf-config';
-import { LLAMA_MODULES, type LinearModule } from '../io/targets';
-import { layerDimsKey, type DecoderGraphSpec } from '../model/decoder-graph';
+import type { LinearModule } from '../io/targets';
+import { declareLayerInputs, layerDimsKey, projectionDims, type DecoderGraphSpec } from '../model/decoder-graph';
 import { OnnxGraph } from '../tensor/onnx-graph';
 
 /** Output names of the LoRA gradients of module m. */
@@ -47,25 +47,11 @@ export function decoderBackwardKey(config: ModelConfig, spec: DecoderGraphSpec, 
 }
 
 export function buildDecoderBackwardGraph(config: ModelConfig, spec: DecoderGraphSpec, options: BackwardOptions = { weightGrads: false }): OnnxGraph {
-  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = config;
+  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd } = config;
   const s = spec.loraScaling;
   const g = new OnnxGraph('decoder_layer_backward');
-  g.input('x', 'float32', ['T', H]);
-  g.input('cos', 'float32', ['T', hd]);
-  g.input('sin', 'float32', ['T', hd]);
-  g.input('mask', 'float32', ['T', 'T']);
-  const outDim: Record<LinearModule, number> = { q_proj: nH * hd, k_proj: nKV * hd, v_proj: nKV * hd, o_proj: H, gate_proj: I, up_proj: I, down_proj: H };
-  const inDim: Record<LinearModule, number> = { q_proj: H, k_proj: H, v_proj: H, o_proj: nH * hd, gate_proj: H, up_proj: H, down_proj: I };
-  g.input('input_layernorm', 'float32', [H]);
-  g.input('post_attention_layernorm', 'float32', [H]);
-  for (const m of LLAMA_MODULES) {
-    g.input(m, 'float32', [outDim[m], inDim[m]]);
-    if (spec.biases.includes(m)) g.input(`${m}.bias`, 'float32', [outDim[m]]);
-    if (spec.lora.includes(m)) {
-      g.input(`${m}.lora_A`, 'float32', ['r', inDim[m]]);
-      g.input(`${m}.lora_B`, 'float32', [outDim[m], 'r']);
-    }
-  }
+  declareLayerInputs(g, config, spec);
+  const { outDim, inDim } = projectionDims(config);
   g.input('dy', 'float32', ['T', H]);
 
   const f32 = (v: number) => g.constant('float32', [], [v]);

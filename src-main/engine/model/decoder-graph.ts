@@ -43,19 +43,26 @@ export function decoderWeightInputs(spec: DecoderGraphSpec): string[] {
   return names;
 }
 
-export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
+/** [out, in] of every projection of a layer. */
+export function projectionDims(config: ModelConfig): { outDim: Record<LinearModule, number>; inDim: Record<LinearModule, number> } {
   const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = config;
-  const eps = config.rmsNormEps;
-  const g = new OnnxGraph('decoder_layer');
+  return {
+    outDim: { q_proj: nH * hd, k_proj: nKV * hd, v_proj: nKV * hd, o_proj: H, gate_proj: I, up_proj: I, down_proj: H },
+    inDim: { q_proj: H, k_proj: H, v_proj: H, o_proj: nH * hd, gate_proj: H, up_proj: H, down_proj: I },
+  };
+}
+
+/** The inputs every layer graph takes (forward and backward): x, positions, and the weights. */
+export function declareLayerInputs(g: OnnxGraph, config: ModelConfig, spec: DecoderGraphSpec): void {
+  const { hiddenSize: H, headDim: hd } = config;
+  const { outDim, inDim } = projectionDims(config);
   g.input('x', 'float32', ['T', H]);
   g.input('cos', 'float32', ['T', hd]);
   g.input('sin', 'float32', ['T', hd]);
   g.input('mask', 'float32', ['T', 'T']);
-  const outDim: Record<LinearModule, number> = { q_proj: nH * hd, k_proj: nKV * hd, v_proj: nKV * hd, o_proj: H, gate_proj: I, up_proj: I, down_proj: H };
-  const inDim: Record<LinearModule, number> = { q_proj: H, k_proj: H, v_proj: H, o_proj: nH * hd, gate_proj: H, up_proj: H, down_proj: I };
   g.input('input_layernorm', 'float32', [H]);
   g.input('post_attention_layernorm', 'float32', [H]);
-  for (const m of Object.keys(outDim) as LinearModule[]) {
+  for (const m of LINEAR_MODULES) {
     g.input(m, 'float32', [outDim[m], inDim[m]]);
     if (spec.biases.includes(m)) g.input(`${m}.bias`, 'float32', [outDim[m]]);
     if (spec.lora.includes(m)) {
@@ -63,6 +70,13 @@ export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): 
       g.input(`${m}.lora_B`, 'float32', [outDim[m], 'r']);
     }
   }
+}
+
+export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
+  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd } = config;
+  const eps = config.rmsNormEps;
+  const g = new OnnxGraph('decoder_layer');
+  declareLayerInputs(g, config, spec);
 
   const epsConst = g.constant('float32', [], [eps]);
   const rmsNorm = (x: string, w: string): string => {
