@@ -3,6 +3,9 @@
 import * as ort from 'onnxruntime-node';
 import { OnnxGraph } from '../src-main/engine/tensor/onnx-graph';
 import { OrtRuntime } from '../src-main/engine/tensor/ort-runtime';
+import { parseModelConfig } from '../src-main/engine/io/hf-config';
+import { LLAMA_MODULES } from '../src-main/engine/io/targets';
+import type { LayerWeights, WeightSet } from '../src-main/engine/model/weights';
 import { Rng } from '../src-main/engine/util/random';
 
 /** Streaming copy bandwidth in bytes/s (read + write counted), median of a few rounds. */
@@ -81,4 +84,52 @@ export async function measureMatmulRate(): Promise<number> {
   }
   await runtime.dispose();
   return median(rates);
+}
+
+/**
+ * A float32 weight set with TinyLlama-1.1B's shapes (hidden 2048, intermediate 5632, 32/4 heads
+ * of 64, vocab 32000), uniform random values of the right scale, built in memory; with
+ * `loraRank`, adapters of that rank on every projection. `params` counts the projections and
+ * lm_head (the FLOPs per token are 2 × params, plus attention).
+ */
+export function tinyLlamaWeights(layers: number, rng: Rng, loraRank = 0): { weights: WeightSet; params: number } {
+  const H = 2048, I = 5632, HEADS = 32, KV = 4, HD = 64, V = 32000;
+  const config = parseModelConfig({
+    model_type: 'llama', hidden_size: H, intermediate_size: I, num_hidden_layers: layers, num_attention_heads: HEADS,
+    num_key_value_heads: KV, vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-5, rope_theta: 10000, torch_dtype: 'float32',
+  });
+  const random = (n: number, std: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = ((rng.nextUint32() / 4294967296) * 2 - 1) * std * 1.732;
+    return a;
+  };
+  const shapes: Record<string, [number, number]> = {
+    q_proj: [HEADS * HD, H], k_proj: [KV * HD, H], v_proj: [KV * HD, H], o_proj: [H, HEADS * HD], gate_proj: [I, H], up_proj: [I, H], down_proj: [H, I],
+  };
+  let params = V * H; // lm_head
+  const layerWeights: LayerWeights[] = [];
+  for (let l = 0; l < layers; l++) {
+    const tensors = new Map<string, Float32Array>();
+    const shapeMap = new Map<string, number[]>();
+    for (const n of ['input_layernorm', 'post_attention_layernorm']) {
+      tensors.set(n, new Float32Array(H).fill(1));
+      shapeMap.set(n, [H]);
+    }
+    for (const m of LLAMA_MODULES) {
+      const [o, i] = shapes[m];
+      tensors.set(m, random(o * i, 1 / Math.sqrt(i)));
+      shapeMap.set(m, [o, i]);
+      if (loraRank > 0) {
+        tensors.set(`${m}.lora_A`, random(loraRank * i, 1 / Math.sqrt(i))).set(`${m}.lora_B`, random(o * loraRank, 0.01));
+        shapeMap.set(`${m}.lora_A`, [loraRank, i]).set(`${m}.lora_B`, [o, loraRank]);
+      }
+      params += o * i;
+    }
+    layerWeights.push({ tensors, shapes: shapeMap });
+  }
+  const weights: WeightSet = {
+    config, embed: random(V * H, 0.02), layers: layerWeights, norm: new Float32Array(H).fill(1), lmHead: random(V * H, 0.02),
+    lora: loraRank > 0 ? { modules: [...LLAMA_MODULES], scaling: 1 } : null,
+  };
+  return { weights, params };
 }
