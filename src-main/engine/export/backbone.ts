@@ -1,14 +1,19 @@
-// A Hugging Face model folder whose target matrices hold the dequantized Q (in the model's
-// own dtype), every other tensor copied as is, plus config and tokenizer files: the base
-// model that the adapter is trained on (Q + s·B·A ≈ W). With `transform` it also writes
-// merged weights. Tensors are produced one at a time, so memory stays at one matrix.
+// The backbone of a run and of an export. A run keeps only what is not quantized
+// (embeddings, norms, head: backbone/unquantized.safetensors) plus config and tokenizer
+// files; the target matrices live once, packed, in quantized.safetensors. An export writes the
+// full model folder: every other tensor as stored and each target as its dequantized Q (or,
+// merged, Q + s·B·A) in the original dtype. Tensors are produced one at a time.
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isFloatDtype } from '../io/dtypes';
+import { encodeF32, isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { fsError } from '../io/fs-util';
-import type { ModelWeights } from '../io/model-weights';
-import { encodeF32, writeShardedSafetensors, type TensorEntry } from '../io/safetensors-write';
+import { readModelConfig } from '../io/hf-config';
+import { ModelWeights, openModelWeights } from '../io/model-weights';
+import { openSafetensors, type SafetensorsFile } from '../io/safetensors-read';
+import { writeSafetensors, writeShardedSafetensors, type TensorEntry } from '../io/safetensors-write';
 import type { QuantizedFile } from '../runs/quantized-file';
+
+export const UNQUANTIZED_WEIGHTS = 'unquantized.safetensors';
 
 /** Files of a model folder besides its weights that a loader needs. */
 const AUX_FILES = new Set([
@@ -40,50 +45,117 @@ export async function copyModelAuxFiles(modelDir: string, outDir: string): Promi
   }
 }
 
-export interface BackboneOptions {
-  /** Replaces each target's dequantized Q before it is written (merged export). */
-  transform?: (module: string, q: Float32Array) => Promise<Float32Array>;
-  maxShardBytes?: number;
-  onTensor?: (done: number, total: number) => void;
+/** The module a weight tensor belongs to (`….q_proj.weight` → `….q_proj`). */
+export function moduleOf(tensor: string): string {
+  return tensor.endsWith('.weight') ? tensor.slice(0, -'.weight'.length) : tensor;
 }
 
-export async function writeBackbone(
+/** A run's backbone folder: config and tokenizer files and every tensor that is not quantized. */
+export async function writeRunBackbone(
   outDir: string,
   modelDir: string,
   weights: ModelWeights,
-  quantized: QuantizedFile,
-  options: BackboneOptions = {},
+  quantized: ReadonlySet<string>,
+  onTensor?: () => void,
 ): Promise<void> {
   try {
     await mkdir(outDir, { recursive: true });
   } catch (e) {
     throw fsError(e, outDir, 'create folder');
   }
+  const entries: TensorEntry[] = weights
+    .names()
+    .filter((name) => !quantized.has(moduleOf(name)))
+    .map((name) => {
+      const info = weights.info(name);
+      return {
+        name,
+        dtype: info.dtype,
+        shape: info.shape,
+        data: async () => {
+          onTensor?.();
+          return weights.readRaw(name);
+        },
+      };
+    });
+  await writeSafetensors(join(outDir, UNQUANTIZED_WEIGHTS), entries, {
+    'loftq.backbone': 'the tensors that are not quantized; the quantized matrices are in ../quantized.safetensors',
+  });
+  await copyModelAuxFiles(modelDir, outDir);
+}
+
+/** A run's backbone tensors: unquantized.safetensors, or the full backbone of runs made before it. */
+export async function openRunBackbone(backboneDir: string): Promise<ModelWeights> {
+  let file: SafetensorsFile | null = null;
+  try {
+    file = await openSafetensors(join(backboneDir, UNQUANTIZED_WEIGHTS));
+  } catch {
+    // Older runs wrote a complete model folder here.
+    return openModelWeights(backboneDir);
+  }
+  const map = new Map<string, SafetensorsFile>();
+  for (const name of file.tensors.keys()) map.set(name, file);
+  return new ModelWeights(backboneDir, [file], map);
+}
+
+const TORCH_DTYPES: Record<string, FloatDtype> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32', float64: 'F64' };
+
+/** Names in a natural order (layer 2 before layer 10), as a model folder lists them. */
+function naturalOrder(names: string[]): string[] {
+  const collator = new Intl.Collator('en', { numeric: true });
+  return [...names].sort(collator.compare);
+}
+
+export interface FullBackboneOptions {
+  /** Replaces each target's dequantized Q before it is written (merged export). */
+  transform?: (module: string, q: Float32Array) => Promise<Float32Array>;
+  maxShardBytes?: number;
+  onTensor?: (done: number, total: number) => void;
+}
+
+/** A complete Hugging Face model folder from a run's backbone and its quantized matrices. */
+export async function writeFullBackbone(outDir: string, backboneDir: string, quantized: QuantizedFile, options: FullBackboneOptions = {}): Promise<void> {
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (e) {
+    throw fsError(e, outDir, 'create folder');
+  }
+  const backbone = await openRunBackbone(backboneDir);
+  const config = await readModelConfig(backboneDir);
+  const fallbackDtype = TORCH_DTYPES[config.torchDtype ?? ''] ?? 'F32';
   const targets = new Set(quantized.names());
-  const names = weights.names();
+  const names = naturalOrder([...new Set([...backbone.names().filter((n) => !targets.has(moduleOf(n))), ...[...targets].map((m) => `${m}.weight`)])]);
   let done = 0;
   const entries: TensorEntry[] = names.map((name) => {
-    const info = weights.info(name);
-    const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
-    const isTarget = targets.has(module) && isFloatDtype(info.dtype);
+    const module = moduleOf(name);
+    if (!targets.has(module)) {
+      const info = backbone.info(name);
+      return {
+        name,
+        dtype: info.dtype,
+        shape: info.shape,
+        data: async () => {
+          const bytes = await backbone.readRaw(name);
+          options.onTensor?.(++done, names.length);
+          return bytes;
+        },
+      };
+    }
+    const info = quantized.matrices[module];
+    const stored = backbone.has(name) ? backbone.info(name).dtype : undefined;
+    const dtype: FloatDtype = info.dtype ?? (isFloatDtype(stored) ? stored : fallbackDtype);
     return {
       name,
-      dtype: info.dtype,
-      shape: info.shape,
+      dtype,
+      shape: [...info.shape],
       data: async () => {
-        let bytes: Uint8Array;
-        if (isTarget && isFloatDtype(info.dtype)) {
-          let q = await quantized.dequantize(module);
-          if (options.transform) q = await options.transform(module, q);
-          bytes = encodeF32(q, info.dtype);
-        } else {
-          bytes = await weights.readRaw(name);
-        }
+        let q = await quantized.dequantize(module);
+        if (options.transform) q = await options.transform(module, q);
         options.onTensor?.(++done, names.length);
-        return bytes;
+        return encodeF32(q, dtype);
       },
     };
   });
   await writeShardedSafetensors(outDir, 'model', entries, {}, options.maxShardBytes);
-  await copyModelAuxFiles(modelDir, outDir);
+  await copyModelAuxFiles(backboneDir, outDir);
 }

@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
+import { PlannedSafetensors } from '../io/safetensors-planned';
 import { bytesOf, writeSafetensors, type TensorEntry } from '../io/safetensors-write';
 import type { Matrix } from '../tensor/matrix';
 
@@ -60,3 +61,45 @@ export async function writePeftAdapter(dir: string, matrices: AdapterMatrix[], c
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors);
   await writeJsonAtomic(join(dir, 'adapter_config.json'), adapterConfig(config));
 }
+
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+export const ADAPTER_CONFIG = 'adapter_config.json';
+
+/**
+ * An adapter written matrix by matrix as an init produces them (the shapes are known up
+ * front), so a large model's factors are never all in memory; the config comes last.
+ */
+export class PeftAdapterWriter {
+  private constructor(
+    readonly dir: string,
+    private readonly file: PlannedSafetensors,
+  ) {}
+
+  static async create(dir: string, matrices: ReadonlyArray<{ name: string; rank: number; shape: [number, number] }>): Promise<PeftAdapterWriter> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw fsError(e, dir, 'create folder');
+    }
+    const tensors = matrices.flatMap((m) => [
+      { name: adapterKey(m.name, 'lora_A'), dtype: 'F32' as const, shape: [m.rank, m.shape[1]] },
+      { name: adapterKey(m.name, 'lora_B'), dtype: 'F32' as const, shape: [m.shape[0], m.rank] },
+    ]);
+    return new PeftAdapterWriter(dir, await PlannedSafetensors.create(join(dir, ADAPTER_WEIGHTS), tensors));
+  }
+
+  async write(m: AdapterMatrix): Promise<void> {
+    await this.file.write(adapterKey(m.name, 'lora_A'), bytesOf(m.loraA.data));
+    await this.file.write(adapterKey(m.name, 'lora_B'), bytesOf(m.loraB.data));
+  }
+
+  async finish(config: AdapterConfigInput): Promise<void> {
+    await this.file.finish();
+    await writeJsonAtomic(join(this.dir, ADAPTER_CONFIG), adapterConfig(config));
+  }
+
+  abort(): Promise<void> {
+    return this.file.abort();
+  }
+}
+

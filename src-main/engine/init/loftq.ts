@@ -1,108 +1,160 @@
 // LoftQ's alternating init (Li et al., 2023), with the LoRA scaling s honoured:
-//   A = B = 0; repeat T times: Q ← q(W − s·B·A); U S Vᵀ ≈ W − Q (rank r);
+//   A = B = 0; repeat up to T times: Q ← q(W − s·B·A); U S Vᵀ ≈ W − Q (rank r);
 //   B ← U·√S/√s, A ← √S·Vᵀ/√s,  so that Q + s·B·A ≈ W for any alpha.
-// Each step is one ORT product (W − s·B·A), one fused JS pass (quantize and W − Q) and one
-// low-rank solve, on float32 buffers reused across steps.
+// With absmax-scaled quantizers the alternation is not monotone (and diverges for large T),
+// so every step's ‖W − Q − s·B·A‖ is measured, the best step is returned, and the loop stops
+// at the first step that does not improve on the best by EARLY_STOP_REL.
+// Everything stays on the device: per step one residual product, one fused quantize pass
+// (which also measures the previous step's error: W − s·B_prev·A_prev − Q_prev is exactly
+// the residual this step quantizes, minus Q_prev) and one low-rank solve.
 import { CancelledError } from '../errors';
 import { exactSvd, randomizedSvd, type SvdResult } from '../lowrank';
-import { BlockQuantizer, type Quantized } from '../quant/blockwise';
-import type { LinalgBackend } from '../tensor/backend';
-import { frobeniusNorm, matrix, transpose, type Matrix } from '../tensor/matrix';
-import type { Initializer, InitContext, MatrixInitOptions, MatrixInitResult } from './types';
+import { codebookFor } from '../quant/blockwise';
+import { TensorScope, type ComputeDevice, type DeviceMatrix, type DeviceQuantized } from '../tensor/device';
+import type { Initializer, MatrixInitOptions, MatrixInitResult } from './types';
 
 /** Power iterations of the randomized solver on the first step; later steps warm-start. */
 const FIRST_STEP_POWER_ITERS = 2;
 const WARM_POWER_ITERS = 1;
+/**
+ * A step must lower the best error so far by this fraction, or the loop stops (the best step
+ * is kept). One step without a real improvement ends it: later steps were measured to rise
+ * further on the demo model and diverge for large T.
+ */
+export const EARLY_STOP_REL = 1e-4;
 
-async function solve(backend: LinalgBackend, d: Matrix, options: MatrixInitOptions, step: number, prev: SvdResult | null): Promise<SvdResult> {
-  if (options.svd === 'exact') return exactSvd(d, options.rank, backend);
-  return randomizedSvd(backend, d, {
+/** One step's state: Q and the scaled factors B̃ = U·√S (out×r), Ã = √S·Vᵀ (r×in), s·B·A = B̃·Ã. */
+interface StepState {
+  step: number;
+  q: DeviceQuantized;
+  bt: DeviceMatrix;
+  at: DeviceMatrix;
+  svd: SvdResult;
+}
+
+async function solve(device: ComputeDevice, d: DeviceMatrix, options: MatrixInitOptions, step: number, prev: SvdResult | null): Promise<SvdResult> {
+  if (options.svd === 'exact') return exactSvd(device, d, options.rank);
+  return randomizedSvd(device, d, {
     rank: options.rank,
     seed: options.seed + step,
     powerIters: prev ? WARM_POWER_ITERS : FIRST_STEP_POWER_ITERS,
     // The residual changes little between steps: the last right subspace is a far better
     // start than a random one, so fewer power iterations reach the same accuracy.
-    warmStart: prev ? prev.V : undefined,
+    warmStart: prev ?? undefined,
+    sketchPrecision: options.sketchPrecision,
   });
 }
 
-/** B̃ = U·√S (out×r) and Ã = √S·Vᵀ (r×in): s·B·A = B̃·Ã. */
-function scaledFactors(svd: SvdResult, rank: number): { bt: Matrix; at: Matrix } {
-  const { U, S, V } = svd;
-  const m = U.rows;
-  const n = V.rows;
-  const root = Float64Array.from(S.subarray(0, rank), (v) => Math.sqrt(Math.max(v, 0)));
-  const bt = matrix(m, rank);
-  for (let i = 0; i < m; i++) for (let j = 0; j < rank; j++) bt.data[i * rank + j] = U.data[i * U.cols + j] * root[j];
-  const vt = transpose(V.cols === rank ? V : sliceCols(V, rank));
-  const at = matrix(rank, n, vt.data);
-  for (let j = 0; j < rank; j++) {
-    const row = at.data.subarray(j * n, (j + 1) * n);
-    for (let i = 0; i < n; i++) row[i] *= root[j];
+/** B̃ = U·√S·c (out×r) and Ã = (V·√S·c)ᵀ (r×in); with c = 1, s·B·A = B̃·Ã. */
+async function scaledFactors(device: ComputeDevice, svd: SvdResult, rank: number, c = 1): Promise<{ bt: DeviceMatrix; at: DeviceMatrix }> {
+  const root = Array.from({ length: svd.U.cols }, (_, j) => (j < rank ? Math.sqrt(Math.max(svd.S[j] ?? 0, 0)) * c : 0));
+  const bt = await device.scaleColumns(svd.U, root);
+  try {
+    const vs = await device.scaleColumns(svd.V, root);
+    try {
+      return { bt, at: await device.transpose(vs) };
+    } finally {
+      vs.dispose();
+    }
+  } catch (e) {
+    bt.dispose();
+    throw e;
   }
-  return { bt, at };
-}
-
-function sliceCols(m: Matrix, cols: number): Matrix {
-  const out = matrix(m.rows, cols);
-  for (let i = 0; i < m.rows; i++) out.data.set(m.data.subarray(i * m.cols, i * m.cols + cols), i * cols);
-  return out;
-}
-
-function scaled(m: Matrix, factor: number): Matrix {
-  return matrix(m.rows, m.cols, m.data.map((v) => v * factor));
 }
 
 export const loftqInit: Initializer = {
   method: 'loftq',
-  async init(w: Matrix, options: MatrixInitOptions, ctx: InitContext): Promise<MatrixInitResult> {
-    const { backend } = ctx;
-    const quantizer = new BlockQuantizer(options.quant);
-    const n = w.data.length;
-    const norm = frobeniusNorm(w.data) || 1;
-    const quantized: Quantized = { codes: new Uint8Array(n), absmax: new Float32Array(quantizer.blockCount(n)) };
-    const diff = matrix(w.rows, w.cols);
-    let residual: Float32Array = w.data;
-    let svd: SvdResult | null = null;
-    let factors: { bt: Matrix; at: Matrix } | null = null;
-    let errQ = 0;
+  async init(w, options, ctx): Promise<MatrixInitResult> {
+    const { device } = ctx;
+    const codebook = codebookFor(options.quant);
+    const n = w.rows * w.cols;
+    const norm = Math.sqrt(await device.sumSquares(w)) || 1;
+    // Everything made here is tracked, so an error or a cancel frees it all.
+    const scope = new TensorScope();
     const stepErrors: number[] = [];
-    const parallel = ctx.parallel?.session(quantizer, w.data) ?? null;
-
-    for (let step = 1; step <= options.iters; step++) {
-      if (ctx.signal?.aborted) throw new CancelledError();
-      if (factors) residual = (await backend.lowRankResidual(w, factors.bt, factors.at)).residual.data;
-      const diffSq = parallel
-        ? await parallel.quantizeInto(residual, quantized, diff.data)
-        : quantizer.quantizeInto(residual, quantized, w.data, diff.data);
-      if (step === 1) errQ = Math.sqrt(diffSq) / norm;
-      svd = await solve(backend, diff, options, step, svd);
-      factors = scaledFactors(svd, options.rank);
-      if (step < options.iters) {
-        // s·B·A = P·(W − Q) for an orthogonal projector P, so by Pythagoras
-        // ‖W − Q − s·B·A‖² = ‖W − Q‖² − Σσᵢ²: the step's error without another pass.
-        let captured = 0;
-        for (let i = 0; i < options.rank && i < svd.S.length; i++) captured += svd.S[i] ** 2;
-        stepErrors.push(Math.sqrt(Math.max(diffSq - captured, 0)) / norm);
-        ctx.onStep?.(step, stepErrors[stepErrors.length - 1]);
-      }
-    }
-    if (!factors || !svd) throw new Error('LoftQ needs at least one iteration');
-    // The reported init error is measured directly on the final factors, not via the identity.
-    const finalResidual = (await backend.lowRankResidual(w, factors.bt, factors.at)).residual.data;
-    const errInit = Math.sqrt(quantizer.errorSq(finalResidual, quantized)) / norm;
-    stepErrors.push(errInit);
-    ctx.onStep?.(options.iters, errInit);
-
-    const invRootS = 1 / Math.sqrt(options.scaling);
-    return {
-      quantized,
-      loraB: scaled(factors.bt, invRootS),
-      loraA: scaled(factors.at, invRootS),
-      errQ,
-      errInit,
-      stepErrors,
-      residualSpectrum: Array.from(svd.spectrum),
+    let errQ = 0;
+    let stoppedEarly = false;
+    let best: { state: StepState; err: number } | null = null;
+    /** Q storage that no live state holds (at most three are ever allocated). */
+    const spare: DeviceQuantized[] = [];
+    const retire = (s: StepState) => {
+      spare.push(s.q);
+      for (const t of [s.bt, s.at, s.svd.U, s.svd.V]) scope.release(t);
     };
+    /**
+     * Records a state's measured error and keeps the best state. Returns the state to retire
+     * (the loser, or null) and whether the error improved enough to go on.
+     */
+    const consider = (state: StepState, errSq: number): { loser: StepState | null; improves: boolean } => {
+      const err = Math.sqrt(errSq) / norm;
+      stepErrors.push(err);
+      ctx.onStep?.(state.step, err);
+      const improves = !best || err < best.err * (1 - EARLY_STOP_REL);
+      if (!best || err < best.err) {
+        const loser = best?.state ?? null;
+        best = { state, err };
+        return { loser, improves };
+      }
+      return { loser: state, improves };
+    };
+
+    try {
+      const diff = scope.track(await device.zeros(w.rows, w.cols));
+      let current: StepState | null = null;
+      for (let step = 1; step <= options.iters; step++) {
+        if (ctx.signal?.aborted) throw new CancelledError();
+        const prev: StepState | null = current;
+        current = null;
+        const x = prev ? scope.track(await device.lowRankResidual(w, prev.bt, prev.at)) : w;
+        const dest = spare.pop() ?? scope.track(await device.allocQuantized(n, codebook));
+        const sums = await device.quantize(x, w, dest, codebook, { diff, previous: prev?.q });
+        if (x !== w) scope.release(x);
+        if (step === 1) errQ = Math.sqrt(sums.errSq) / norm;
+        let loser: StepState | null = null;
+        if (prev) {
+          const verdict = consider(prev, sums.previousErrSq);
+          loser = verdict.loser;
+          if (!verdict.improves) {
+            if (loser) retire(loser);
+            spare.push(dest);
+            stoppedEarly = true;
+            break;
+          }
+        }
+        // The previous V is the warm start, so a losing previous state is retired only now.
+        const svd = await solve(device, diff, options, step, prev ? prev.svd : null);
+        scope.track(svd.U);
+        scope.track(svd.V);
+        if (loser) retire(loser);
+        const factors = await scaledFactors(device, svd, options.rank);
+        current = { step, q: dest, svd, bt: scope.track(factors.bt), at: scope.track(factors.at) };
+      }
+      if (current) {
+        // The last step is measured directly: its residual and Q's error on it.
+        const residual = scope.track(await device.lowRankResidual(w, current.bt, current.at));
+        const errSq = await device.quantizationErrorSq(residual, current.q, codebook);
+        scope.release(residual);
+        const { loser } = consider(current, errSq);
+        if (loser) retire(loser);
+      }
+      const chosen = best as { state: StepState; err: number } | null;
+      if (!chosen) throw new Error('LoftQ needs at least one iteration');
+      // The adapter stores B = B̃/√s and A = Ã/√s.
+      const factors = await scaledFactors(device, chosen.state.svd, options.rank, 1 / Math.sqrt(options.scaling));
+      return {
+        quantized: scope.keep(chosen.state.q),
+        loraB: factors.bt,
+        loraA: factors.at,
+        errQ,
+        errInit: chosen.err,
+        stepErrors,
+        bestStep: chosen.state.step,
+        stoppedEarly,
+        errorRose: stepErrors.some((e, i) => i > 0 && e > stepErrors[i - 1]),
+        residualSpectrum: Array.from(chosen.state.svd.spectrum),
+      };
+    } finally {
+      scope.dispose();
+    }
   },
 };

@@ -1,12 +1,13 @@
 // The top singular values of a residual, for the per-matrix metrics (the same solver the
 // LoftQ path uses, so QLoRA and LoftQ spectra are comparable).
 import { solverFor } from '../lowrank';
-import type { LinalgBackend } from '../tensor/backend';
-import type { Matrix } from '../tensor/matrix';
+import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import type { MatrixInitOptions } from './types';
 
-export async function lowRankSpectrum(backend: LinalgBackend, d: Matrix, options: MatrixInitOptions): Promise<number[]> {
+export async function lowRankSpectrum(device: ComputeDevice, d: DeviceMatrix, options: MatrixInitOptions): Promise<number[]> {
   const solve = solverFor(options.svd, { seed: options.seed });
-  const { spectrum } = await solve(backend, d, options.rank);
+  const { U, V, spectrum } = await solve(device, d, options.rank);
+  U.dispose();
+  V.dispose();
   return Array.from(spectrum);
 }

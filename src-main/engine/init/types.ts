@@ -1,9 +1,7 @@
 // The adapter-initializer interface: every method (QLoRA, LoftQ, later calibrated ones)
 // turns one weight matrix W into a quantized Q plus LoRA factors with Q + s·B·A ≈ W.
-import type { QuantSpec, Quantized } from '../quant/blockwise';
-import type { ParallelQuantizer } from '../quant/parallel-quantizer';
-import type { LinalgBackend } from '../tensor/backend';
-import type { Matrix } from '../tensor/matrix';
+import type { QuantSpec } from '../quant/blockwise';
+import type { ComputeDevice, DeviceMatrix, DeviceQuantized, Precision } from '../tensor/device';
 
 export type InitMethod = 'qlora' | 'loftq';
 export const INIT_METHODS: readonly InitMethod[] = ['qlora', 'loftq'];
@@ -15,40 +13,51 @@ export interface MatrixInitOptions {
   rank: number;
   /** LoRA scaling s = alpha/r, or alpha/√r with rsLoRA. */
   scaling: number;
-  /** LoftQ alternating steps T. */
+  /** LoftQ alternating steps T (at most: the loop stops early once the error stops falling). */
   iters: number;
   svd: SvdKind;
   seed: number;
+  /** Precision of the randomized solver's sketch products (default tf32; see lowrank/randomized-svd). */
+  sketchPrecision?: Precision;
 }
 
+/** The largest --iters accepted: with the early stop, more steps never change the result. */
+export const MAX_ITERS = 100;
+
 export interface InitContext {
-  backend: LinalgBackend;
-  /** Worker threads for the quantize passes; without it they run on the calling thread. */
-  parallel?: ParallelQuantizer;
+  device: ComputeDevice;
   signal?: AbortSignal;
-  /** Called after each alternating step with the relative init error so far. */
+  /** Called after each alternating step is measured, with its relative init error. */
   onStep?: (step: number, relErr: number) => void;
 }
 
+/** One matrix's init. The device tensors are the caller's to read and dispose. */
 export interface MatrixInitResult {
-  quantized: Quantized;
+  quantized: DeviceQuantized;
   /** lora_A, r × in. */
-  loraA: Matrix;
+  loraA: DeviceMatrix;
   /** lora_B, out × r. */
-  loraB: Matrix;
+  loraB: DeviceMatrix;
   /** ‖W − q(W)‖_F / ‖W‖_F: QLoRA's init error. */
   errQ: number;
-  /** ‖W − Q − s·B·A‖_F / ‖W‖_F. */
+  /** ‖W − Q − s·B·A‖_F / ‖W‖_F of the returned step. */
   errInit: number;
-  /** errInit after each alternating step (one entry for QLoRA). */
+  /** The measured error of every alternating step run (one entry for QLoRA). */
   stepErrors: number[];
-  /** Top singular values of W − Q (the residual the adapter approximates). */
+  /** The step returned (1-based): the one with the lowest measured error. */
+  bestStep: number;
+  /** The loop ended before `iters` steps because the error stopped falling. */
+  stoppedEarly: boolean;
+  /** Some step's error was above the step before it. */
+  errorRose: boolean;
+  /** Top singular values of W − Q (the residual the adapter approximates), for the returned step. */
   residualSpectrum: number[];
 }
 
 export interface Initializer {
   readonly method: InitMethod;
-  init(w: Matrix, options: MatrixInitOptions, ctx: InitContext): Promise<MatrixInitResult>;
+  /** w stays the caller's. */
+  init(w: DeviceMatrix, options: MatrixInitOptions, ctx: InitContext): Promise<MatrixInitResult>;
 }
 
 export function loraScaling(alpha: number, rank: number, rslora: boolean): number {

@@ -45,7 +45,7 @@ function checkData(e: TensorEntry, data: Uint8Array): void {
 
 // Largest element first (stable): with an 8-aligned data section every tensor then starts
 // at a multiple of its element size, which zero-copy readers (mmap, numpy) rely on.
-function layoutOrder(entries: readonly TensorEntry[]): TensorEntry[] {
+export function layoutOrder<T extends Pick<TensorEntry, 'dtype'>>(entries: readonly T[]): T[] {
   return entries
     .map((e, i) => ({ e, i }))
     .sort((a, b) => DTYPE_BYTES[b.e.dtype] - DTYPE_BYTES[a.e.dtype] || a.i - b.i)

@@ -3,7 +3,7 @@
 import type { LayerRecord, RunRecord } from '../runs/records';
 
 export type JobEvent =
-  | { type: 'start'; job: 'quantize'; run: string; matrices: number; total_params: number }
+  | { type: 'start'; job: 'quantize'; run: string; matrices: number; total_params: number; device?: Record<string, unknown> }
   | { type: 'matrix'; index: number; total: number; name: string; shape: [number, number]; bits: number }
   | { type: 'step'; index: number; total: number; name: string; step: number; iters: number; err: number }
   | { type: 'layer'; index: number; total: number; layer: LayerRecord; done_params: number; total_params: number }

@@ -6,15 +6,15 @@ import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors';
-import { writeBackbone } from '../export/backbone';
+import { writeFullBackbone } from '../export/backbone';
 import { adapterKey } from '../export/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { errnoCode, fsError } from '../io/fs-util';
-import { openModelWeights } from '../io/model-weights';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { QuantizedFile } from '../runs/quantized-file';
 import { readJsonFile, readRunRecord, RUN_FILES } from '../runs/run-dir';
-import { CpuBackend } from '../tensor/cpu-backend';
+import { TensorScope } from '../tensor/device';
+import { openDevice, type DeviceChoice } from '../tensor/devices';
 import { matrix } from '../tensor/matrix';
 import type { EventSink } from './events';
 
@@ -26,6 +26,8 @@ export interface ExportOptions {
   format: string;
   out: string;
   force?: boolean;
+  /** Where the merge runs (merged format); auto by default. */
+  device?: DeviceChoice;
   onEvent?: EventSink;
 }
 
@@ -62,8 +64,8 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
     throw fsError(e, dirname(out), 'write');
   }
   try {
-    if (format === 'peft') await exportPeft(runDir, staging, out);
-    else await exportMerged(runDir, staging, o.onEvent);
+    if (format === 'peft') await exportPeft(runDir, staging, out, o.onEvent);
+    else await exportMerged(runDir, staging, o.device ?? 'auto', o.onEvent);
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
   } catch (e) {
@@ -84,40 +86,51 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return files;
 }
 
-async function exportPeft(runDir: string, staging: string, finalOut: string): Promise<void> {
+async function exportPeft(runDir: string, staging: string, finalOut: string, onEvent?: EventSink): Promise<void> {
   const adapterDir = join(runDir, RUN_FILES.adapter);
   await cp(join(adapterDir, 'adapter_model.safetensors'), join(staging, 'adapter_model.safetensors'));
-  await cp(join(runDir, RUN_FILES.backbone), join(staging, 'backbone'), { recursive: true });
+  // The run keeps Q packed; the export carries the full backbone PEFT loads the adapter onto.
+  const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
+  await writeFullBackbone(join(staging, 'backbone'), join(runDir, RUN_FILES.backbone), quantized, {
+    onTensor: (done, total) => onEvent?.({ type: 'phase', phase: 'export', detail: `${done}/${total} tensors` }),
+  });
   const config = await readJsonFile<Record<string, unknown>>(join(adapterDir, 'adapter_config.json'));
   config.base_model_name_or_path = join(finalOut, 'backbone');
   await writeJsonAtomic(join(staging, 'adapter_config.json'), config);
 }
 
-async function exportMerged(runDir: string, staging: string, onEvent?: EventSink): Promise<void> {
-  const record = await readRunRecord(runDir);
-  const modelDir = String(record.model.path);
-  const weights = await openModelWeights(modelDir);
+async function exportMerged(runDir: string, staging: string, choice: DeviceChoice, onEvent?: EventSink): Promise<void> {
   const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
   const adapterDir = join(runDir, RUN_FILES.adapter);
   const adapterConfig = await readJsonFile<{ r: number; lora_alpha: number; use_rslora: boolean }>(join(adapterDir, 'adapter_config.json'));
   const adapter = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const r = adapterConfig.r;
   const scaling = adapterConfig.use_rslora ? adapterConfig.lora_alpha / Math.sqrt(r) : adapterConfig.lora_alpha / r;
-  const backend = new CpuBackend();
+  const { device } = await openDevice(choice);
   try {
-    await writeBackbone(staging, modelDir, weights, quantized, {
+    await writeFullBackbone(staging, join(runDir, RUN_FILES.backbone), quantized, {
       transform: async (module, q) => {
         const [out, inp] = quantized.matrices[module].shape;
         const a = await readTensorF32(adapter, adapterKey(module, 'lora_A'));
         const b = await readTensorF32(adapter, adapterKey(module, 'lora_B'));
-        const scaledB = b.map((v) => v * scaling);
-        // W' = Q + s·B·A  computed as Q − (−s·B)·A by the residual kernel.
-        const negB = matrix(out, r, scaledB.map((v) => -v));
-        return (await backend.lowRankResidual(matrix(out, inp, q), negB, matrix(r, inp, a))).residual.data;
+        const scope = new TensorScope();
+        try {
+          // W' = Q + s·B·A  computed as Q − (−s·B)·A by the residual kernel.
+          const merged = scope.track(
+            await device.lowRankResidual(
+              scope.track(await device.upload(matrix(out, inp, q))),
+              scope.track(await device.upload(matrix(out, r, b.map((v) => -v * scaling)))),
+              scope.track(await device.upload(matrix(r, inp, a))),
+            ),
+          );
+          return (await device.download(merged)).data;
+        } finally {
+          scope.dispose();
+        }
       },
       onTensor: (done, total) => onEvent?.({ type: 'phase', phase: 'export', detail: `${done}/${total} tensors` }),
     });
   } finally {
-    await backend.dispose();
+    await device.dispose();
   }
 }

@@ -1,20 +1,22 @@
 // The quantize job: a local Hugging Face model → a run directory with the exact Q
 // (quantized.safetensors), the LoRA init (adapter-init/ and adapter/, PEFT format), the
-// dequantized backbone, and per-matrix metrics. Matrices are read and processed one at a
-// time; the run is marked failed or cancelled on any interruption, never left half-written.
-import { open, rm, type FileHandle } from 'node:fs/promises';
+// tensors that are not quantized (backbone/), and per-matrix metrics. Matrices stream through
+// the job's device one at a time: the next one is read while the current one is computed and
+// the previous one's outputs are written. The run is marked failed or cancelled on any
+// interruption, never left half-written.
+import { copyFile, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
-import { writeBackbone } from '../export/backbone';
-import { writePeftAdapter, type AdapterMatrix } from '../export/peft';
+import { writeRunBackbone } from '../export/backbone';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfig, PeftAdapterWriter, type AdapterConfigInput } from '../export/peft';
+import { writeJsonAtomic } from '../io/atomic-write';
+import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
-import { findNonFinite } from '../io/dtypes';
-import { fsError, readFully, writeFully } from '../io/fs-util';
+import { fsError } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { discoverTargets, parseTargets, type Target } from '../io/targets';
-import { initializerFor, loraScaling } from '../init';
-import { packCodes, packedByteLength } from '../quant/packing';
-import { ParallelQuantizer } from '../quant/parallel-quantizer';
+import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
+import { packedByteLength } from '../quant/packing';
 import {
   prepareRunDir,
   RUN_FILES,
@@ -24,9 +26,9 @@ import {
   type LayerRecord,
   type RunRecord,
 } from '../runs/run-dir';
-import { matrixInfo, QuantizedFile, writeQuantizedFile, type QuantizedEntry } from '../runs/quantized-file';
-import { CpuBackend } from '../tensor/cpu-backend';
-import { matrix } from '../tensor/matrix';
+import { matrixInfo, QuantizedFileWriter, type QuantizedMatrixInfo } from '../runs/quantized-file';
+import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
+import { deviceRecord, openDevice } from '../tensor/devices';
 import { assignBits } from './bits-map';
 import type { EventSink } from './events';
 import { validateQuantizeOptions, type QuantizeOptions } from './quantize-options';
@@ -73,44 +75,6 @@ export function averageBits(targets: Target[], bits: number[], block: number): n
   return storage / params;
 }
 
-/** An append-only scratch file for packed codes, read back when quantized.safetensors is assembled. */
-class CodeScratch {
-  private offsets = new Map<string, { at: number; bytes: number }>();
-  private end = 0;
-  private constructor(readonly path: string, private readonly fh: FileHandle) {}
-
-  static async create(path: string): Promise<CodeScratch> {
-    try {
-      return new CodeScratch(path, await open(path, 'w+'));
-    } catch (e) {
-      throw fsError(e, path, 'write');
-    }
-  }
-
-  async append(name: string, bytes: Uint8Array): Promise<void> {
-    try {
-      await writeFully(this.fh, bytes);
-    } catch (e) {
-      throw fsError(e, this.path, 'write');
-    }
-    this.offsets.set(name, { at: this.end, bytes: bytes.length });
-    this.end += bytes.length;
-  }
-
-  async read(name: string): Promise<Uint8Array> {
-    const o = this.offsets.get(name);
-    if (!o) throw new Error(`no scratch codes for ${name}`);
-    const buf = new Uint8Array(o.bytes);
-    await readFully(this.fh, buf, o.at, this.path, name);
-    return buf;
-  }
-
-  async dispose(): Promise<void> {
-    await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
-  }
-}
-
 function resolvedConfig(o: QuantizeOptions, modelDir: string): Record<string, unknown> {
   return {
     model: modelDir,
@@ -139,7 +103,75 @@ function summarize(layers: LayerRecord[], avgBits: number): Record<string, numbe
     mean_err_init: mean((l) => l.err_init),
     max_err_init: Math.max(...layers.map((l) => l.err_init)),
     avg_bits: avgBits,
+    // LoftQ's alternation is not monotone: how often an error rose and a best step was kept.
+    matrices_error_rose: layers.filter((l) => l.error_rose).length,
+    matrices_best_not_last: layers.filter((l) => l.best_step !== undefined && l.best_step < l.step_errors.length).length,
+    matrices_stopped_early: layers.filter((l) => l.stopped_early).length,
   };
+}
+
+/** The open shard files of a model, by path (one descriptor each for the job). */
+class ShardFiles {
+  private readonly open = new Map<string, Promise<FileHandle>>();
+
+  fd(path: string): Promise<number> {
+    let fh = this.open.get(path);
+    if (!fh) {
+      fh = open(path, 'r').catch((e) => {
+        throw fsError(e, path, 'open');
+      });
+      this.open.set(path, fh);
+    }
+    return fh.then((h) => h.fd);
+  }
+
+  async close(): Promise<void> {
+    for (const fh of this.open.values()) await fh.then((h) => h.close()).catch(() => undefined);
+    this.open.clear();
+  }
+}
+
+/** Reads one target matrix onto the device and rejects non-finite weights, naming the first. */
+async function readTarget(device: ComputeDevice, weights: ModelWeights, files: ShardFiles, t: Target): Promise<DeviceMatrix> {
+  const info = weights.info(t.weight);
+  if (!isFloatDtype(info.dtype)) throw new UserError(`${t.weight} has dtype ${info.dtype}, not a floating-point type`);
+  const w = await device.readFile(await files.fd(info.file), info.begin, info.dtype, t.shape[0], t.shape[1]);
+  const bad = await device.findNonFinite(w);
+  if (bad >= 0) {
+    const host = await device.download(w).finally(() => w.dispose());
+    throw new UserError(`${t.weight} has a non-finite value (${host.data[bad]}) at [${Math.floor(bad / t.shape[1])}, ${bad % t.shape[1]}]`);
+  }
+  return w;
+}
+
+/** One matrix read ahead; a read nobody takes (after an error or cancel) is freed when it lands. */
+class ReadAhead {
+  private pending: Promise<DeviceMatrix> | null = null;
+  start(read: () => Promise<DeviceMatrix>): void {
+    const p = read();
+    p.catch(() => undefined);
+    this.pending = p;
+  }
+  take(): Promise<DeviceMatrix> {
+    const p = this.pending;
+    this.pending = null;
+    if (!p) throw new Error('no read in flight');
+    return p;
+  }
+  drop(): void {
+    this.pending?.then((m) => m.dispose(), () => undefined);
+    this.pending = null;
+  }
+}
+
+function freeResult(r: MatrixInitResult): void {
+  r.quantized.dispose();
+  r.loraA.dispose();
+  r.loraB.dispose();
+}
+
+function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 export async function runQuantize(o: QuantizeOptions, control: JobControl = {}): Promise<RunRecord> {
@@ -147,7 +179,16 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   const plan = await planQuantize(o);
   const { config, weights, targets, bits } = plan;
   const modelDir = resolve(o.model);
-  const runDir = await prepareRunDir(o.out, o.force);
+  // The device is chosen before anything is written: `--device cuda` that cannot work fails clean.
+  const opened = await openDevice(o.device);
+  const { device } = opened;
+  let runDir: string;
+  try {
+    runDir = await prepareRunDir(o.out, o.force);
+  } catch (e) {
+    await device.dispose();
+    throw e;
+  }
   const started = performance.now();
   const record: RunRecord = {
     format: RUN_FORMAT,
@@ -163,72 +204,103 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
       torch_dtype: config.torchDtype,
       weight_bytes: weights.totalBytes(),
     },
+    device: deviceRecord(opened),
     created: new Date().toISOString(),
     timings: {},
   };
-  await writeRunRecord(runDir, record);
-
   const totalParams = targets.reduce((s, t) => s + t.shape[0] * t.shape[1], 0);
-  onEvent?.({ type: 'start', job: 'quantize', run: runDir, matrices: targets.length, total_params: totalParams });
-  const backend = new CpuBackend();
-  const parallel = new ParallelQuantizer();
-  const scratch = await CodeScratch.create(join(runDir, '.codes.scratch'));
   const initializer = initializerFor(o.method);
   const scaling = loraScaling(o.alpha, o.rank, o.rslora);
   const layers: LayerRecord[] = [];
-  const adapter: AdapterMatrix[] = [];
-  const quantizedEntries: QuantizedEntry[] = [];
+  const files = new ShardFiles();
+  const readAhead = new ReadAhead();
+  let quantizedFile: QuantizedFileWriter | null = null;
+  let adapterFile: PeftAdapterWriter | null = null;
+  // The previous matrix's outputs go to disk while the next one is computed.
+  let writing: Promise<void> = Promise.resolve();
   try {
+    await writeRunRecord(runDir, record);
+    onEvent?.({ type: 'start', job: 'quantize', run: runDir, matrices: targets.length, total_params: totalParams, device: record.device as Record<string, unknown> });
+    const specs = targets.map((_, i) => ({ kind: o.quant, bits: bits[i], blockSize: o.block }));
+    const infos: Record<string, QuantizedMatrixInfo> = {};
+    targets.forEach((t, i) => {
+      infos[t.name] = matrixInfo(t.shape, specs[i], weights.info(t.weight).dtype as FloatDtype);
+    });
+    quantizedFile = await QuantizedFileWriter.create(join(runDir, RUN_FILES.quantized), infos);
+    adapterFile = await PeftAdapterWriter.create(
+      join(runDir, RUN_FILES.adapterInit),
+      targets.map((t) => ({ name: t.name, rank: o.rank, shape: t.shape })),
+    );
+
     let doneParams = 0;
+    if (targets.length > 0) readAhead.start(() => readTarget(device, weights, files, targets[0]));
     for (let i = 0; i < targets.length; i++) {
       if (signal?.aborted) throw new CancelledError();
       const t = targets[i];
       const t0 = performance.now();
       onEvent?.({ type: 'matrix', index: i, total: targets.length, name: t.name, shape: t.shape, bits: bits[i] });
-      const data = await weights.readF32(t.weight);
-      const bad = findNonFinite(data);
-      if (bad >= 0) {
-        throw new UserError(`${t.weight} has a non-finite value (${data[bad]}) at [${Math.floor(bad / t.shape[1])}, ${bad % t.shape[1]}]`);
+      const w = await readAhead.take();
+      let result: MatrixInitResult;
+      try {
+        if (i + 1 < targets.length) readAhead.start(() => readTarget(device, weights, files, targets[i + 1]));
+        result = await initializer.init(
+          w,
+          { quant: specs[i], rank: o.rank, scaling, iters: o.iters, svd: o.svd, seed: o.seed + i * 7919 },
+          {
+            device,
+            signal,
+            onStep: (step, err) =>
+              onEvent?.({ type: 'step', index: i, total: targets.length, name: t.name, step, iters: o.method === 'loftq' ? o.iters : 1, err }),
+          },
+        );
+      } finally {
+        w.dispose();
       }
-      const spec = { kind: o.quant, bits: bits[i], blockSize: o.block };
-      const result = await initializer.init(
-        matrix(t.shape[0], t.shape[1], data),
-        { quant: spec, rank: o.rank, scaling, iters: o.iters, svd: o.svd, seed: o.seed + i * 7919 },
-        {
-          backend,
-          parallel,
-          signal,
-          onStep: (step, err) =>
-            onEvent?.({ type: 'step', index: i, total: targets.length, name: t.name, step, iters: o.method === 'loftq' ? o.iters : 1, err }),
-        },
-      );
-      const packed = packCodes(result.quantized.codes, spec.bits);
-      await scratch.append(t.name, packed);
-      quantizedEntries.push({ name: t.name, info: matrixInfo(t.shape, spec), absmax: result.quantized.absmax, codes: () => scratch.read(t.name) });
-      adapter.push({ name: t.name, loraA: result.loraA, loraB: result.loraB });
       const layer: LayerRecord = {
         name: t.name,
         shape: t.shape,
-        bits: spec.bits,
+        bits: bits[i],
         method: o.method,
         err_q: result.errQ,
         err_init: result.errInit,
         step_errors: result.stepErrors,
+        best_step: result.bestStep,
+        stopped_early: result.stoppedEarly,
+        error_rose: result.errorRose,
         residual_top_sv: result.residualSpectrum.slice(0, 32),
-        seconds: (performance.now() - t0) / 1000,
+        seconds: 0,
       };
+      await writing;
+      const qf = quantizedFile;
+      const af = adapterFile;
+      writing = (async () => {
+        try {
+          const packed = await device.packCodes(result.quantized.codes, bits[i]);
+          const absmax = await device.download(result.quantized.absmax);
+          const loraA = await device.download(result.loraA);
+          const loraB = await device.download(result.loraB);
+          await qf.write(t.name, packed, absmax.data);
+          await af.write({ name: t.name, loraA, loraB });
+        } finally {
+          freeResult(result);
+        }
+      })();
+      writing.catch(() => undefined);
+      layer.seconds = (performance.now() - t0) / 1000;
       layers.push(layer);
       doneParams += t.shape[0] * t.shape[1];
       onEvent?.({ type: 'layer', index: i, total: targets.length, layer, done_params: doneParams, total_params: totalParams });
     }
+    await writing;
     const initSeconds = (performance.now() - started) / 1000;
+    const gpu = device.memoryUsage();
 
     if (signal?.aborted) throw new CancelledError();
-    await writeQuantizedFile(join(runDir, RUN_FILES.quantized), quantizedEntries);
-    await scratch.dispose();
+    await quantizedFile.finish();
+    quantizedFile = null;
     onEvent?.({ type: 'phase', phase: 'quantized' });
 
-    const adapterConfig = {
+    const adapterConfigInput: AdapterConfigInput = {
       rank: o.rank,
       alpha: o.alpha,
       rslora: o.rslora,
@@ -246,16 +318,22 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
         source_model: modelDir,
       },
     };
-    await writePeftAdapter(join(runDir, RUN_FILES.adapterInit), adapter, adapterConfig);
-    await writePeftAdapter(join(runDir, RUN_FILES.adapter), adapter, adapterConfig);
+    await adapterFile.finish(adapterConfigInput);
+    adapterFile = null;
+    // adapter/ starts as the init (training replaces it); the init stays in adapter-init/.
+    const latest = join(runDir, RUN_FILES.adapter);
+    try {
+      await mkdir(latest, { recursive: true });
+      await copyFile(join(runDir, RUN_FILES.adapterInit, ADAPTER_WEIGHTS), join(latest, ADAPTER_WEIGHTS));
+    } catch (e) {
+      throw fsError(e, latest, 'write');
+    }
+    await writeJsonAtomic(join(latest, ADAPTER_CONFIG), adapterConfig(adapterConfigInput));
     onEvent?.({ type: 'phase', phase: 'adapter' });
 
     if (signal?.aborted) throw new CancelledError();
-    const backboneDir = join(runDir, RUN_FILES.backbone);
-    await writeBackbone(backboneDir, modelDir, weights, await QuantizedFile.open(join(runDir, RUN_FILES.quantized)), {
-      onTensor: () => {
-        if (signal?.aborted) throw new CancelledError();
-      },
+    await writeRunBackbone(join(runDir, RUN_FILES.backbone), modelDir, weights, new Set(targets.map((t) => t.name)), () => {
+      if (signal?.aborted) throw new CancelledError();
     });
     onEvent?.({ type: 'phase', phase: 'backbone' });
     await writeLayers(runDir, layers);
@@ -263,22 +341,25 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     const avgBits = averageBits(targets, bits, o.block);
     record.status = 'done';
     record.finished = new Date().toISOString();
-    record.timings = { total_s: (performance.now() - started) / 1000, init_s: initSeconds };
+    record.timings = { total_s: (performance.now() - started) / 1000, init_s: initSeconds, peak_rss_bytes: peakRssBytes(), ...(gpu ? { gpu_peak_bytes: gpu.peak } : {}) };
     record.summary = {
       ...summarize(layers, avgBits),
       target_params: totalParams,
       quantized_bytes: targets.reduce((s, t, i) => s + packedByteLength(t.shape[0] * t.shape[1], bits[i]) + Math.ceil((t.shape[0] * t.shape[1]) / o.block) * 4, 0),
-      adapter_params: adapter.reduce((s, a) => s + a.loraA.data.length + a.loraB.data.length, 0),
+      adapter_params: targets.reduce((s, t) => s + o.rank * (t.shape[0] + t.shape[1]), 0),
     };
     await writeRunRecord(runDir, record);
     onEvent?.({ type: 'result', run: runDir, record });
     return record;
   } catch (e) {
+    readAhead.drop();
+    await writing.catch(() => undefined);
     record.status = e instanceof CancelledError ? 'cancelled' : 'failed';
     record.finished = new Date().toISOString();
     record.timings = { total_s: (performance.now() - started) / 1000 };
     record.error = e instanceof Error ? e.message : String(e);
-    await scratch.dispose();
+    await quantizedFile?.abort();
+    await adapterFile?.abort();
     // Keep what is complete and coherent: metrics of finished matrices; drop partial outputs.
     for (const partial of [RUN_FILES.quantized, RUN_FILES.adapter, RUN_FILES.adapterInit, RUN_FILES.backbone]) {
       await rm(join(runDir, partial), { recursive: true, force: true }).catch(() => undefined);
@@ -287,8 +368,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     await writeRunRecord(runDir, record).catch(() => undefined);
     throw e;
   } finally {
-    await backend.dispose();
-    await parallel.dispose();
+    await files.close();
+    await device.dispose();
   }
 }
-

@@ -1,10 +1,11 @@
 // The options of a quantize job, their defaults, and validation that needs no model.
 import { UserError } from '../errors';
-import { INIT_METHODS, type InitMethod, type SvdKind } from '../init/types';
+import { INIT_METHODS, MAX_ITERS, type InitMethod, type SvdKind } from '../init/types';
+import { MAX_BLOCK_SIZE } from '../quant/blockwise';
 import { codebookLevels, type QuantKind } from '../quant/codebook';
+import { checkDeviceChoice, type DeviceChoice } from '../tensor/devices';
 
-export type Device = 'cpu' | 'webgpu' | 'cuda' | 'native';
-export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda', 'native'];
+export type Device = DeviceChoice;
 
 export interface QuantizeOptions {
   model: string;
@@ -36,7 +37,7 @@ export const QUANTIZE_DEFAULTS: Omit<QuantizeOptions, 'model' | 'out'> = {
   iters: 5,
   svd: 'randomized',
   targets: 'all-linear',
-  device: 'cpu',
+  device: 'auto',
   seed: 0,
   force: false,
 };
@@ -53,14 +54,13 @@ export function validateQuantizeOptions(o: QuantizeOptions): void {
   codebookLevels(o.quant, o.bits);
   positiveInt('block', o.block);
   positiveInt('rank', o.rank);
+  if (o.block > MAX_BLOCK_SIZE) throw new UserError(`--block must be at most ${MAX_BLOCK_SIZE}, got ${o.block}`);
   positiveInt('iters', o.iters);
+  if (o.iters > MAX_ITERS) {
+    throw new UserError(`--iters must be at most ${MAX_ITERS}, got ${o.iters} (LoftQ keeps its best step and stops once the error stops falling, so more steps change nothing)`);
+  }
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new UserError(`--seed must be a non-negative integer, got ${o.seed}`);
   if (!(o.alpha > 0) || !Number.isFinite(o.alpha)) throw new UserError(`--alpha must be a positive number, got ${o.alpha}`);
   if (o.svd !== 'randomized' && o.svd !== 'exact') throw new UserError(`--svd must be randomized or exact, got '${o.svd}'`);
-  if (!(DEVICES as readonly string[]).includes(o.device)) {
-    throw new UserError(`--device must be one of ${DEVICES.join(', ')}, got '${o.device}'`);
-  }
-  if (o.device !== 'cpu') {
-    throw new UserError(`--device ${o.device} is not available in this build yet; use --device cpu`);
-  }
+  checkDeviceChoice(o.device);
 }

@@ -1,20 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuBackend } from '../tensor/cpu-backend';
+import { describe, expect, it } from 'vitest';
+import { describeOnDevices, hostSvd, withUploaded, type HostSvd } from '../../test-support/devices';
+import type { ComputeDevice } from '../tensor/device';
 import { matrix, type Matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
 import { symmetricEigen } from './dense';
-import { exactSvd, jacobiSvd, JACOBI_MAX_DIM } from './exact-svd';
+import { exactSvd, jacobiSvd, type ExactSvdOptions } from './exact-svd';
 import { allFinite, gaussianMatrix, maxRelativeDiff, orthonormalityError, randomOrthonormal, reconstructionError, testSeed, withSpectrum } from './testing';
 
 const seed = testSeed();
 const why = `seed ${seed} (replay with LOWRANK_SEED=${seed})`;
-let backend: CpuBackend;
-beforeAll(() => {
-  backend = new CpuBackend();
-});
-afterAll(async () => {
-  await backend.dispose();
-});
+
+function solver(device: () => ComputeDevice) {
+  return (d: Matrix, rank: number, options?: ExactSvdOptions): Promise<HostSvd> =>
+    withUploaded(device(), d, async (dd) => hostSvd(device(), await exactSvd(device(), dd, rank, options)));
+}
 
 /**
  * Independent reference: σᵢ = √λᵢ(DᵀD) with the Gram of D's exact float64 copy. Its relative
@@ -39,7 +38,8 @@ function frobenius(d: Matrix): number {
   return Math.sqrt(s);
 }
 
-describe('exactSvd, Jacobi path (float64)', () => {
+describeOnDevices('exactSvd, Jacobi path (float64 on the host)', (device) => {
+  const exactSvd = solver(device);
   for (const [m, n] of [
     [120, 90],
     [70, 130],
@@ -74,6 +74,28 @@ describe('exactSvd, Jacobi path (float64)', () => {
     });
   }
 
+  it('rank-deficient and zero matrices give finite results', async () => {
+    const rng = new Rng(seed);
+    const s = [5, 3, 1];
+    const { d, roundingNorm } = withSpectrum(rng, 60, 45, s);
+    const svd = await exactSvd(d, 8);
+    expect(allFinite(svd.U.data, svd.V.data, svd.S, svd.spectrum)).toBe(true);
+    for (let i = 0; i < 3; i++) expect(Math.abs(svd.S[i] - s[i]), why).toBeLessThanOrEqual(roundingNorm + 1e-12);
+    for (let i = 3; i < 8; i++) expect(svd.S[i], why).toBeLessThanOrEqual(roundingNorm + 1e-12);
+
+    const zero = await exactSvd(matrix(20, 30), 4);
+    expect(allFinite(zero.U.data, zero.V.data, zero.S, zero.spectrum)).toBe(true);
+    expect(Array.from(zero.S)).toEqual([0, 0, 0, 0]);
+    expect(reconstructionError(matrix(20, 30), zero)).toBe(0);
+  });
+
+  it('validates its input', async () => {
+    await expect(exactSvd(matrix(4, 4), 0)).rejects.toThrow(/rank/);
+    await expect(exactSvd(matrix(2, 2, Float32Array.from([1, Infinity, 0, 1])), 1)).rejects.toThrow(/infinite/);
+  });
+});
+
+describe('jacobiSvd (float64, host)', () => {
   it('jacobiSvd itself is exact in float64: A = UΣVᵀ and UᵀU = VᵀV = I to ~1e-13', () => {
     const rng = new Rng(seed);
     for (const [m, n] of [
@@ -121,30 +143,10 @@ describe('exactSvd, Jacobi path (float64)', () => {
     expect(maxRelativeDiff(got, s, n), why).toBeLessThan(1e-6);
   });
 
-  it('rank-deficient and zero matrices give finite results', async () => {
-    const rng = new Rng(seed);
-    const s = [5, 3, 1];
-    const { d, roundingNorm } = withSpectrum(rng, 60, 45, s);
-    const svd = await exactSvd(d, 8);
-    expect(allFinite(svd.U.data, svd.V.data, svd.S, svd.spectrum)).toBe(true);
-    for (let i = 0; i < 3; i++) expect(Math.abs(svd.S[i] - s[i]), why).toBeLessThanOrEqual(roundingNorm + 1e-12);
-    for (let i = 3; i < 8; i++) expect(svd.S[i], why).toBeLessThanOrEqual(roundingNorm + 1e-12);
-
-    const zero = await exactSvd(matrix(20, 30), 4);
-    expect(allFinite(zero.U.data, zero.V.data, zero.S, zero.spectrum)).toBe(true);
-    expect(Array.from(zero.S)).toEqual([0, 0, 0, 0]);
-    expect(reconstructionError(matrix(20, 30), zero)).toBe(0);
-  });
-
-  it('needs a backend above the Jacobi size limit and validates its input', async () => {
-    const big = matrix(JACOBI_MAX_DIM + 1, JACOBI_MAX_DIM + 1);
-    await expect(exactSvd(big, 4)).rejects.toThrow(/LinalgBackend/);
-    await expect(exactSvd(matrix(4, 4), 0)).rejects.toThrow(/rank/);
-    await expect(exactSvd(matrix(2, 2, Float32Array.from([1, Infinity, 0, 1])), 1)).rejects.toThrow(/infinite/);
-  });
 });
 
-describe('exactSvd, subspace-iteration path (float32 via the backend)', () => {
+describeOnDevices('exactSvd, subspace-iteration path (float32 products on the device)', (device) => {
+  const exactSvd = solver(device);
   // Two spectra: a moderate one (10·0.85ⁱ, rank 48, noise 1e-3: σ₁₆ ≈ 0.09·σ₁) and a graded
   // one (10^(−i/4), rank 40, noise 1e-7: σ₁₆ ≈ 2e-4·σ₁) where float32 products limit small
   // values to absolute, not relative, accuracy.
@@ -161,7 +163,7 @@ describe('exactSvd, subspace-iteration path (float32 via the backend)', () => {
       for (let i = 0; i < d.data.length; i++) d.data[i] += noise.data[i];
       const r = 16;
       const ref = jacobiSvd(Float64Array.from(d.data), m, n);
-      const svd = await exactSvd(d, r, backend);
+      const svd = await exactSvd(d, r);
       expect(svd.converged, why).toBe(true);
       expect(svd.rounds!, why).toBeLessThan(50);
       // Products are float32 (u₃₂ = 2⁻²⁴ ≈ 6e-8). Ritz values are second-order accurate:
@@ -187,15 +189,15 @@ describe('exactSvd, subspace-iteration path (float32 via the backend)', () => {
   }
 
   it('returns zeros for a zero matrix and is deterministic', async () => {
-    const zero = await exactSvd(matrix(520, 540), 6, backend);
+    const zero = await exactSvd(matrix(520, 540), 6);
     expect(allFinite(zero.U.data, zero.V.data, zero.S)).toBe(true);
     expect(Array.from(zero.S).every((x) => x === 0)).toBe(true);
 
     const rng = new Rng(seed);
     const d = gaussianMatrix(rng, 520, 530);
     const options = { maxRounds: 3 };
-    const a = await exactSvd(d, 4, backend, options);
-    const b = await exactSvd(d, 4, backend, options);
+    const a = await exactSvd(d, 4, options);
+    const b = await exactSvd(d, 4, options);
     expect(a.rounds).toBe(3);
     expect(Array.from(b.S)).toEqual(Array.from(a.S));
     expect(Array.from(b.U.data)).toEqual(Array.from(a.U.data));

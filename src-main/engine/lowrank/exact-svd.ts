@@ -1,14 +1,15 @@
-// Exact truncated SVD. Small matrices: one-sided Jacobi in float64 (exact to rounding, high
-// relative accuracy). Large matrices: block subspace iteration through the backend, run to
-// convergence; since D and every product are float32 there, "exact" means converged to
-// float32 working precision, not float64 rounding.
-import type { LinalgBackend } from '../tensor/backend';
-import type { Matrix } from '../tensor/matrix';
+// Exact truncated SVD. Small matrices: one-sided Jacobi in float64 on the host (exact to
+// rounding, high relative accuracy). Large matrices: block subspace iteration on the device,
+// run to convergence; since D and every product are float32 there, "exact" means converged
+// to float32 working precision, not float64 rounding. Every product is full float32.
+import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import { checkRank, startBlock } from './randomized-svd';
-import { assemble, NOISE_FLOOR_REL, orthonormalize, ritz, type Ritz, type SvdResult } from './subspace';
+import { assemble, multiplySmall, NOISE_FLOOR_REL, orthonormalize, ritz, type Ritz, type SvdResult } from './subspace';
 import { toMatrix } from './dense';
 
-/** Largest min(m, n) factored by Jacobi in TypeScript; above it the backend iteration runs. */
+const FP32 = { precision: 'fp32' } as const;
+
+/** Largest min(m, n) factored by Jacobi in TypeScript; above it the device iteration runs. */
 export const JACOBI_MAX_DIM = 512;
 
 export interface ExactSvdOptions {
@@ -20,17 +21,23 @@ export interface ExactSvdOptions {
   onRound?: (round: number, info: { sigmaChange: number; residual: number }) => void;
 }
 
-export async function exactSvd(d: Matrix, rank: number, backend?: LinalgBackend, options: ExactSvdOptions = {}): Promise<SvdResult> {
+export async function exactSvd(device: ComputeDevice, d: DeviceMatrix, rank: number, options: ExactSvdOptions = {}): Promise<SvdResult> {
   const { rows: m, cols: n } = d;
   checkRank(rank, m, n);
   const r = Math.min(rank, m, n);
   if (Math.min(m, n) <= JACOBI_MAX_DIM) {
-    for (const x of d.data) if (!Number.isFinite(x)) throw new Error('low-rank solver: the matrix contains NaN or infinite values');
-    const { u, s, v, p } = jacobiSvd(Float64Array.from(d.data), m, n);
-    return { U: toMatrix(u, m, r, p), S: s.slice(0, r), V: toMatrix(v, n, r, p), spectrum: s };
+    const host = await device.download(d);
+    for (const x of host.data) if (!Number.isFinite(x)) throw new Error('low-rank solver: the matrix contains NaN or infinite values');
+    const { u, s, v, p } = jacobiSvd(Float64Array.from(host.data), m, n);
+    const U = await device.upload(toMatrix(u, m, r, p));
+    try {
+      return { U, S: s.slice(0, r), V: await device.upload(toMatrix(v, n, r, p)), spectrum: s };
+    } catch (e) {
+      U.dispose();
+      throw e;
+    }
   }
-  if (!backend) throw new Error(`exact SVD of a ${m}x${n} matrix needs a LinalgBackend (min dimension > ${JACOBI_MAX_DIM})`);
-  return subspaceIterationSvd(backend, d, r, options);
+  return subspaceIterationSvd(device, d, r, options);
 }
 
 /**
@@ -234,39 +241,69 @@ const START_SEED = 0x5eed;
  * projection (Ritz values σ and vectors), as the next right block, and, through Y = D·orth(DᵀQ),
  * for the residual ‖D·vᵢ − σᵢ·uᵢ‖ at no extra pass over D.
  */
-async function subspaceIterationSvd(backend: LinalgBackend, d: Matrix, r: number, options: ExactSvdOptions): Promise<SvdResult> {
+async function subspaceIterationSvd(device: ComputeDevice, d: DeviceMatrix, r: number, options: ExactSvdOptions): Promise<SvdResult> {
   const { rows: m, cols: n } = d;
   const k = Math.min(r + (options.extraColumns ?? 16), m, n);
   const maxRounds = options.maxRounds ?? 200;
-  let q = (await orthonormalize(backend, await backend.matmul(d, startBlock(n, k, START_SEED)))).q;
+  let q: DeviceMatrix;
+  const omega = await startBlock(device, n, k, START_SEED);
+  try {
+    const y0 = await device.matmul(d, omega, FP32);
+    try {
+      q = (await orthonormalize(device, y0)).q;
+    } finally {
+      y0.dispose();
+    }
+  } finally {
+    omega.dispose();
+  }
   let prev: Float64Array | null = null;
-  for (let round = 1; ; round++) {
-    const bt = await backend.matmul(d, q, { transA: true });
-    const rz = await ritz(backend, bt);
-    const sigma1 = rz.sigma[0];
-    if (sigma1 === 0) return { ...(await assemble(backend, q, bt, rz, r)), rounds: round, converged: true };
+  try {
+    for (let round = 1; ; round++) {
+      const bt = await device.matmul(d, q, { transA: true, ...FP32 });
+      try {
+        const rz = await ritz(device, bt);
+        const sigma1 = rz.sigma[0];
+        if (sigma1 === 0) return { ...(await assemble(device, q, bt, rz, r)), rounds: round, converged: true };
 
-    // sigmaChange: largest relative change (reported); settled: every change within tolerance.
-    let sigmaChange = Infinity;
-    let settled = false;
-    if (prev) {
-      sigmaChange = 0;
-      settled = true;
-      for (let i = 0; i < r; i++) {
-        const change = Math.abs(rz.sigma[i] - prev[i]);
-        if (rz.sigma[i] > 0) sigmaChange = Math.max(sigmaChange, change / rz.sigma[i]);
-        if (change > SIGMA_REL_TOL * rz.sigma[i] + U32 * sigma1) settled = false;
+        // sigmaChange: largest relative change (reported); settled: every change within tolerance.
+        let sigmaChange = Infinity;
+        let settled = false;
+        if (prev) {
+          sigmaChange = 0;
+          settled = true;
+          for (let i = 0; i < r; i++) {
+            const change = Math.abs(rz.sigma[i] - prev[i]);
+            if (rz.sigma[i] > 0) sigmaChange = Math.max(sigmaChange, change / rz.sigma[i]);
+            if (change > SIGMA_REL_TOL * rz.sigma[i] + U32 * sigma1) settled = false;
+          }
+        }
+        prev = rz.sigma.slice(0, r);
+
+        const z = await orthonormalize(device, bt);
+        let y: DeviceMatrix;
+        try {
+          y = await device.matmul(d, z.q, FP32);
+        } finally {
+          z.q.dispose();
+        }
+        try {
+          const residual = (await residualNorm(device, q, y, z.r, rz, r)) / sigma1;
+          options.onRound?.(round, { sigmaChange, residual });
+          const converged = settled && residual < RESIDUAL_REL_TOL;
+          if (converged || round >= maxRounds) return { ...(await assemble(device, q, bt, rz, r)), rounds: round, converged };
+          const next = (await orthonormalize(device, y)).q;
+          q.dispose();
+          q = next;
+        } finally {
+          y.dispose();
+        }
+      } finally {
+        bt.dispose();
       }
     }
-    prev = rz.sigma.slice(0, r);
-
-    const z = await orthonormalize(backend, bt);
-    const y = await backend.matmul(d, z.q);
-    const residual = (await residualNorm(backend, q, y, z.r, rz, r)) / sigma1;
-    options.onRound?.(round, { sigmaChange, residual });
-    const converged = settled && residual < RESIDUAL_REL_TOL;
-    if (converged || round >= maxRounds) return { ...(await assemble(backend, q, bt, rz, r)), rounds: round, converged };
-    q = (await orthonormalize(backend, y)).q;
+  } finally {
+    q.dispose();
   }
 }
 
@@ -274,7 +311,7 @@ async function subspaceIterationSvd(backend: LinalgBackend, d: Matrix, r: number
  * max over the top r of ‖D·vᵢ − σᵢ·uᵢ‖ with uᵢ = Q·wᵢ and vᵢ = Dᵀuᵢ/σᵢ = Z·R·wᵢ/σᵢ, so
  * D·vᵢ = Y·(R·wᵢ/σᵢ) where Y = D·Z was computed anyway. (Dᵀuᵢ = σᵢvᵢ holds by construction.)
  */
-async function residualNorm(backend: LinalgBackend, q: Matrix, y: Matrix, rz: Float64Array, ritzPairs: Ritz, r: number): Promise<number> {
+async function residualNorm(device: ComputeDevice, q: DeviceMatrix, y: DeviceMatrix, rz: Float64Array, ritzPairs: Ritz, r: number): Promise<number> {
   const k = q.cols;
   const m1 = new Float64Array(k * r);
   const m2 = new Float64Array(k * r);
@@ -290,13 +327,27 @@ async function residualNorm(backend: LinalgBackend, q: Matrix, y: Matrix, rz: Fl
       m2[i * r + j] = ritzPairs.w[i * k + j] * s;
     }
   }
-  const dv = await backend.matmul(y, toMatrix(m1, k, r));
-  const us = await backend.matmul(q, toMatrix(m2, k, r));
-  const col = new Float64Array(r);
-  for (let i = 0; i < dv.data.length; i++) {
-    const e = dv.data[i] - us.data[i];
-    col[i % r] += e * e;
+  // D·V − U·Σ = Y·M1 − Q·M2, its column norms from the diagonal of its Gram.
+  const dvm = await multiplySmall(device, y, m1, k, r);
+  let diff: DeviceMatrix;
+  try {
+    const small = await device.upload(toMatrix(m2, k, r));
+    try {
+      diff = await device.lowRankResidual(dvm, q, small);
+    } finally {
+      small.dispose();
+    }
+  } finally {
+    dvm.dispose();
   }
+  let g: Float64Array;
+  try {
+    g = await device.gram(diff);
+  } finally {
+    diff.dispose();
+  }
+  const col = new Float64Array(r);
+  for (let j = 0; j < r; j++) col[j] = Math.max(g[j * r + j], 0);
   let worst = 0;
   for (let j = 0; j < r; j++) worst = Math.max(worst, Math.sqrt(col[j]));
   return worst;

@@ -1,13 +1,12 @@
 // The low-rank solvers behind one call shape, so callers (LoftQ, the metrics, the CLI's
 // --svd option) pick one by name.
-import type { LinalgBackend } from '../tensor/backend';
-import type { Matrix } from '../tensor/matrix';
+import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import { exactSvd } from './exact-svd';
-import { randomizedSvd } from './randomized-svd';
+import { randomizedSvd, type WarmStart } from './randomized-svd';
 import type { SvdResult } from './subspace';
 
 export type { SvdResult } from './subspace';
-export { randomizedSvd, DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERS, type RandomizedSvdOptions } from './randomized-svd';
+export { randomizedSvd, DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERS, type RandomizedSvdOptions, type WarmStart } from './randomized-svd';
 export { exactSvd, jacobiSvd, JACOBI_MAX_DIM, type ExactSvdOptions } from './exact-svd';
 export { cholesky, invertUpperTriangular, symmetricEigen, toMatrix, fromMatrix, type CholeskyResult, type SymmetricEigen } from './dense';
 
@@ -18,10 +17,10 @@ export interface LowRankCallOptions {
   /** Overrides the solver's seed (e.g. one per matrix or per alternating step). */
   seed?: number;
   /** Start subspace for the randomized solver (n×k', e.g. the previous V). */
-  warmStart?: Matrix;
+  warmStart?: WarmStart;
 }
 
-export type LowRankSolver = (backend: LinalgBackend, d: Matrix, rank: number, opts?: LowRankCallOptions) => Promise<SvdResult>;
+export type LowRankSolver = (device: ComputeDevice, d: DeviceMatrix, rank: number, opts?: LowRankCallOptions) => Promise<SvdResult>;
 
 export interface SolverConfig {
   oversample?: number;
@@ -32,8 +31,8 @@ export interface SolverConfig {
 export function solverFor(method: SvdMethod, config: SolverConfig = {}): LowRankSolver {
   switch (method) {
     case 'randomized':
-      return (backend, d, rank, opts = {}) =>
-        randomizedSvd(backend, d, {
+      return (device, d, rank, opts = {}) =>
+        randomizedSvd(device, d, {
           rank,
           oversample: config.oversample,
           powerIters: config.powerIters,
@@ -41,7 +40,7 @@ export function solverFor(method: SvdMethod, config: SolverConfig = {}): LowRank
           warmStart: opts.warmStart,
         });
     case 'exact':
-      return (backend, d, rank) => exactSvd(d, rank, backend);
+      return (device, d, rank) => exactSvd(device, d, rank);
     default:
       throw new Error(`unknown SVD method '${String(method)}' (expected randomized or exact)`);
   }

@@ -1,12 +1,16 @@
 // Randomized truncated SVD (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1): a
 // Gaussian sketch, a few power iterations re-orthonormalized after every product, then an
-// exact SVD of the small projection. Costs 2·powerIters + 2 passes over D.
-import type { LinalgBackend } from '../tensor/backend';
-import { matrix, type Matrix } from '../tensor/matrix';
-import { Rng } from '../util/random';
+// exact SVD of the small projection. Costs 2·powerIters + 2 passes over D, all on the device.
+import type { ComputeDevice, DeviceMatrix, Precision } from '../tensor/device';
 import { assemble, orthonormalize, ritz, type SvdResult } from './subspace';
 
 export type { SvdResult } from './subspace';
+
+/** A start subspace: the columns of V whose singular value S[j] is nonzero. */
+export interface WarmStart {
+  V: DeviceMatrix;
+  S: ArrayLike<number>;
+}
 
 export interface RandomizedSvdOptions {
   rank: number;
@@ -20,13 +24,21 @@ export interface RandomizedSvdOptions {
    * n×k' start subspace (e.g. the previous step's V in LoftQ's alternating loop). Its
    * columns come first in Ω; Gaussian columns fill the rest up to k; extra columns are ignored.
    */
-  warmStart?: Matrix;
+  warmStart?: WarmStart;
+  /**
+   * Precision of the sketch and power-iteration products D·Ω, Dᵀ·Q (default tf32): they only
+   * have to find the subspace, and an input rounding of ~5e-4 moves it by far less than the
+   * gap the power iterations leave (see docs/ARCHITECTURE.md, "Precision on the GPU").
+   */
+  sketchPrecision?: Precision;
+  /** Precision of the final projection Bᵀ = DᵀQ, which the factors are built from (default fp32). */
+  projectionPrecision?: Precision;
 }
 
 export const DEFAULT_OVERSAMPLE = 8;
 export const DEFAULT_POWER_ITERS = 2;
 
-export async function randomizedSvd(backend: LinalgBackend, d: Matrix, opts: RandomizedSvdOptions): Promise<SvdResult> {
+export async function randomizedSvd(device: ComputeDevice, d: DeviceMatrix, opts: RandomizedSvdOptions): Promise<SvdResult> {
   const { rows: m, cols: n } = d;
   const oversample = opts.oversample ?? DEFAULT_OVERSAMPLE;
   const powerIters = opts.powerIters ?? DEFAULT_POWER_ITERS;
@@ -35,18 +47,44 @@ export async function randomizedSvd(backend: LinalgBackend, d: Matrix, opts: Ran
   if (!Number.isInteger(powerIters) || powerIters < 0) throw new Error(`powerIters must be a non-negative integer, got ${powerIters}`);
   const rank = Math.min(opts.rank, m, n);
   const k = Math.min(rank + oversample, m, n);
+  const sketch = { precision: opts.sketchPrecision ?? 'tf32' } as const;
 
-  const omega = startBlock(n, k, opts.seed ?? 0, opts.warmStart);
-  let q = (await orthonormalize(backend, await backend.matmul(d, omega))).q;
-  for (let i = 0; i < powerIters; i++) {
-    // Orthonormalizing between the two products keeps κ at σ₁/σ_k instead of (σ₁/σ_k)^(2i+1),
-    // which float32 could not represent after one iteration on a decaying spectrum.
-    const z = (await orthonormalize(backend, await backend.matmul(d, q, { transA: true }))).q;
-    q = (await orthonormalize(backend, await backend.matmul(d, z))).q;
+  // Each product is orthonormalized at once and then freed: at most three k-column blocks live.
+  const step = async (a: DeviceMatrix, transA: boolean) => {
+    const y = await device.matmul(d, a, { transA, ...sketch });
+    try {
+      return (await orthonormalize(device, y)).q;
+    } finally {
+      y.dispose();
+    }
+  };
+  const omega = await startBlock(device, n, k, opts.seed ?? 0, opts.warmStart);
+  let q: DeviceMatrix;
+  try {
+    q = await step(omega, false);
+  } finally {
+    omega.dispose();
   }
-  // Bᵀ = DᵀQ (n×k): the projection, computed with transA so D is never transposed in memory.
-  const bt = await backend.matmul(d, q, { transA: true });
-  return assemble(backend, q, bt, await ritz(backend, bt), rank);
+  let bt: DeviceMatrix | null = null;
+  try {
+    for (let i = 0; i < powerIters; i++) {
+      // Orthonormalizing between the two products keeps κ at σ₁/σ_k instead of (σ₁/σ_k)^(2i+1),
+      // which float32 could not represent after one iteration on a decaying spectrum.
+      const z = await step(q, true);
+      q.dispose();
+      try {
+        q = await step(z, false);
+      } finally {
+        z.dispose();
+      }
+    }
+    // Bᵀ = DᵀQ (n×k): the projection, computed with transA so D is never transposed in memory.
+    bt = await device.matmul(d, q, { transA: true, precision: opts.projectionPrecision ?? 'fp32' });
+    return await assemble(device, q, bt, await ritz(device, bt), rank);
+  } finally {
+    q.dispose();
+    bt?.dispose();
+  }
 }
 
 export function checkRank(rank: number, m: number, n: number): void {
@@ -55,19 +93,28 @@ export function checkRank(rank: number, m: number, n: number): void {
 }
 
 /** Ω (n×k): seeded standard normal columns, the first ones replaced by the warm start's. */
-export function startBlock(n: number, k: number, seed: number, warmStart?: Matrix): Matrix {
-  const omega = matrix(n, k);
-  const rng = new Rng(seed);
-  for (let i = 0; i < omega.data.length; i++) omega.data[i] = rng.normal();
-  if (warmStart) {
-    if (warmStart.rows !== n) throw new Error(`warmStart has ${warmStart.rows} rows, expected ${n}`);
-    const w = warmStart.cols;
-    for (let j = 0; j < Math.min(w, k); j++) {
-      // A zero column (a previous solve past the numerical rank) would waste a sketch column.
-      let nonzero = false;
-      for (let i = 0; i < n && !nonzero; i++) nonzero = warmStart.data[i * w + j] !== 0;
-      if (nonzero) for (let i = 0; i < n; i++) omega.data[i * k + j] = warmStart.data[i * w + j];
+export async function startBlock(device: ComputeDevice, n: number, k: number, seed: number, warmStart?: WarmStart): Promise<DeviceMatrix> {
+  const omega = await device.randomNormal(n, k, seed);
+  if (!warmStart) return omega;
+  try {
+    const { V, S } = warmStart;
+    if (V.rows !== n) throw new Error(`warmStart has ${V.rows} rows, expected ${n}`);
+    const usable = Math.min(V.cols, k, S.length);
+    // A zero column (a previous solve past the numerical rank, σ = 0) would waste a sketch
+    // column: those keep their Gaussian column. Runs of usable columns are copied at once.
+    for (let j = 0; j < usable; ) {
+      if (!(S[j] > 0)) {
+        j++;
+        continue;
+      }
+      let end = j;
+      while (end < usable && S[end] > 0) end++;
+      await device.copyColumns(omega, j, V, j, end - j);
+      j = end;
     }
+    return omega;
+  } catch (e) {
+    omega.dispose();
+    throw e;
   }
-  return omega;
 }

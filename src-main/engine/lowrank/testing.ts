@@ -2,7 +2,6 @@
 // solvers under test, so a bug there cannot hide in the reference).
 import { matrix, type Matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
-import type { SvdResult } from './subspace';
 
 /** A fresh seed per run (override with LOWRANK_SEED=… to replay a failure). */
 export function testSeed(): number {
@@ -52,7 +51,7 @@ export function withSpectrum(rng: Rng, m: number, n: number, s: ArrayLike<number
 }
 
 /** ‖D − U·diag(S)·Vᵀ‖_F in float64. */
-export function reconstructionError(d: Matrix, svd: SvdResult): number {
+export function reconstructionError(d: Matrix, svd: { U: Matrix; S: ArrayLike<number>; V: Matrix }): number {
   const { rows: m, cols: n } = d;
   const r = svd.S.length;
   const u = svd.U.data;

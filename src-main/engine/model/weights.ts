@@ -3,9 +3,10 @@
 // the run's backbone), or that Q plus the run's LoRA adapter as a separate branch.
 import { join } from 'node:path';
 import { UserError } from '../errors';
+import { openRunBackbone } from '../export/backbone';
 import { adapterKey } from '../export/peft';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
-import { openModelWeights, type ModelWeights } from '../io/model-weights';
+import { openModelWeights } from '../io/model-weights';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { LLAMA_MODULES, modulePath, type LinearModule } from '../io/targets';
 import { QuantizedFile } from '../runs/quantized-file';
@@ -42,6 +43,12 @@ export interface WeightSet {
 
 type TensorSource = (name: string) => Promise<Float32Array>;
 
+/** What assemble needs of a tensor store: presence and shapes (reads go through TensorSource). */
+interface TensorIndex {
+  has(name: string): boolean;
+  info(name: string): { shape: number[] };
+}
+
 function checkFinite(name: string, data: Float32Array): Float32Array {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) throw new UserError(`${name} has a non-finite value (${data[i]}) at index ${i}`);
@@ -49,7 +56,7 @@ function checkFinite(name: string, data: Float32Array): Float32Array {
   return data;
 }
 
-async function assemble(config: ModelConfig, index: ModelWeights, read: TensorSource): Promise<WeightSet> {
+async function assemble(config: ModelConfig, index: TensorIndex, read: TensorSource): Promise<WeightSet> {
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const tensors = new Map<string, Float32Array>();
@@ -84,10 +91,16 @@ export async function loadModelWeights(modelDir: string): Promise<WeightSet> {
 export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
   const backboneDir = join(runDir, RUN_FILES.backbone);
   const config = await readModelConfig(backboneDir);
-  const backbone = await openModelWeights(backboneDir);
+  const backbone = await openRunBackbone(backboneDir);
   const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
   const targets = new Set(quantized.names());
-  const set = await assemble(config, backbone, (name) => (targets.has(name.replace(/\.weight$/, '')) ? Promise.resolve(new Float32Array(0)) : backbone.readF32(name)));
+  const moduleOf = (name: string) => name.replace(/\.weight$/, '');
+  // Targets come from quantized.safetensors (shape from its metadata); everything else from the backbone.
+  const index: TensorIndex = {
+    has: (name) => targets.has(moduleOf(name)) || backbone.has(name),
+    info: (name) => (targets.has(moduleOf(name)) ? { shape: [...quantized.matrices[moduleOf(name)].shape] } : backbone.info(name)),
+  };
+  const set = await assemble(config, index, (name) => (targets.has(moduleOf(name)) ? Promise.resolve(new Float32Array(0)) : backbone.readF32(name)));
   for (let l = 0; l < config.numLayers; l++) {
     const layer = set.layers[l];
     layer.deferred = new Map();

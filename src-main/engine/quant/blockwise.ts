@@ -2,6 +2,7 @@
 // `blockSize` values stores its absmax (float32) and one code per value, the index of the
 // nearest codebook level to value/absmax (ties go to the lower level).
 import { UserError } from '../errors';
+import type { Codebook } from '../tensor/device';
 import { codebookLevels, type QuantKind } from './codebook';
 import { quantizeKernel } from './kernel';
 
@@ -9,6 +10,16 @@ export interface QuantSpec {
   kind: QuantKind;
   bits: number;
   blockSize: number;
+}
+
+export const MAX_BLOCK_SIZE = 1 << 20;
+
+/** The levels and block size of a quantizer spec, as the device kernels take them. */
+export function codebookFor(spec: QuantSpec): Codebook {
+  if (!Number.isInteger(spec.blockSize) || spec.blockSize < 1 || spec.blockSize > MAX_BLOCK_SIZE) {
+    throw new UserError(`block size must be a positive integer up to ${MAX_BLOCK_SIZE}, got ${spec.blockSize}`);
+  }
+  return { levels: codebookLevels(spec.kind, spec.bits), blockSize: spec.blockSize };
 }
 
 export interface Quantized {
@@ -20,8 +31,10 @@ export interface Quantized {
 const LUT_SIZE = 4096;
 const AMBIGUOUS = 255;
 
+/** The host (CPU) quantizer of one codebook: its lookup tables and the plain-JS kernels. */
 export class BlockQuantizer {
   readonly levels: Float32Array;
+  readonly blockSize: number;
   /** Midpoints between neighbouring levels, with +∞ as a sentinel at the end. */
   private readonly mid: Float64Array;
   /**
@@ -30,11 +43,10 @@ export class BlockQuantizer {
    */
   private readonly lut: Uint8Array;
 
-  constructor(readonly spec: QuantSpec) {
-    if (!Number.isInteger(spec.blockSize) || spec.blockSize < 1 || spec.blockSize > 1 << 20) {
-      throw new UserError(`block size must be a positive integer, got ${spec.blockSize}`);
-    }
-    this.levels = codebookLevels(spec.kind, spec.bits);
+  constructor(source: QuantSpec | Codebook) {
+    const codebook = 'levels' in source ? source : codebookFor(source);
+    this.levels = codebook.levels;
+    this.blockSize = codebook.blockSize;
     const n = this.levels.length;
     this.mid = new Float64Array(n);
     for (let i = 0; i < n - 1; i++) this.mid[i] = (this.levels[i] + this.levels[i + 1]) / 2;
@@ -52,7 +64,7 @@ export class BlockQuantizer {
   }
 
   blockCount(n: number): number {
-    return Math.ceil(n / this.spec.blockSize);
+    return Math.ceil(n / this.blockSize);
   }
 
   quantize(x: Float32Array, out?: Quantized): Quantized {
@@ -62,7 +74,7 @@ export class BlockQuantizer {
   }
 
   dequantize(q: Quantized, out = new Float32Array(q.codes.length)): Float32Array {
-    const { blockSize } = this.spec;
+    const { blockSize } = this;
     const levels = this.levels;
     const { codes, absmax } = q;
     for (let b = 0, start = 0; start < out.length; b++, start += blockSize) {
@@ -78,8 +90,8 @@ export class BlockQuantizer {
    * (the matrix whose low-rank approximation comes next). Returns ‖w − Q‖²_F when `w` is
    * given, else ‖x − Q‖²_F, accumulated in float64.
    */
-  quantizeInto(x: Float32Array, q: Quantized, w: Float32Array | null, diff: Float32Array | null): number {
-    return quantizeKernel(x, w ?? x, diff, q.codes, q.absmax, this.levels, this.mid, this.lut, this.spec.blockSize);
+  quantizeInto(x: Float32Array, q: Quantized, w: Float32Array | null, diff: Float32Array | null, previous?: { q: Quantized; out: Float64Array }): number {
+    return quantizeKernel(x, w ?? x, diff, q.codes, q.absmax, this.levels, this.mid, this.lut, this.blockSize, previous?.q.codes ?? null, previous?.q.absmax ?? null, previous?.out ?? null);
   }
 
   /** The tables the kernel needs (for worker threads). */
@@ -89,8 +101,7 @@ export class BlockQuantizer {
 
   /** ‖x − dequantize(q)‖²_F without materializing the dequantized matrix. */
   errorSq(x: Float32Array, q: Quantized): number {
-    const { blockSize } = this.spec;
-    const { levels } = this;
+    const { blockSize, levels } = this;
     const { codes, absmax } = q;
     let sum = 0;
     for (let b = 0, start = 0; start < x.length; b++, start += blockSize) {

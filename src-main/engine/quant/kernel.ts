@@ -6,7 +6,9 @@
  * Quantizes x blockwise into codes/absmax (nearest level of x/absmax, ties to the lower),
  * writes ref − Q into `diff` when given, and returns ‖ref − Q‖²_F (float64 sum).
  * `lut` maps 4096 buckets of [-1, 1] to a code, or 255 where a midpoint falls in the bucket;
- * `mid` holds the midpoints between levels with +∞ last.
+ * `mid` holds the midpoints between levels with +∞ last. With `prevCodes`/`prevAbsmax` (a
+ * previous quantization of the same shape, only read) it also measures ‖x − Q_prev‖²_F in
+ * the same pass and stores it in prevOut[0].
  */
 export function quantizeKernel(
   x: Float32Array,
@@ -18,11 +20,22 @@ export function quantizeKernel(
   mid: Float64Array,
   lut: Uint8Array,
   blockSize: number,
+  prevCodes: Uint8Array | null,
+  prevAbsmax: Float32Array | null,
+  prevOut: Float64Array | null,
 ): number {
   const n = x.length;
   let errSq = 0;
+  let prevSq = 0;
   for (let b = 0, start = 0; start < n; b++, start += blockSize) {
     const end = start + blockSize < n ? start + blockSize : n;
+    if (prevCodes !== null && prevAbsmax !== null) {
+      const ps = prevAbsmax[b];
+      for (let i = start; i < end; i++) {
+        const e = x[i] - Math.fround(levels[prevCodes[i]] * ps);
+        prevSq += e * e;
+      }
+    }
     let amax = 0;
     for (let i = start; i < end; i++) {
       const a = Math.abs(x[i]);
@@ -51,5 +64,6 @@ export function quantizeKernel(
       errSq += d * d;
     }
   }
+  if (prevOut !== null) prevOut[0] = prevSq;
   return errSq;
 }

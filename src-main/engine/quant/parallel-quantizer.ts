@@ -16,8 +16,9 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const quantizeKernel = ${quantizeKernel.toString()};
 parentPort.on('message', (m) => {
-  const errSq = quantizeKernel(m.x, m.ref, m.diff, m.codes, m.absmax, m.levels, m.mid, m.lut, m.blockSize);
-  parentPort.postMessage({ errSq, x: m.x, ref: m.ref, diff: m.diff, codes: m.codes, absmax: m.absmax },
+  const prevOut = m.prevCodes ? new Float64Array(1) : null;
+  const errSq = quantizeKernel(m.x, m.ref, m.diff, m.codes, m.absmax, m.levels, m.mid, m.lut, m.blockSize, m.prevCodes, m.prevAbsmax, prevOut);
+  parentPort.postMessage({ errSq, prevSq: prevOut ? prevOut[0] : 0, x: m.x, ref: m.ref, diff: m.diff, codes: m.codes, absmax: m.absmax },
     [m.x.buffer, m.ref.buffer, m.diff.buffer, m.codes.buffer, m.absmax.buffer]);
 });
 `;
@@ -33,7 +34,13 @@ interface Part {
   absmax: Float32Array;
 }
 
-type Reply = Omit<Part, 'start' | 'end'> & { errSq: number };
+type Reply = Omit<Part, 'start' | 'end'> & { errSq: number; prevSq: number };
+
+/** A previous quantization's parts, read by the worker to measure its error on x. */
+interface PreviousPart {
+  codes: Uint8Array;
+  absmax: Float32Array;
+}
 
 class KernelWorker {
   private readonly worker: Worker;
@@ -54,11 +61,13 @@ class KernelWorker {
     });
   }
 
-  run(part: Part, tables: ReturnType<BlockQuantizer['tables']>, blockSize: number): Promise<Reply> {
+  run(part: Part, tables: ReturnType<BlockQuantizer['tables']>, blockSize: number, prev: PreviousPart | null): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       const { x, ref, diff, codes, absmax } = part;
-      this.worker.postMessage({ x, ref, diff, codes, absmax, ...tables, blockSize }, [x.buffer, ref.buffer, diff.buffer, codes.buffer, absmax.buffer] as ArrayBuffer[]);
+      const transfer = [x.buffer, ref.buffer, diff.buffer, codes.buffer, absmax.buffer] as ArrayBuffer[];
+      if (prev) transfer.push(prev.codes.buffer as ArrayBuffer, prev.absmax.buffer as ArrayBuffer);
+      this.worker.postMessage({ x, ref, diff, codes, absmax, ...tables, blockSize, prevCodes: prev?.codes ?? null, prevAbsmax: prev?.absmax ?? null }, transfer);
     });
   }
 
@@ -78,15 +87,20 @@ export class QuantizeSession {
     private readonly mainEnd: number,
   ) {}
 
-  /** Same contract as BlockQuantizer.quantizeInto(x, q, w, diff). */
-  async quantizeInto(x: Float32Array, q: Quantized, diff: Float32Array): Promise<number> {
-    const { blockSize } = this.quantizer.spec;
+  /** Same contract as BlockQuantizer.quantizeInto(x, q, w, diff, previous). */
+  async quantizeInto(x: Float32Array, q: Quantized, diff: Float32Array, previous?: { q: Quantized; out: Float64Array }): Promise<number> {
+    const { blockSize } = this.quantizer;
     const tables = this.quantizer.tables();
     const jobs = this.parts.map((part, i) => {
       part.x.set(x.subarray(part.start, part.end));
-      return this.workers[i].run(part, tables, blockSize);
+      // Copies, since the worker takes ownership of what it is sent.
+      const prev = previous
+        ? { codes: previous.q.codes.slice(part.start, part.end), absmax: previous.q.absmax.slice(part.start / blockSize, Math.ceil(part.end / blockSize)) }
+        : null;
+      return this.workers[i].run(part, tables, blockSize, prev);
     });
     const mainBlocks = Math.ceil(this.mainEnd / blockSize);
+    const mainPrev = previous ? new Float64Array(1) : null;
     let errSq = quantizeKernel(
       x.subarray(0, this.mainEnd),
       this.w.subarray(0, this.mainEnd),
@@ -97,7 +111,11 @@ export class QuantizeSession {
       tables.mid,
       tables.lut,
       blockSize,
+      previous ? previous.q.codes.subarray(0, this.mainEnd) : null,
+      previous ? previous.q.absmax.subarray(0, mainBlocks) : null,
+      mainPrev,
     );
+    let prevSq = mainPrev ? mainPrev[0] : 0;
     const replies = await Promise.all(jobs);
     replies.forEach((r, i) => {
       const part = this.parts[i];
@@ -106,7 +124,9 @@ export class QuantizeSession {
       q.codes.set(r.codes, part.start);
       q.absmax.set(r.absmax, part.start / blockSize);
       errSq += r.errSq;
+      prevSq += r.prevSq;
     });
+    if (previous) previous.out[0] = prevSq;
     return errSq;
   }
 }
@@ -122,7 +142,7 @@ export class ParallelQuantizer {
     const extra = Math.max(0, this.threads - 1);
     if (extra === 0 || n < MIN_PARALLEL_ELEMENTS) return null;
     while (this.workers.length < extra) this.workers.push(new KernelWorker());
-    const { blockSize } = quantizer.spec;
+    const { blockSize } = quantizer;
     const blocks = Math.ceil(n / blockSize);
     const per = Math.ceil(blocks / (extra + 1));
     const parts: Part[] = [];

@@ -2,8 +2,10 @@
 // little-endian bit stream, see quant/packing) and `<module>.absmax` (F32, one per block),
 // self-described in the header metadata so that any reader can dequantize it.
 import { UserError } from '../errors';
+import { isFloatDtype, type FloatDtype } from '../io/dtypes';
+import { PlannedSafetensors, type PlannedTensor } from '../io/safetensors-planned';
 import { openSafetensors, readTensorF32, readTensorRaw, type SafetensorsFile } from '../io/safetensors-read';
-import { bytesOf, writeSafetensors, type TensorEntry } from '../io/safetensors-write';
+import { bytesOf } from '../io/safetensors-write';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
 import { codebookName } from '../quant/codebook';
 import { packedByteLength, unpackCodes } from '../quant/packing';
@@ -16,6 +18,8 @@ export interface QuantizedMatrixInfo {
   quant: QuantSpec['kind'];
   block_size: number;
   codebook: string;
+  /** The dtype the original weight was stored in (what a full backbone is written in). */
+  dtype?: FloatDtype;
 }
 
 /** A quantized matrix as stored: about bits/32 of its float32 size, plus one float per block. */
@@ -25,28 +29,41 @@ export interface CompactMatrix {
   absmax: Float32Array;
 }
 
-export interface QuantizedEntry {
-  name: string;
-  info: QuantizedMatrixInfo;
-  absmax: Float32Array;
-  /** The packed codes, produced when the writer reaches them. */
-  codes: () => Promise<Uint8Array>;
+export function matrixInfo(shape: [number, number], spec: QuantSpec, dtype: FloatDtype): QuantizedMatrixInfo {
+  return { shape, bits: spec.bits, quant: spec.kind, block_size: spec.blockSize, codebook: codebookName(spec.kind, spec.bits), dtype };
 }
 
-export function matrixInfo(shape: [number, number], spec: QuantSpec): QuantizedMatrixInfo {
-  return { shape, bits: spec.bits, quant: spec.kind, block_size: spec.blockSize, codebook: codebookName(spec.kind, spec.bits) };
-}
+/**
+ * quantized.safetensors written as matrices finish, in any order: every matrix's shape and
+ * bits are known before the first one is computed, so the header comes first and each
+ * matrix's codes and absmax go straight to their place.
+ */
+export class QuantizedFileWriter {
+  private constructor(private readonly file: PlannedSafetensors) {}
 
-export async function writeQuantizedFile(path: string, entries: QuantizedEntry[]): Promise<void> {
-  const tensors: TensorEntry[] = [];
-  const matrices: Record<string, QuantizedMatrixInfo> = {};
-  for (const e of entries) {
-    const count = e.info.shape[0] * e.info.shape[1];
-    matrices[e.name] = e.info;
-    tensors.push({ name: `${e.name}.absmax`, dtype: 'F32', shape: [e.absmax.length], data: bytesOf(e.absmax) });
-    tensors.push({ name: `${e.name}.codes`, dtype: 'U8', shape: [packedByteLength(count, e.info.bits)], data: e.codes });
+  static async create(path: string, matrices: Record<string, QuantizedMatrixInfo>): Promise<QuantizedFileWriter> {
+    const tensors: PlannedTensor[] = [];
+    for (const [name, info] of Object.entries(matrices)) {
+      const count = info.shape[0] * info.shape[1];
+      tensors.push({ name: `${name}.absmax`, dtype: 'F32', shape: [Math.ceil(count / info.block_size)] });
+      tensors.push({ name: `${name}.codes`, dtype: 'U8', shape: [packedByteLength(count, info.bits)] });
+    }
+    const file = await PlannedSafetensors.create(path, tensors, { 'loftq.format': QUANTIZED_FORMAT, 'loftq.matrices': JSON.stringify(matrices) });
+    return new QuantizedFileWriter(file);
   }
-  await writeSafetensors(path, tensors, { 'loftq.format': QUANTIZED_FORMAT, 'loftq.matrices': JSON.stringify(matrices) });
+
+  async write(name: string, packed: Uint8Array, absmax: Float32Array): Promise<void> {
+    await this.file.write(`${name}.absmax`, bytesOf(absmax));
+    await this.file.write(`${name}.codes`, packed);
+  }
+
+  finish(): Promise<void> {
+    return this.file.finish();
+  }
+
+  abort(): Promise<void> {
+    return this.file.abort();
+  }
 }
 
 export class QuantizedFile {
@@ -58,13 +75,15 @@ export class QuantizedFile {
   static async open(path: string): Promise<QuantizedFile> {
     const file = await openSafetensors(path);
     if (file.metadata['loftq.format'] !== QUANTIZED_FORMAT) throw new UserError(`${path}: not a LoftQ quantized file`);
-    let matrices: Record<string, QuantizedMatrixInfo>;
+    let matrices: unknown;
     try {
       matrices = JSON.parse(file.metadata['loftq.matrices'] ?? '');
     } catch {
       throw new UserError(`${path}: its loftq.matrices metadata is not valid JSON`);
     }
-    return new QuantizedFile(file, matrices);
+    if (typeof matrices !== 'object' || matrices === null || Array.isArray(matrices)) throw new UserError(`${path}: its loftq.matrices metadata is not an object`);
+    for (const [name, info] of Object.entries(matrices)) checkInfo(path, name, info);
+    return new QuantizedFile(file, matrices as Record<string, QuantizedMatrixInfo>);
   }
 
   names(): string[] {
@@ -93,4 +112,15 @@ export class QuantizedFile {
     const quantizer = new BlockQuantizer({ kind: m.info.quant, bits: m.info.bits, blockSize: m.info.block_size });
     return quantizer.dequantize({ codes: unpackCodes(m.packed, m.info.bits, count), absmax: m.absmax });
   }
+}
+
+function checkInfo(path: string, name: string, info: unknown): asserts info is QuantizedMatrixInfo {
+  const where = `${path}: quantized matrix ${JSON.stringify(name)}`;
+  const i = info as Partial<QuantizedMatrixInfo> | null;
+  if (typeof i !== 'object' || i === null) throw new UserError(`${where}: its metadata is not an object`);
+  const dims = i.shape;
+  if (!Array.isArray(dims) || dims.length !== 2 || !dims.every((d) => Number.isSafeInteger(d) && d > 0)) throw new UserError(`${where}: "shape" must be two positive integers`);
+  if (!Number.isInteger(i.bits) || !Number.isInteger(i.block_size) || (i.block_size as number) < 1) throw new UserError(`${where}: "bits" and "block_size" must be positive integers`);
+  if (i.quant !== 'nf' && i.quant !== 'uniform') throw new UserError(`${where}: unknown quantizer ${JSON.stringify(i.quant)}`);
+  if (i.dtype !== undefined && !isFloatDtype(i.dtype)) throw new UserError(`${where}: unknown dtype ${JSON.stringify(i.dtype)}`);
 }

@@ -11,7 +11,14 @@ export interface LayerRecord {
   method: string;
   err_q: number;
   err_init: number;
+  /** The measured ‖W − Q − s·B·A‖/‖W‖ of every alternating step run. */
   step_errors: number[];
+  /** The step returned (1-based; the lowest measured error). Absent in runs made before it was kept. */
+  best_step?: number;
+  /** The loop ended before --iters steps because the error stopped falling. */
+  stopped_early?: boolean;
+  /** Some step's error was above the step before it. */
+  error_rose?: boolean;
   residual_top_sv: number[];
   seconds: number;
 }
@@ -22,6 +29,8 @@ export interface RunRecord {
   status: RunStatus;
   config: Record<string, unknown>;
   model: Record<string, unknown>;
+  /** The device the run was computed on: kind, name, memory, why it was chosen, backend facts. */
+  device?: Record<string, unknown>;
   created: string;
   finished?: string;
   timings: Record<string, number>;

@@ -1,0 +1,144 @@
+// Finding and loading the native CUDA addon (native/, built by `npm run build:native`) and
+// the CUDA libraries it needs at run time. The addon links the CUDA runtime statically and
+// opens libcuda (the driver) and cuBLAS itself, so a missing piece is reported by name
+// instead of as a dynamic-linker error. Nothing here runs a kernel.
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { findUp } from '../util/find-up';
+
+export const ADDON_FILE = 'loftq_cuda.node';
+
+/** An opaque device allocation owned by the addon (freed by free() or, as a safety net, by GC). */
+export interface NativeBuffer {
+  readonly __nativeBuffer: true;
+}
+
+export interface NativeDeviceInfo {
+  name: string;
+  totalMemory: number;
+  multiprocessors: number;
+  computeCapability: string;
+  driverVersion: number;
+  runtimeVersion: number;
+  cublasVersion: number;
+  cublasPath: string;
+  driverPath: string;
+}
+
+/** The functions the addon exports (native/src/addon.cpp). Sizes are element counts unless named bytes. */
+export interface CudaNative {
+  readonly abiVersion: number;
+  init(libDirs: string[]): NativeDeviceInfo;
+  alloc(bytes: number): NativeBuffer;
+  free(buf: NativeBuffer): void;
+  memset(buf: NativeBuffer, byte: number, bytes: number): void;
+  copy(dst: NativeBuffer, dstOffsetBytes: number, src: NativeBuffer, srcOffsetBytes: number, bytes: number): void;
+  copy2d(dst: NativeBuffer, dstPitch: number, dstOffset: number, src: NativeBuffer, srcPitch: number, srcOffset: number, widthBytes: number, rows: number): void;
+  upload(dst: NativeBuffer, data: ArrayBufferView): void;
+  download(src: NativeBuffer, bytes: number): Promise<ArrayBuffer>;
+  readFile(dst: NativeBuffer, fd: number, offset: number, dtype: number, count: number): Promise<void>;
+  convert(dst: NativeBuffer, src: NativeBuffer, dtype: number, count: number): void;
+  randomNormal(dst: NativeBuffer, count: number, seed: number): void;
+  gemm(c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, transA: boolean, transB: boolean, tf32: boolean, alpha: number, beta: number): void;
+  gram(a: NativeBuffer, rows: number, cols: number): Promise<Float64Array>;
+  sumSquares(buf: NativeBuffer, count: number): Promise<number>;
+  scaleColumns(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number, factors: Float32Array): void;
+  transpose(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number): void;
+  findNonFinite(buf: NativeBuffer, count: number): Promise<number>;
+  quantize(
+    x: NativeBuffer,
+    ref: NativeBuffer,
+    codes: NativeBuffer,
+    absmax: NativeBuffer,
+    count: number,
+    blockSize: number,
+    levels: NativeBuffer,
+    levelCount: number,
+    diff: NativeBuffer | null,
+    prevCodes: NativeBuffer | null,
+    prevAbsmax: NativeBuffer | null,
+  ): Promise<Float64Array>;
+  quantError(x: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): Promise<number>;
+  dequantize(out: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): void;
+  pack(out: NativeBuffer, codes: NativeBuffer, count: number, bits: number): void;
+  unpack(codes: NativeBuffer, packed: NativeBuffer, count: number, bits: number): void;
+  memory(): { inUse: number; peak: number; free: number; total: number };
+  synchronize(): Promise<void>;
+}
+
+/** Bumped with every change of the exports above; a stale build is refused by name. */
+export const ADDON_ABI_VERSION = 1;
+
+/** dtype codes shared with native/src/kernels.cuh. */
+export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;
+
+export class CudaUnavailable extends Error {}
+
+/** Where the built addon may be: LOFTQ_CUDA_ADDON, the project's native/build, a packaged app's unpacked resources. */
+export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  if (env.LOFTQ_CUDA_ADDON) out.push(env.LOFTQ_CUDA_ADDON);
+  const local = findUp(join('native', 'build'), ADDON_FILE);
+  if (local) out.push(join(local, ADDON_FILE));
+  const resources = (process as { resourcesPath?: string }).resourcesPath;
+  if (resources) out.push(join(resources, 'app.asar.unpacked', 'native', 'build', ADDON_FILE), join(resources, 'native', 'build', ADDON_FILE));
+  return out;
+}
+
+function globDirs(base: string, pattern: RegExp, tail: string[]): string[] {
+  try {
+    return readdirSync(base)
+      .filter((n) => pattern.test(n))
+      .map((n) => join(base, n, ...tail));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Folders that may hold libcublas.so.13, in the order tried: LOFTQ_CUDA_LIB_DIR, the CUDA
+ * toolkit (CUDA_HOME / CUDA_PATH, /usr/local/cuda*), pip's nvidia-* wheels in the active
+ * virtualenv / conda env / user and system site-packages. The dynamic linker's own search
+ * (LD_LIBRARY_PATH, ldconfig) comes last, inside the addon.
+ */
+export function cudaLibraryDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs: string[] = [];
+  for (const d of (env.LOFTQ_CUDA_LIB_DIR ?? '').split(':')) if (d) dirs.push(d);
+  for (const root of [env.CUDA_HOME, env.CUDA_PATH, '/usr/local/cuda', ...globDirs('/usr/local', /^cuda-13/, [])]) {
+    if (root) dirs.push(join(root, 'lib64'), join(root, 'targets', 'x86_64-linux', 'lib'), join(root, 'lib'));
+  }
+  const sitePackages: string[] = [];
+  for (const prefix of [env.VIRTUAL_ENV, env.CONDA_PREFIX, join(homedir(), '.local'), '/usr/local', '/usr', '/opt/conda', '/opt/torch/.venv']) {
+    if (!prefix) continue;
+    for (const lib of ['lib', 'lib64']) {
+      for (const py of globDirs(join(prefix, lib), /^python3\.\d+$/, [])) sitePackages.push(join(py, 'site-packages'), join(py, 'dist-packages'));
+    }
+  }
+  for (const sp of sitePackages) dirs.push(join(sp, 'nvidia', 'cu13', 'lib'), join(sp, 'nvidia', 'cublas', 'lib'));
+  return [...new Set(dirs)].filter((d) => existsSync(d));
+}
+
+/** Loads the addon, or says in one line why it cannot be used. */
+export function loadAddon(env: NodeJS.ProcessEnv = process.env): CudaNative {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new CudaUnavailable(`the CUDA addon is built for linux-x64 only (this is ${process.platform}-${process.arch})`);
+  }
+  const path = addonCandidates(env).find((p) => existsSync(p));
+  if (!path) throw new CudaUnavailable('the CUDA addon is not built (run `npm run build:native` on a machine with the CUDA 13 toolkit)');
+  const mod = { exports: {} as unknown };
+  try {
+    process.dlopen(mod, path);
+  } catch (e) {
+    throw new CudaUnavailable(`the CUDA addon ${path} could not be loaded: ${oneLine((e as Error).message)}`);
+  }
+  const native = mod.exports as CudaNative;
+  if (native.abiVersion !== ADDON_ABI_VERSION) {
+    throw new CudaUnavailable(`the CUDA addon ${path} is from another version (ABI ${String(native.abiVersion)}, expected ${ADDON_ABI_VERSION}): rebuild it with \`npm run build:native\``);
+  }
+  return native;
+}
+
+export function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim().slice(0, 400);
+}
