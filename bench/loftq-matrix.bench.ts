@@ -35,82 +35,91 @@ async function loadMatrix(): Promise<Matrix> {
   return matrix(info.shape[0], info.shape[1], await readTensorF32(f, name));
 }
 
-const { device, reason } = await openDevice(choice);
-const host = await loadMatrix();
-const w = await device.upload(host);
-const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision): MatrixInitOptions => ({
-  quant: { kind: quant, bits, blockSize: 64 },
-  rank,
-  scaling: loraScaling(16, rank, false),
-  iters,
-  svd,
-  seed: 1,
-  sketchPrecision,
+async function main(): Promise<void> {
+  const { device, reason } = await openDevice(choice);
+  const host = await loadMatrix();
+  const w = await device.upload(host);
+  const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision): MatrixInitOptions => ({
+    quant: { kind: quant, bits, blockSize: 64 },
+    rank,
+    scaling: loraScaling(16, rank, false),
+    iters,
+    svd,
+    seed: 1,
+    sketchPrecision,
+  });
+
+  /** One init, timed until the device has its results (the last sum waits for all work before it). */
+  async function timed(o: MatrixInitOptions): Promise<{ seconds: number; result: MatrixInitResult }> {
+    const t0 = performance.now();
+    const result = await loftqInit.init(w, o, { device });
+    await device.sumSquares(result.loraA);
+    return { seconds: (performance.now() - t0) / 1000, result };
+  }
+
+  function free(r: MatrixInitResult): void {
+    r.quantized.dispose();
+    r.loraA.dispose();
+    r.loraB.dispose();
+  }
+
+  async function series(o: MatrixInitOptions, n: number): Promise<{ seconds: number; all: number[]; result: MatrixInitResult }> {
+    const all: number[] = [];
+    let last: MatrixInitResult | null = null;
+    for (let i = 0; i < n; i++) {
+      if (last) free(last);
+      const { seconds, result } = await timed(o);
+      all.push(seconds);
+      last = result;
+    }
+    return { seconds: median(all), all, result: last! };
+  }
+
+  // Warm-up: JIT tiers, ORT sessions, cuBLAS handles and kernels stay out of the timed runs.
+  free((await timed(options('randomized'))).result);
+  const fast = await series(options('randomized'), repeat);
+  const fp32 = device.info.kind === 'cuda' ? await series(options('randomized', 'fp32'), repeat) : null;
+  const exact = skipExact ? null : await series(options('exact'), 1);
+  const gpu = device.memoryUsage();
+
+  const summary = {
+    device: device.info.name,
+    reason,
+    shape: [host.rows, host.cols],
+    bits,
+    quant,
+    rank,
+    iters,
+    randomized: { seconds: fast.seconds, runs: fast.all, err_q: fast.result.errQ, err_init: fast.result.errInit, steps: fast.result.stepErrors, best_step: fast.result.bestStep },
+    randomized_fp32_sketch: fp32 && { seconds: fp32.seconds, runs: fp32.all, err_init: fp32.result.errInit, steps: fp32.result.stepErrors },
+    exact: exact && { seconds: exact.seconds, err_init: exact.result.errInit, steps: exact.result.stepErrors, best_step: exact.result.bestStep },
+    gpu_peak_bytes: gpu?.peak ?? null,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
+
+  if (json) {
+    console.log(JSON.stringify(summary));
+  } else {
+    const bandwidth = measureCopyBandwidth();
+    // Floor (CPU): each alternating step must stream the float32 matrix through memory at least once.
+    const floorSeconds = (iters * 4 * host.rows * host.cols) / (bandwidth / 2);
+    console.log(`LoftQ one matrix: ${host.rows}×${host.cols}, ${quant.toUpperCase()}${bits}, r=${rank}, T=${iters} on ${device.info.name}; copy bandwidth ${fmtGBs(bandwidth)} (read+write)`);
+    const t = fast.seconds;
+    console.log(`randomized: ${t.toFixed(3)} s (median of ${fast.all.map((x) => x.toFixed(3)).join(', ')}), ${(t / floorSeconds).toFixed(1)}× the host bandwidth floor of ${floorSeconds.toFixed(3)} s`);
+    console.log(`  err_q ${fast.result.errQ.toFixed(5)}  err_init ${fast.result.errInit.toFixed(5)} (step ${fast.result.bestStep})  steps ${fast.result.stepErrors.map((e) => e.toFixed(5)).join(' ')}`);
+    if (fp32) console.log(`fp32 sketches: ${fp32.seconds.toFixed(3)} s, err_init ${fp32.result.errInit.toFixed(5)}`);
+    if (exact) {
+      console.log(`exact:      ${exact.seconds.toFixed(2)} s, err_init ${exact.result.errInit.toFixed(5)} (step ${exact.result.bestStep})  steps ${exact.result.stepErrors.map((e) => e.toFixed(5)).join(' ')}`);
+      console.log(`randomized / exact: error ratio ${(fast.result.errInit / exact.result.errInit).toFixed(4)} (${(100 * (fast.result.errInit / exact.result.errInit - 1)).toFixed(2)}%), time ratio ${(t / exact.seconds).toFixed(3)}`);
+    }
+  }
+  for (const r of [fast.result, fp32?.result, exact?.result]) if (r) free(r);
+  w.dispose();
+  await device.dispose();
+}
+
+// A function, not top-level await: the GPU script runs this bundled as CommonJS.
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
 });
-
-/** One init, timed until the device has its results (the last sum waits for all work before it). */
-async function timed(o: MatrixInitOptions): Promise<{ seconds: number; result: MatrixInitResult }> {
-  const t0 = performance.now();
-  const result = await loftqInit.init(w, o, { device });
-  await device.sumSquares(result.loraA);
-  return { seconds: (performance.now() - t0) / 1000, result };
-}
-
-function free(r: MatrixInitResult): void {
-  r.quantized.dispose();
-  r.loraA.dispose();
-  r.loraB.dispose();
-}
-
-async function series(o: MatrixInitOptions, n: number): Promise<{ seconds: number; all: number[]; result: MatrixInitResult }> {
-  const all: number[] = [];
-  let last: MatrixInitResult | null = null;
-  for (let i = 0; i < n; i++) {
-    if (last) free(last);
-    const { seconds, result } = await timed(o);
-    all.push(seconds);
-    last = result;
-  }
-  return { seconds: median(all), all, result: last! };
-}
-
-// Warm-up: JIT tiers, ORT sessions, cuBLAS handles and kernels stay out of the timed runs.
-free((await timed(options('randomized'))).result);
-const fast = await series(options('randomized'), repeat);
-const fp32 = device.info.kind === 'cuda' ? await series(options('randomized', 'fp32'), repeat) : null;
-const exact = skipExact ? null : await series(options('exact'), 1);
-const gpu = device.memoryUsage();
-
-const summary = {
-  device: device.info.name,
-  reason,
-  shape: [host.rows, host.cols],
-  bits,
-  quant,
-  rank,
-  iters,
-  randomized: { seconds: fast.seconds, runs: fast.all, err_q: fast.result.errQ, err_init: fast.result.errInit, steps: fast.result.stepErrors, best_step: fast.result.bestStep },
-  randomized_fp32_sketch: fp32 && { seconds: fp32.seconds, runs: fp32.all, err_init: fp32.result.errInit, steps: fp32.result.stepErrors },
-  exact: exact && { seconds: exact.seconds, err_init: exact.result.errInit, steps: exact.result.stepErrors, best_step: exact.result.bestStep },
-  gpu_peak_bytes: gpu?.peak ?? null,
-};
-
-if (json) {
-  console.log(JSON.stringify(summary));
-} else {
-  const bandwidth = measureCopyBandwidth();
-  // Floor (CPU): each alternating step must stream the float32 matrix through memory at least once.
-  const floorSeconds = (iters * 4 * host.rows * host.cols) / (bandwidth / 2);
-  console.log(`LoftQ one matrix: ${host.rows}×${host.cols}, ${quant.toUpperCase()}${bits}, r=${rank}, T=${iters} on ${device.info.name}; copy bandwidth ${fmtGBs(bandwidth)} (read+write)`);
-  const t = fast.seconds;
-  console.log(`randomized: ${t.toFixed(3)} s (median of ${fast.all.map((x) => x.toFixed(3)).join(', ')}), ${(t / floorSeconds).toFixed(1)}× the host bandwidth floor of ${floorSeconds.toFixed(3)} s`);
-  console.log(`  err_q ${fast.result.errQ.toFixed(5)}  err_init ${fast.result.errInit.toFixed(5)} (step ${fast.result.bestStep})  steps ${fast.result.stepErrors.map((e) => e.toFixed(5)).join(' ')}`);
-  if (fp32) console.log(`fp32 sketches: ${fp32.seconds.toFixed(3)} s, err_init ${fp32.result.errInit.toFixed(5)}`);
-  if (exact) {
-    console.log(`exact:      ${exact.seconds.toFixed(2)} s, err_init ${exact.result.errInit.toFixed(5)} (step ${exact.result.bestStep})  steps ${exact.result.stepErrors.map((e) => e.toFixed(5)).join(' ')}`);
-    console.log(`randomized / exact: error ratio ${(fast.result.errInit / exact.result.errInit).toFixed(4)} (${(100 * (fast.result.errInit / exact.result.errInit - 1)).toFixed(2)}%), time ratio ${(t / exact.seconds).toFixed(3)}`);
-  }
-}
-for (const r of [fast.result, fp32?.result, exact?.result]) if (r) free(r);
-w.dispose();
-await device.dispose();

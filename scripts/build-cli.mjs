@@ -9,9 +9,13 @@ const common = {
   sourcemap: true,
   external: ['onnxruntime-node'],
   logLevel: 'warning',
+  // find-up reads import.meta.url only when run as ESM (tsx); the bundle uses __dirname.
+  logOverride: { 'empty-import-meta': 'silent' },
 };
 
 await build({ ...common, entryPoints: ['src-main/cli/index.ts'], outfile: 'dist/cli.cjs' });
 // The cross-check's logits dump runs on the GPU machine, where there is no TypeScript.
 await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-logits.ts'], outfile: 'dist/xcheck-logits.cjs' });
 await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-grads.ts'], outfile: 'dist/xcheck-grads.cjs' });
+// The GPU benchmark of one matrix, for scripts/device/gpu-check.sh.
+await build({ ...common, entryPoints: ['bench/loftq-matrix.bench.ts'], outfile: 'dist/bench-loftq-matrix.cjs' });

@@ -7,7 +7,7 @@ import { PlannedSafetensors, type PlannedTensor } from '../io/safetensors-planne
 import { openSafetensors, readTensorF32, readTensorRaw, type SafetensorsFile } from '../io/safetensors-read';
 import { bytesOf } from '../io/safetensors-write';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
-import { codebookName } from '../quant/codebook';
+import { codebookLevels, codebookName } from '../quant/codebook';
 import { packedByteLength, unpackCodes } from '../quant/packing';
 
 export const QUANTIZED_FORMAT = 'loftq-quantized/1';
@@ -48,7 +48,14 @@ export class QuantizedFileWriter {
       tensors.push({ name: `${name}.absmax`, dtype: 'F32', shape: [Math.ceil(count / info.block_size)] });
       tensors.push({ name: `${name}.codes`, dtype: 'U8', shape: [packedByteLength(count, info.bits)] });
     }
-    const file = await PlannedSafetensors.create(path, tensors, { 'loftq.format': QUANTIZED_FORMAT, 'loftq.matrices': JSON.stringify(matrices) });
+    // The float32 levels of every codebook used, so any reader dequantizes without recomputing them.
+    const codebooks: Record<string, number[]> = {};
+    for (const info of Object.values(matrices)) codebooks[info.codebook] ??= Array.from(codebookLevels(info.quant, info.bits));
+    const file = await PlannedSafetensors.create(path, tensors, {
+      'loftq.format': QUANTIZED_FORMAT,
+      'loftq.matrices': JSON.stringify(matrices),
+      'loftq.codebooks': JSON.stringify(codebooks),
+    });
     return new QuantizedFileWriter(file);
   }
 

@@ -119,8 +119,11 @@ export function cudaLibraryDirs(env: NodeJS.ProcessEnv = process.env): string[] 
   return [...new Set(dirs)].filter((d) => existsSync(d));
 }
 
-/** Loads the addon, or says in one line why it cannot be used. */
+let loaded: { path: string; native: CudaNative } | null = null;
+
+/** Loads the addon (once per process), or says in one line why it cannot be used. */
 export function loadAddon(env: NodeJS.ProcessEnv = process.env): CudaNative {
+  if (loaded) return loaded.native;
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new CudaUnavailable(`the CUDA addon is built for linux-x64 only (this is ${process.platform}-${process.arch})`);
   }
@@ -136,6 +139,7 @@ export function loadAddon(env: NodeJS.ProcessEnv = process.env): CudaNative {
   if (native.abiVersion !== ADDON_ABI_VERSION) {
     throw new CudaUnavailable(`the CUDA addon ${path} is from another version (ABI ${String(native.abiVersion)}, expected ${ADDON_ABI_VERSION}): rebuild it with \`npm run build:native\``);
   }
+  loaded = { path, native };
   return native;
 }
 

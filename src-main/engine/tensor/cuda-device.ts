@@ -202,7 +202,7 @@ export class CudaDevice implements ComputeDevice {
     return out;
   }
 
-  gram(a: DeviceMatrix): Promise<Float64Array> {
+  async gram(a: DeviceMatrix): Promise<Float64Array> {
     const A = mat(a);
     return this.native.gram(A.buf, A.rows, A.cols);
   }
@@ -221,7 +221,7 @@ export class CudaDevice implements ComputeDevice {
     return out;
   }
 
-  sumSquares(m: DeviceMatrix): Promise<number> {
+  async sumSquares(m: DeviceMatrix): Promise<number> {
     const M = mat(m);
     return this.native.sumSquares(M.buf, M.rows * M.cols);
   }
@@ -241,7 +241,7 @@ export class CudaDevice implements ComputeDevice {
     return out;
   }
 
-  findNonFinite(m: DeviceMatrix): Promise<number> {
+  async findNonFinite(m: DeviceMatrix): Promise<number> {
     const M = mat(m);
     return this.native.findNonFinite(M.buf, M.rows * M.cols);
   }
@@ -290,7 +290,7 @@ export class CudaDevice implements ComputeDevice {
     return { errSq: sums[0], previousErrSq: prev ? sums[1] : NaN };
   }
 
-  quantizationErrorSq(x: DeviceMatrix, q: DeviceQuantized, codebook: Codebook): Promise<number> {
+  async quantizationErrorSq(x: DeviceMatrix, q: DeviceQuantized, codebook: Codebook): Promise<number> {
     const X = mat(x);
     const count = X.rows * X.cols;
     const s = this.checkQuantized(q, count, codebook);

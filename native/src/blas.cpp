@@ -1,0 +1,57 @@
+#include "blas.h"
+
+#include <climits>
+
+#include "check.h"
+#include "context.h"
+#include "kernels.cuh"
+
+namespace {
+
+void blasCheck(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) throw NativeError(std::string(what) + ": " + cublasStatusText(s));
+}
+
+int dim(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw NativeError(std::string("matrix dimension ") + what + " out of cuBLAS's range");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+// cuBLAS is column-major: a row-major X is the column-major Xᵀ. So C = op(A)·op(B) is computed
+// as Cᵀ = op(B)ᵀ·op(A)ᵀ with the stored buffers as they are: the leading dimension of each is
+// its row-major column count, and a transposed operand becomes CUBLAS_OP_T.
+void gemm(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_t k, bool transA, bool transB, bool tf32, float alpha,
+          float beta) {
+  requireReady();
+  Context& x = ctx();
+  if (m == 0 || n == 0) return;
+  const int lda = dim(transA ? m : k, "lda");
+  const int ldb = dim(transB ? k : n, "ldb");
+  const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  blasCheck(x.cublas.gemmEx(x.blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, dim(n, "n"), dim(m, "m"),
+                            dim(k, "k"), &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, dim(n, "ldc"), compute,
+                            CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+}
+
+void gram(double* g, const float* a, int64_t rows, int64_t cols) {
+  requireReady();
+  Context& x = ctx();
+  const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(double);
+  auto* a64 = static_cast<double*>(deviceAlloc(bytes));
+  try {
+    launchToDouble(a64, a, rows * cols, x.stream);
+    const double one = 1, zero = 0;
+    // G = AᵀA: with A row-major (rows×cols), the column-major view is Aᵀ (cols×rows), so
+    // G = view · viewᵀ.
+    blasCheck(x.cublas.dgemm(x.blas, CUBLAS_OP_N, CUBLAS_OP_T, dim(cols, "cols"), dim(cols, "cols"), dim(rows, "rows"), &one, a64,
+                             dim(cols, "lda"), a64, dim(cols, "ldb"), &zero, g, dim(cols, "ldc")),
+              "cublasDgemm");
+  } catch (...) {
+    deviceFree(a64, bytes);
+    throw;
+  }
+  deviceFree(a64, bytes);
+}
