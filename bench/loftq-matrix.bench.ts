@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const { device, reason } = await openDevice(choice);
   const host = await loadMatrix();
   const w = await device.upload(host);
-  const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision): MatrixInitOptions => ({
+  const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision, powerIters?: MatrixInitOptions['powerIters']): MatrixInitOptions => ({
     quant: { kind: quant, bits, blockSize: 64 },
     rank,
     scaling: loraScaling(16, rank, false),
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     svd,
     seed: 1,
     sketchPrecision,
+    powerIters,
   });
 
   /** One init, timed until the device has its results (the last sum waits for all work before it). */
@@ -79,6 +80,24 @@ async function main(): Promise<void> {
   free((await timed(options('randomized'))).result);
   const fast = await series(options('randomized'), repeat);
   const fp32 = device.info.kind === 'cuda' ? await series(options('randomized', 'fp32'), repeat) : null;
+  // Variants of the power iterations (first step, warm steps), to choose the defaults by measurement.
+  const variants: Record<string, { seconds: number; err_init: number }> = {};
+  if (device.info.kind === 'cuda') {
+    for (const [first, warm] of [[2, 0], [1, 0], [1, 1]]) {
+      const v = await series(options('randomized', undefined, { first, warm }), repeat);
+      variants[`q${first}/${warm}`] = { seconds: v.seconds, err_init: v.result.errInit };
+      free(v.result);
+    }
+  }
+  // One round trip to the device and back (a sum of 16 values), median of 200.
+  const tiny = await device.upload(matrix(4, 4));
+  const trips: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await device.sumSquares(tiny);
+    trips.push(performance.now() - t0);
+  }
+  tiny.dispose();
   const exact = skipExact ? null : await series(options('exact'), 1);
   const gpu = device.memoryUsage();
 
@@ -93,6 +112,8 @@ async function main(): Promise<void> {
     randomized: { seconds: fast.seconds, runs: fast.all, err_q: fast.result.errQ, err_init: fast.result.errInit, steps: fast.result.stepErrors, best_step: fast.result.bestStep },
     randomized_fp32_sketch: fp32 && { seconds: fp32.seconds, runs: fp32.all, err_init: fp32.result.errInit, steps: fp32.result.stepErrors },
     exact: exact && { seconds: exact.seconds, err_init: exact.result.errInit, steps: exact.result.stepErrors, best_step: exact.result.bestStep },
+    power_iteration_variants: variants,
+    round_trip_us: median(trips) * 1000,
     gpu_peak_bytes: gpu?.peak ?? null,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   };

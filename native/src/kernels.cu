@@ -30,21 +30,25 @@ __global__ void convertKernel(float* out, const void* in, int dtype, int64_t cou
   }
 }
 
-__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
+// The counter-based normal generator of src-main/engine/util/counter-normal.ts, operation for
+// operation, so both backends draw the same sketches.
+__device__ __forceinline__ uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
 }
 
-__global__ void randomNormalKernel(float* out, int64_t count, uint64_t base) {
+__global__ void randomNormalKernel(float* out, int64_t count, uint32_t inner, uint32_t outer) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    uint64_t h1 = splitmix64(base + 2 * static_cast<uint64_t>(i));
-    uint64_t h2 = splitmix64(base + 2 * static_cast<uint64_t>(i) + 1);
-    // Box–Muller on two 53-bit uniforms, u1 in (0, 1] so the logarithm is finite.
-    double u1 = (static_cast<double>(h1 >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = static_cast<double>(h2 >> 11) * 0x1.0p-53;
-    out[i] = static_cast<float>(sqrt(-2.0 * log(u1)) * cospi(2.0 * u2));
+    const uint32_t j = static_cast<uint32_t>(2 * i);
+    const uint32_t h1 = mix32(mix32(j ^ inner) + outer);
+    const uint32_t h2 = mix32(mix32((j + 1u) ^ inner) + outer);
+    const double u1 = (static_cast<double>(h1) + 1.0) * 2.3283064365386963e-10;
+    const double u2 = static_cast<double>(h2) * 2.3283064365386963e-10;
+    out[i] = __double2float_rn(sqrt(-2.0 * log(u1)) * cos(2.0 * 3.141592653589793 * u2));
   }
 }
 
@@ -262,12 +266,15 @@ void launchConvert(float* out, const void* in, int dtype, int64_t count, cudaStr
 
 void launchRandomNormal(float* out, int64_t count, uint32_t seed, cudaStream_t stream) {
   if (count == 0) return;
-  // The seed is mixed once on the host side of the counter, so nearby seeds give unrelated streams.
-  uint64_t base = static_cast<uint64_t>(seed) * 0x9e3779b97f4a7c15ULL + 0x5eedULL;
-  base ^= base >> 29;
-  base *= 0xbf58476d1ce4e5b9ULL;
-  base ^= base >> 32;
-  randomNormalKernel<<<gridFor(count, 8192), kThreads, 0, stream>>>(out, count, base);
+  auto mix = [](uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+  };
+  randomNormalKernel<<<gridFor(count, 8192), kThreads, 0, stream>>>(out, count, mix(seed), mix(seed ^ 0x85ebca6bu));
   LAUNCH_CHECK("randomNormal");
 }
 

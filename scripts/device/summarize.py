@@ -12,8 +12,12 @@ def load(d, name):
     p = os.path.join(d, name)
     if not os.path.exists(p):
         return None
-    lines = [l for l in open(p) if l.startswith("{")]
-    return json.loads(lines[-1]) if lines else None
+    text = open(p).read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        lines = [l for l in text.splitlines() if l.startswith("{")]
+        return json.loads(lines[-1]) if lines else None
 
 
 def main():
@@ -40,6 +44,14 @@ def main():
         rows.append(("4096x11008 NF2 r=64 T=5: ours / torch svd_lowrank", f"{m['ours_s'] * 1e3:.1f} ms / {m['torch_svd_lowrank_s'] * 1e3:.1f} ms = {m['time_ratio_vs_svd_lowrank']:.3f} (target <= 0.5)"))
         rows.append(("  error ours / exact-SVD LoftQ (best step)", f"{m['ours_err']:.5f} / {exact_best:.5f} = {m['err_ratio_vs_exact_best']:.4f} (target <= 1.005; exact last step {exact_last:.5f})"))
         rows.append(("  torch linalg.svd (official / PEFT)", f"{m['torch_linalg_svd_s']:.2f} s"))
+        if m["ours_fp32_sketch_s"]:
+            rows.append(("  ours with fp32 sketches", f"{m['ours_fp32_sketch_s'] * 1e3:.1f} ms, err {m['ours_fp32_sketch_err']:.5f}"))
+        for name, v in (ours_m.get("power_iteration_variants") or {}).items():
+            rows.append((f"  ours, power iterations first/warm {name}", f"{v['seconds'] * 1e3:.1f} ms, err ratio {v['err_init'] / exact_best:.4f}"))
+        results["matrix"]["variants"] = ours_m.get("power_iteration_variants")
+        results["matrix"]["round_trip_us"] = ours_m.get("round_trip_us")
+        if ours_m.get("round_trip_us") is not None:
+            rows.append(("  one host round trip (sum of 16 values)", f"{ours_m['round_trip_us']:.0f} us"))
     if run and wall:
         t = wall["seconds"]
         results["model"] = {"ours_end_to_end_s": t, "status": run["status"], "timings": run.get("timings"), "summary": run.get("summary"), "device": run.get("device")}

@@ -37,7 +37,7 @@ async function solve(device: ComputeDevice, d: DeviceMatrix, options: MatrixInit
   return randomizedSvd(device, d, {
     rank: options.rank,
     seed: options.seed + step,
-    powerIters: prev ? WARM_POWER_ITERS : FIRST_STEP_POWER_ITERS,
+    powerIters: prev ? (options.powerIters?.warm ?? WARM_POWER_ITERS) : (options.powerIters?.first ?? FIRST_STEP_POWER_ITERS),
     // The residual changes little between steps: the last right subspace is a far better
     // start than a random one, so fewer power iterations reach the same accuracy.
     warmStart: prev ?? undefined,

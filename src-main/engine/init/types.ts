@@ -19,6 +19,8 @@ export interface MatrixInitOptions {
   seed: number;
   /** Precision of the randomized solver's sketch products (default tf32; see lowrank/randomized-svd). */
   sketchPrecision?: Precision;
+  /** Power iterations of the randomized solver: on LoftQ's first step (cold start) and later ones (warm start). */
+  powerIters?: { first: number; warm: number };
 }
 
 /** The largest --iters accepted: with the early stop, more steps never change the result. */

@@ -280,7 +280,7 @@ async function subspaceIterationSvd(device: ComputeDevice, d: DeviceMatrix, r: n
         }
         prev = rz.sigma.slice(0, r);
 
-        const z = await orthonormalize(device, bt);
+        const z = await orthonormalize(device, bt, { wantR: true });
         let y: DeviceMatrix;
         try {
           y = await device.matmul(d, z.q, FP32);

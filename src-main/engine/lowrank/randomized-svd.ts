@@ -50,10 +50,12 @@ export async function randomizedSvd(device: ComputeDevice, d: DeviceMatrix, opts
   const sketch = { precision: opts.sketchPrecision ?? 'tf32' } as const;
 
   // Each product is orthonormalized at once and then freed: at most three k-column blocks live.
-  const step = async (a: DeviceMatrix, transA: boolean) => {
+  // Only the last basis, which the factors are built from, needs CholeskyQR2; the ones in
+  // between only keep the columns apart, which one pass does.
+  const step = async (a: DeviceMatrix, transA: boolean, last: boolean) => {
     const y = await device.matmul(d, a, { transA, ...sketch });
     try {
-      return (await orthonormalize(device, y)).q;
+      return (await orthonormalize(device, y, { passes: last ? 2 : 1 })).q;
     } finally {
       y.dispose();
     }
@@ -61,7 +63,7 @@ export async function randomizedSvd(device: ComputeDevice, d: DeviceMatrix, opts
   const omega = await startBlock(device, n, k, opts.seed ?? 0, opts.warmStart);
   let q: DeviceMatrix;
   try {
-    q = await step(omega, false);
+    q = await step(omega, false, powerIters === 0);
   } finally {
     omega.dispose();
   }
@@ -70,10 +72,10 @@ export async function randomizedSvd(device: ComputeDevice, d: DeviceMatrix, opts
     for (let i = 0; i < powerIters; i++) {
       // Orthonormalizing between the two products keeps κ at σ₁/σ_k instead of (σ₁/σ_k)^(2i+1),
       // which float32 could not represent after one iteration on a decaying spectrum.
-      const z = await step(q, true);
+      const z = await step(q, true, false);
       q.dispose();
       try {
-        q = await step(z, false);
+        q = await step(z, false, i === powerIters - 1);
       } finally {
         z.dispose();
       }

@@ -46,14 +46,26 @@ export async function multiplySmall(device: ComputeDevice, m: DeviceMatrix, s: F
   }
 }
 
+export interface OrthonormalizeOptions {
+  /**
+   * Clean (unshifted) Cholesky passes: 2 (CholeskyQR2, the default) for a basis that must be
+   * orthonormal to float32 working precision; 1 for the intermediate bases of a power
+   * iteration, which only have to keep the columns apart (each pass costs a round trip).
+   */
+  passes?: 1 | 2;
+  /** Accumulate R (Y = Q·R); without it `r` is only the last pass's factor. */
+  wantR?: boolean;
+}
+
 /**
  * CholeskyQR2: Gram in float64 (device), Cholesky and R⁻¹ in float64 (here), Y·R⁻¹ in float32
  * (device). Because only the product is float32, one pass leaves an orthogonality error of
  * ~u₃₂·κ(Y) and the second pass removes it. A numerically singular Gram (rank-deficient D)
- * gets a shifted first pass and then two clean passes. `y` is left as it is.
+ * gets a shifted first pass and then the clean passes. `y` is left as it is.
  */
-export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix): Promise<Orthonormalized> {
+export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix, options: OrthonormalizeOptions = {}): Promise<Orthonormalized> {
   const k = y.cols;
+  const wanted = options.passes ?? 2;
   let current = y;
   let rTotal: Float64Array | null = null;
   let cleanPasses = 0;
@@ -61,7 +73,7 @@ export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix): Pr
     if (current !== y) current.dispose();
   };
   try {
-    for (let pass = 0; pass < MAX_PASSES && cleanPasses < 2; pass++) {
+    for (let pass = 0; pass < MAX_PASSES && cleanPasses < wanted; pass++) {
       const g = await device.gram(current);
       let scale = 0;
       let trace = 0;
@@ -93,7 +105,7 @@ export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix): Pr
       const next = await multiplySmall(device, current, invertUpperTriangular(res.r, k), k, k);
       dropCurrent();
       current = next;
-      rTotal = rTotal ? multiply(res.r, rTotal, k, k, k) : res.r;
+      rTotal = rTotal && options.wantR ? multiply(res.r, rTotal, k, k, k) : res.r;
     }
   } catch (e) {
     dropCurrent();

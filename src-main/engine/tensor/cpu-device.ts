@@ -10,7 +10,7 @@ import { DTYPE_BYTES, floatBytesToF32, type FloatDtype } from '../io/dtypes';
 import { BlockQuantizer, type Quantized } from '../quant/blockwise';
 import { packCodes, unpackCodes } from '../quant/packing';
 import { ParallelQuantizer, type QuantizeSession } from '../quant/parallel-quantizer';
-import { Rng } from '../util/random';
+import { fillNormal } from '../util/counter-normal';
 import {
   quantizedOf,
   type Codebook,
@@ -148,10 +148,7 @@ export class CpuDevice implements ComputeDevice {
   }
 
   async randomNormal(rows: number, cols: number, seed: number): Promise<DeviceMatrix> {
-    const rng = new Rng(seed);
-    const data = new Float32Array(rows * cols);
-    for (let i = 0; i < data.length; i++) data[i] = rng.normal();
-    return new CpuMatrix(rows, cols, data);
+    return new CpuMatrix(rows, cols, fillNormal(new Float32Array(rows * cols), seed));
   }
 
   async copyColumns(dst: DeviceMatrix, dstCol: number, src: DeviceMatrix, srcCol: number, count: number): Promise<void> {

@@ -12,6 +12,7 @@ import { testSeed } from '../lowrank/testing';
 import { BlockQuantizer, codebookFor } from '../quant/blockwise';
 import { codebookLevels, type QuantKind } from '../quant/codebook';
 import { packCodes } from '../quant/packing';
+import { fillNormal } from '../util/counter-normal';
 import { Rng } from '../util/random';
 import type { ComputeDevice, DeviceMatrix } from './device';
 import { matrix, type Matrix } from './matrix';
@@ -149,6 +150,13 @@ describeOnDevices('device layer', (device, kind) => {
     expect(Math.abs(variance - 1)).toBeLessThan(0.016);
     expect(Math.abs(q4 / n - 3)).toBeLessThan(0.11);
     expect(a.every((v) => Number.isFinite(v))).toBe(true);
+    // Every backend draws the stream of util/counter-normal (float64 log/cos may differ in the
+    // last bit between libraries, which float32 rounding almost always absorbs: ≤ 1 ulp).
+    const host = fillNormal(new Float32Array(n), 7);
+    let off = 0;
+    for (let i = 0; i < n; i++) if (Math.abs(a[i] - host[i]) > Math.abs(host[i]) * 2 ** -23 + 1e-30) off++;
+    expect(off).toBe(0);
+    expect(mismatches(a, host)).toBeLessThan(n * 1e-3);
   });
 
   it('copyColumns, scaleColumns, transpose (exact)', async () => {

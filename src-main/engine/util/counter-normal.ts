@@ -1,0 +1,40 @@
+// Standard normal values from a counter-based generator: value i of a stream depends only on
+// (seed, i), so the CPU backend (here) and the CUDA kernel (native/src/kernels.cu, the same
+// arithmetic) draw the same sketch matrices, and a LoftQ run takes the same path on both.
+// Integer mixing is 32-bit (exact in both); Box–Muller runs in float64 and rounds to float32.
+
+function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+export interface NormalStream {
+  inner: number;
+  outer: number;
+}
+
+export function normalStream(seed: number): NormalStream {
+  return { inner: mix(seed >>> 0), outer: mix((seed ^ 0x85ebca6b) >>> 0) };
+}
+
+function hash(s: NormalStream, j: number): number {
+  return mix(((mix((j ^ s.inner) >>> 0) + s.outer) >>> 0));
+}
+
+/** Fills `out` with values [first, first + out.length) of the stream. */
+export function fillNormal(out: Float32Array, seed: number, first = 0): Float32Array {
+  const s = normalStream(seed);
+  for (let k = 0; k < out.length; k++) {
+    const i = first + k;
+    const h1 = hash(s, (2 * i) >>> 0);
+    const h2 = hash(s, (2 * i + 1) >>> 0);
+    const u1 = (h1 + 1) * 2.3283064365386963e-10; // (0, 1]
+    const u2 = h2 * 2.3283064365386963e-10; // [0, 1)
+    out[k] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+  return out;
+}
