@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const { device, reason } = await openDevice(choice);
   const host = await loadMatrix();
   const w = await device.upload(host);
-  const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision, powerIters?: MatrixInitOptions['powerIters']): MatrixInitOptions => ({
+  const options = (svd: 'randomized' | 'exact', sketchPrecision?: Precision, powerIters?: MatrixInitOptions['powerIters'], lowRankSteps?: MatrixInitOptions['lowRankSteps']): MatrixInitOptions => ({
     quant: { kind: quant, bits, blockSize: 64 },
     rank,
     scaling: loraScaling(16, rank, false),
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     seed: 1,
     sketchPrecision,
     powerIters,
+    lowRankSteps,
   });
 
   /** One init, timed until the device has its results (the last sum waits for all work before it). */
@@ -83,9 +84,10 @@ async function main(): Promise<void> {
   // Variants of the power iterations (first step, warm steps), to choose the defaults by measurement.
   const variants: Record<string, { seconds: number; err_init: number }> = {};
   if (device.info.kind === 'cuda') {
-    for (const [first, warm] of [[2, 0], [1, 0], [1, 1]]) {
-      const v = await series(options('randomized', undefined, { first, warm }), repeat);
-      variants[`q${first}/${warm}`] = { seconds: v.seconds, err_init: v.result.errInit };
+    const runs: Array<[MatrixInitOptions['lowRankSteps'], number, number]> = [['subspace', 2, 0], ['subspace', 1, 1], ['randomized', 2, 1], ['randomized', 2, 0]];
+    for (const [steps, first, warm] of runs) {
+      const v = await series(options('randomized', undefined, { first, warm }, steps), repeat);
+      variants[`${steps} ${first}/${warm}`] = { seconds: v.seconds, err_init: v.result.errInit };
       free(v.result);
     }
   }

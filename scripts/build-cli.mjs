@@ -19,3 +19,4 @@ await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-logits.ts'], o
 await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-grads.ts'], outfile: 'dist/xcheck-grads.cjs' });
 // The GPU benchmark of one matrix, for scripts/device/gpu-check.sh.
 await build({ ...common, entryPoints: ['bench/loftq-matrix.bench.ts'], outfile: 'dist/bench-loftq-matrix.cjs' });
+await build({ ...common, entryPoints: ['bench/device-ops.bench.ts'], outfile: 'dist/bench-device-ops.cjs' });

@@ -13,13 +13,14 @@
 #include <vector>
 
 #include "blas.h"
+#include "cholesky.h"
 #include "check.h"
 #include "context.h"
 #include "kernels.cuh"
 
 namespace {
 
-constexpr uint32_t ABI_VERSION = 1;
+constexpr uint32_t ABI_VERSION = 2;
 
 const napi_type_tag kBufferTag = {0x6c6f667471637564ULL, 0x6275666665723031ULL};
 
@@ -526,6 +527,22 @@ napi_value Gram(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value CholQr(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 5);
+    Buffer* dst = a.buffer(0);
+    Buffer* src = a.buffer(1);
+    const int64_t rows = a.integer(2, 1), cols = a.integer(3, 1, 4096);
+    const int passes = static_cast<int>(a.integer(4, 1, 8));
+    if (dst == src) throw JsError("cholQr: dst and src must differ");
+    checkBytes(dst, static_cast<size_t>(rows * cols) * 4, "cholQr dst");
+    checkBytes(src, static_cast<size_t>(rows * cols) * 4, "cholQr src");
+    Temp flags(static_cast<size_t>(passes) * sizeof(int));
+    choleskyQrPasses(static_cast<float*>(dst->ptr), static_cast<const float*>(src->ptr), rows, cols, passes, flags.as<int>());
+    return deliver(env, flags.ptr, flags.bytes, ResultKind::Bytes);
+  });
+}
+
 napi_value SumSquares(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
     Args a(env, info, 2);
@@ -736,7 +753,7 @@ NAPI_MODULE_INIT() {
       {"memset", Memset},       {"copy", Copy},           {"copy2d", Copy2d},
       {"upload", Upload},       {"download", Download},   {"readFile", ReadFile},
       {"convert", Convert},     {"randomNormal", RandomNormal}, {"gemm", Gemm},
-      {"gram", Gram},           {"sumSquares", SumSquares}, {"scaleColumns", ScaleColumns},
+      {"gram", Gram},           {"cholQr", CholQr},       {"sumSquares", SumSquares}, {"scaleColumns", ScaleColumns},
       {"transpose", Transpose}, {"findNonFinite", FindNonFinite}, {"quantize", Quantize},
       {"quantError", QuantError}, {"dequantize", Dequantize}, {"pack", Pack},
       {"unpack", Unpack},       {"memory", Memory},       {"synchronize", Synchronize},

@@ -43,12 +43,15 @@ __device__ __forceinline__ uint32_t mix32(uint32_t x) {
 
 __global__ void randomNormalKernel(float* out, int64_t count, uint32_t inner, uint32_t outer) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const uint32_t j = static_cast<uint32_t>(2 * i);
+    // Pair p = i/2 gives two uniforms; Box–Muller's cos for even i, sin for odd i.
+    const uint32_t j = static_cast<uint32_t>(2 * (i >> 1));
     const uint32_t h1 = mix32(mix32(j ^ inner) + outer);
     const uint32_t h2 = mix32(mix32((j + 1u) ^ inner) + outer);
     const double u1 = (static_cast<double>(h1) + 1.0) * 2.3283064365386963e-10;
     const double u2 = static_cast<double>(h2) * 2.3283064365386963e-10;
-    out[i] = __double2float_rn(sqrt(-2.0 * log(u1)) * cos(2.0 * 3.141592653589793 * u2));
+    const double radius = sqrt(-2.0 * log(u1));
+    const double angle = 2.0 * 3.141592653589793 * u2;
+    out[i] = __double2float_rn(radius * ((i & 1) ? sin(angle) : cos(angle)));
   }
 }
 

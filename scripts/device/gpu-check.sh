@@ -41,8 +41,9 @@ if [ $skip_tests = 0 ]; then
   LOFTQ_REQUIRE_CUDA=1 stage test-cuda sh -c "node node_modules/vitest/vitest.mjs run -c vitest.cuda.config.ts --reporter=verbose > $OUT/test-cuda.log 2>&1; rc=\$?; tail -n 40 $OUT/test-cuda.log; exit \$rc"
 fi
 
-stage models python3 scripts/device/make_models.py "$WORK/models" | tee -a "$WORK/models.json"
+stage models python3 scripts/device/make_models.py "$WORK/models" $([ $skip_model = 1 ] && echo --matrix-only)
 M=$WORK/models
+stage ops sh -c "node dist/bench-device-ops.cjs --device cuda | tee $WORK/ops.json"
 stage ours-matrix sh -c "node dist/bench-loftq-matrix.cjs --device cuda --matrix $M/matrix.safetensors --bits 2 --rank 64 --iters 5 --repeat 5 --json | tee $WORK/ours-matrix.json"
 stage torch-matrix sh -c "python3 scripts/device/torch_loftq.py matrix $M/matrix.safetensors --bits 2 --rank 64 --iters 5 | tee $WORK/torch-matrix.json"
 

@@ -71,6 +71,12 @@ def main():
         if verify:
             results["model"]["verify"] = verify
             rows.append(("  err_init recomputed in float64 from the files", f"max rel. diff {verify['max_rel_diff_err_init']:.2e} over {verify['matrices']} matrices"))
+    ops = load(d, "ops.json")
+    if ops:
+        results["ops_ms"] = ops["ms"]
+        rows.append((f"one step's operations on {ops['shape'][0]}x{ops['shape'][1]} (ms)", ""))
+        for name, ms in ops["ms"].items():
+            rows.append((f"  {name}", f"{ms:.3f}"))
     width = max((len(a) for a, _ in rows), default=0)
     for a, b in rows:
         print(f"{a.ljust(width)}  {b}")

@@ -6,9 +6,14 @@
 // at the first step that does not improve on the best by EARLY_STOP_REL.
 // Everything stays on the device: per step one residual product, one fused quantize pass
 // (which also measures the previous step's error: W − s·B_prev·A_prev − Q_prev is exactly
-// the residual this step quantizes, minus Q_prev) and one low-rank solve.
+// the residual this step quantizes, minus Q_prev) and one low-rank solve. The first step's
+// solve is a randomized SVD; later ones, by default, one subspace-iteration step from the
+// previous step's right subspace (the residual moves little between steps): Q = orth(D·Z),
+// L = Q·QᵀD, the rank-r projection, with no small eigenproblem on the host. The returned
+// step's factors come from an SVD of its L.
 import { CancelledError } from '../errors';
 import { exactSvd, randomizedSvd, type SvdResult } from '../lowrank';
+import { assemble, orthonormalize, ritz } from '../lowrank/subspace';
 import { codebookFor } from '../quant/blockwise';
 import { TensorScope, type ComputeDevice, type DeviceMatrix, type DeviceQuantized } from '../tensor/device';
 import type { Initializer, MatrixInitOptions, MatrixInitResult } from './types';
@@ -16,6 +21,9 @@ import type { Initializer, MatrixInitOptions, MatrixInitResult } from './types';
 /** Power iterations of the randomized solver on the first step; later steps warm-start. */
 const FIRST_STEP_POWER_ITERS = 2;
 const WARM_POWER_ITERS = 1;
+/** The same for subspace steps (the default): see docs/ARCHITECTURE.md for how they were chosen. */
+const SUBSPACE_FIRST_POWER_ITERS = 2;
+const SUBSPACE_WARM_POWER_ITERS = 1;
 /**
  * A step must lower the best error so far by this fraction, or the loop stops (the best step
  * is kept). One step without a real improvement ends it: later steps were measured to rise
@@ -23,13 +31,59 @@ const WARM_POWER_ITERS = 1;
  */
 export const EARLY_STOP_REL = 1e-4;
 
-/** One step's state: Q and the scaled factors B̃ = U·√S (out×r), Ã = √S·Vᵀ (r×in), s·B·A = B̃·Ã. */
+/**
+ * One step's state: Q and a factorization s·B·A = bt·at of the low-rank term, either from an
+ * SVD (bt = U·√S, at = √S·Vᵀ) or from a subspace step (bt = Q_L orthonormal, at = Q_Lᵀ·D, and
+ * projection.bt = Dᵀ·Q_L, the right subspace the next step starts from).
+ */
 interface StepState {
   step: number;
   q: DeviceQuantized;
   bt: DeviceMatrix;
   at: DeviceMatrix;
-  svd: SvdResult;
+  svd: SvdResult | null;
+  projection: { q: DeviceMatrix; bt: DeviceMatrix } | null;
+}
+
+/**
+ * Subspace iteration of D from the right subspace z (n×r) with `powerIters` extra passes:
+ * Q = orth(D·z), then Q ← orth(D·orth(DᵀQ)) per pass; returns Q and Bᵀ = DᵀQ, so that the
+ * rank-r term is L = Q·QᵀD, the projection of D onto span(Q).
+ */
+async function subspaceStep(device: ComputeDevice, d: DeviceMatrix, z: DeviceMatrix, powerIters: number, options: MatrixInitOptions): Promise<{ q: DeviceMatrix; bt: DeviceMatrix }> {
+  const sketch = { precision: options.sketchPrecision ?? 'tf32' } as const;
+  // Intermediate bases only keep the columns apart (one Cholesky pass); the last one is
+  // orthonormal to float32 precision (two), since L is a projection onto it.
+  const orth = async (a: DeviceMatrix, transA: boolean, last: boolean) => {
+    const y = await device.matmul(d, a, { transA, ...sketch });
+    try {
+      return (await orthonormalize(device, y, { passes: last ? 2 : 1 })).q;
+    } finally {
+      y.dispose();
+    }
+  };
+  let q = await orth(z, false, powerIters === 0);
+  try {
+    for (let i = 0; i < powerIters; i++) {
+      const zt = await orth(q, true, false);
+      q.dispose();
+      try {
+        q = await orth(zt, false, i === powerIters - 1);
+      } finally {
+        zt.dispose();
+      }
+    }
+    // Full float32: L = Q·(DᵀQ)ᵀ is what gets subtracted from W.
+    return { q, bt: await device.matmul(d, q, { transA: true, precision: 'fp32' }) };
+  } catch (e) {
+    q.dispose();
+    throw e;
+  }
+}
+
+/** The SVD of a subspace step's L = Q·Bᵀᵀ (rank r): the small problem of B's Gram, on the host. */
+async function svdOfProjection(device: ComputeDevice, p: { q: DeviceMatrix; bt: DeviceMatrix }, rank: number): Promise<SvdResult> {
+  return assemble(device, p.q, p.bt, await ritz(device, p.bt), rank);
 }
 
 async function solve(device: ComputeDevice, d: DeviceMatrix, options: MatrixInitOptions, step: number, prev: SvdResult | null): Promise<SvdResult> {
@@ -79,7 +133,7 @@ export const loftqInit: Initializer = {
     const spare: DeviceQuantized[] = [];
     const retire = (s: StepState) => {
       spare.push(s.q);
-      for (const t of [s.bt, s.at, s.svd.U, s.svd.V]) scope.release(t);
+      for (const t of [s.bt, s.at, s.svd?.U, s.svd?.V, s.projection?.q, s.projection?.bt]) scope.release(t);
     };
     /**
      * Records a state's measured error and keeps the best state. Returns the state to retire
@@ -101,6 +155,7 @@ export const loftqInit: Initializer = {
     try {
       const diff = scope.track(await device.zeros(w.rows, w.cols));
       let current: StepState | null = null;
+      const subspace = options.svd === 'randomized' && (options.lowRankSteps ?? 'subspace') === 'subspace';
       for (let step = 1; step <= options.iters; step++) {
         if (ctx.signal?.aborted) throw new CancelledError();
         const prev: StepState | null = current;
@@ -121,13 +176,26 @@ export const loftqInit: Initializer = {
             break;
           }
         }
-        // The previous V is the warm start, so a losing previous state is retired only now.
-        const svd = await solve(device, diff, options, step, prev ? prev.svd : null);
-        scope.track(svd.U);
-        scope.track(svd.V);
-        if (loser) retire(loser);
-        const factors = await scaledFactors(device, svd, options.rank);
-        current = { step, q: dest, svd, bt: scope.track(factors.bt), at: scope.track(factors.at) };
+        // The previous right subspace is the warm start, so a losing previous state is retired only now.
+        if (subspace) {
+          const first = prev ? null : scope.track(await device.randomNormal(w.cols, options.rank, options.seed + step));
+          const z = prev ? (prev.projection ? prev.projection.bt : prev.svd!.V) : first!;
+          const iters = prev ? (options.powerIters?.warm ?? SUBSPACE_WARM_POWER_ITERS) : (options.powerIters?.first ?? SUBSPACE_FIRST_POWER_ITERS);
+          const projection = await subspaceStep(device, diff, z, iters, options);
+          scope.release(first);
+          scope.track(projection.q);
+          scope.track(projection.bt);
+          if (loser) retire(loser);
+          const at = scope.track(await device.transpose(projection.bt));
+          current = { step, q: dest, svd: null, projection, bt: projection.q, at };
+        } else {
+          const svd = await solve(device, diff, options, step, prev ? prev.svd : null);
+          scope.track(svd.U);
+          scope.track(svd.V);
+          if (loser) retire(loser);
+          const factors = await scaledFactors(device, svd, options.rank);
+          current = { step, q: dest, svd, projection: null, bt: scope.track(factors.bt), at: scope.track(factors.at) };
+        }
       }
       if (current) {
         // The last step is measured directly: its residual and Q's error on it.
@@ -139,8 +207,13 @@ export const loftqInit: Initializer = {
       }
       const chosen = best as { state: StepState; err: number } | null;
       if (!chosen) throw new Error('LoftQ needs at least one iteration');
-      // The adapter stores B = B̃/√s and A = Ã/√s.
-      const factors = await scaledFactors(device, chosen.state.svd, options.rank, 1 / Math.sqrt(options.scaling));
+      // The adapter stores B = U·√S/√s and A = √S·Vᵀ/√s of the chosen step's low-rank term.
+      const svd = chosen.state.svd ?? (await svdOfProjection(device, chosen.state.projection!, options.rank));
+      if (!chosen.state.svd) {
+        scope.track(svd.U);
+        scope.track(svd.V);
+      }
+      const factors = await scaledFactors(device, svd, options.rank, 1 / Math.sqrt(options.scaling));
       return {
         quantized: scope.keep(chosen.state.q),
         loraB: factors.bt,
@@ -151,7 +224,7 @@ export const loftqInit: Initializer = {
         bestStep: chosen.state.step,
         stoppedEarly,
         errorRose: stepErrors.some((e, i) => i > 0 && e > stepErrors[i - 1]),
-        residualSpectrum: Array.from(chosen.state.svd.spectrum),
+        residualSpectrum: Array.from(svd.spectrum),
       };
     } finally {
       scope.dispose();

@@ -21,6 +21,13 @@ export interface MatrixInitOptions {
   sketchPrecision?: Precision;
   /** Power iterations of the randomized solver: on LoftQ's first step (cold start) and later ones (warm start). */
   powerIters?: { first: number; warm: number };
+  /**
+   * How LoftQ's randomized low-rank steps run: 'subspace' (default) is rank-r subspace
+   * iteration (a Gaussian start on the first step, the previous right subspace after it) and
+   * the projection onto it, with one small SVD for the returned step only; 'randomized' runs a
+   * randomized SVD (oversampled, Rayleigh–Ritz) every step.
+   */
+  lowRankSteps?: 'subspace' | 'randomized';
 }
 
 /** The largest --iters accepted: with the early stop, more steps never change the result. */

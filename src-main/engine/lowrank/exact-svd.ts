@@ -288,7 +288,7 @@ async function subspaceIterationSvd(device: ComputeDevice, d: DeviceMatrix, r: n
           z.q.dispose();
         }
         try {
-          const residual = (await residualNorm(device, q, y, z.r, rz, r)) / sigma1;
+          const residual = (await residualNorm(device, q, y, z.r!, rz, r)) / sigma1;
           options.onRound?.(round, { sigmaChange, residual });
           const converged = settled && residual < RESIDUAL_REL_TOL;
           if (converged || round >= maxRounds) return { ...(await assemble(device, q, bt, rz, r)), rounds: round, converged };

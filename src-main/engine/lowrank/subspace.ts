@@ -1,8 +1,9 @@
 // Building blocks shared by the randomized and the large exact solver: orthonormalizing a
 // tall m×k block (CholeskyQR2) and extracting a truncated SVD from a projection B = QᵀD.
 // The O(m·k²) work runs on the device; the k×k algebra runs here in float64.
-import type { ComputeDevice, DeviceMatrix, Precision } from '../tensor/device';
-import { cholesky, invertUpperTriangular, multiply, symmetricEigen, toMatrix } from './dense';
+import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
+import { hostCholeskyQr, multiplySmallWith, type CholeskyQrOptions } from './cholesky-qr';
+import { symmetricEigen } from './dense';
 
 export interface SvdResult {
   /** m×r, orthonormal columns (float32, on the device: the caller disposes it). */
@@ -18,101 +19,26 @@ export interface SvdResult {
   converged?: boolean;
 }
 
-// A Cholesky pivot below this fraction of the Gram's largest diagonal means κ(Y) ≳ 1e6:
-// Y·R⁻¹ in float32 would then lose more than a few percent of orthogonality, so shift instead.
-const PIVOT_REL = 1e-12;
-// Shift for numerically singular Grams, relative to the trace. Bounds κ(Y·R⁻¹) by ~1e5 so
-// the next (unshifted) passes succeed; shifting never changes the span (R stays invertible).
-const SHIFT_REL = 1e-10;
-const MAX_PASSES = 4;
-
 export interface Orthonormalized {
   /** m×k, orthonormal columns (zero block when Y = 0); a new tensor the caller disposes. */
   q: DeviceMatrix;
-  /** k×k upper-triangular float64 with Y ≈ Q·R. */
-  r: Float64Array;
+  /** k×k upper-triangular float64 with Y ≈ Q·R (only with wantR). */
+  r: Float64Array | null;
 }
-
-/** The small host factors multiply in full float32: CholeskyQR2's accuracy rests on it. */
-const SMALL: { precision: Precision } = { precision: 'fp32' };
 
 /** M·S for a small host matrix S (k×k', float64 rounded to float32), as a new device matrix. */
-export async function multiplySmall(device: ComputeDevice, m: DeviceMatrix, s: Float64Array, rows: number, cols: number): Promise<DeviceMatrix> {
-  const small = await device.upload(toMatrix(s, rows, cols));
-  try {
-    return await device.matmul(m, small, SMALL);
-  } finally {
-    small.dispose();
-  }
-}
-
-export interface OrthonormalizeOptions {
-  /**
-   * Clean (unshifted) Cholesky passes: 2 (CholeskyQR2, the default) for a basis that must be
-   * orthonormal to float32 working precision; 1 for the intermediate bases of a power
-   * iteration, which only have to keep the columns apart (each pass costs a round trip).
-   */
-  passes?: 1 | 2;
-  /** Accumulate R (Y = Q·R); without it `r` is only the last pass's factor. */
-  wantR?: boolean;
+export function multiplySmall(device: ComputeDevice, m: DeviceMatrix, s: Float64Array, rows: number, cols: number): Promise<DeviceMatrix> {
+  return multiplySmallWith(device, m, s, rows, cols);
 }
 
 /**
- * CholeskyQR2: Gram in float64 (device), Cholesky and R⁻¹ in float64 (here), Y·R⁻¹ in float32
- * (device). Because only the product is float32, one pass leaves an orthogonality error of
- * ~u₃₂·κ(Y) and the second pass removes it. A numerically singular Gram (rank-deficient D)
- * gets a shifted first pass and then the clean passes. `y` is left as it is.
+ * Orthonormal columns spanning Y (CholeskyQR, see cholesky-qr.ts). Without wantR the device
+ * runs the passes itself (on a GPU with no host round trip per pass); with it they are driven
+ * from the host, which keeps R.
  */
-export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix, options: OrthonormalizeOptions = {}): Promise<Orthonormalized> {
-  const k = y.cols;
-  const wanted = options.passes ?? 2;
-  let current = y;
-  let rTotal: Float64Array | null = null;
-  let cleanPasses = 0;
-  const dropCurrent = () => {
-    if (current !== y) current.dispose();
-  };
-  try {
-    for (let pass = 0; pass < MAX_PASSES && cleanPasses < wanted; pass++) {
-      const g = await device.gram(current);
-      let scale = 0;
-      let trace = 0;
-      for (let i = 0; i < k; i++) {
-        const d = g[i * k + i];
-        if (!Number.isFinite(d)) throw new Error('low-rank solver: the matrix contains NaN or infinite values');
-        scale = Math.max(scale, d);
-        trace += d;
-      }
-      // Y = 0 (e.g. D = 0): there is no subspace; return zeros rather than dividing by zero.
-      if (scale === 0) {
-        dropCurrent();
-        return { q: await device.zeros(y.rows, k), r: new Float64Array(k * k) };
-      }
-
-      let res = cholesky(g, k, { minPivot: PIVOT_REL * scale });
-      if (res.ok) {
-        cleanPasses++;
-      } else {
-        cleanPasses = 0;
-        let shift = SHIFT_REL * trace;
-        res = cholesky(g, k, { shift });
-        // Rounding can still defeat a tiny shift; grow it until the factorization holds.
-        while (!res.ok) {
-          shift *= 100;
-          res = cholesky(g, k, { shift });
-        }
-      }
-      const next = await multiplySmall(device, current, invertUpperTriangular(res.r, k), k, k);
-      dropCurrent();
-      current = next;
-      rTotal = rTotal && options.wantR ? multiply(res.r, rTotal, k, k, k) : res.r;
-    }
-  } catch (e) {
-    dropCurrent();
-    throw e;
-  }
-  // Every pass that does not return early multiplies, so `current` is a new tensor here.
-  return { q: current, r: rTotal ?? new Float64Array(k * k) };
+export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix, options: CholeskyQrOptions = {}): Promise<Orthonormalized> {
+  if (options.wantR) return hostCholeskyQr(device, y, options);
+  return { q: await device.orthonormalize(y, options.passes ?? 2), r: null };
 }
 
 export interface Ritz {

@@ -6,6 +6,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors';
+import { hostCholeskyQr } from '../lowrank/cholesky-qr';
 import { DTYPE_BYTES, floatBytesToF32, type FloatDtype } from '../io/dtypes';
 import { BlockQuantizer, type Quantized } from '../quant/blockwise';
 import { packCodes, unpackCodes } from '../quant/packing';
@@ -179,6 +180,10 @@ export class CpuDevice implements ComputeDevice {
     const A = cpuMatrix(a);
     const out = await this.runtime.run('gram', gramGraph, { a: floatTensor(A.data, [A.rows, A.cols]) });
     return out.g.data as Float64Array;
+  }
+
+  async orthonormalize(y: DeviceMatrix, passes: 1 | 2): Promise<DeviceMatrix> {
+    return (await hostCholeskyQr(this, y, { passes })).q;
   }
 
   async lowRankResidual(d: DeviceMatrix, b: DeviceMatrix, a: DeviceMatrix): Promise<DeviceMatrix> {

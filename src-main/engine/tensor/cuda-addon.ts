@@ -42,6 +42,8 @@ export interface CudaNative {
   randomNormal(dst: NativeBuffer, count: number, seed: number): void;
   gemm(c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, transA: boolean, transB: boolean, tf32: boolean, alpha: number, beta: number): void;
   gram(a: NativeBuffer, rows: number, cols: number): Promise<Float64Array>;
+  /** `passes` CholeskyQR passes src → dst; resolves with one flag per pass (native/src/cholesky.h). */
+  cholQr(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number, passes: number): Promise<ArrayBuffer>;
   sumSquares(buf: NativeBuffer, count: number): Promise<number>;
   scaleColumns(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number, factors: Float32Array): void;
   transpose(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number): void;
@@ -68,7 +70,7 @@ export interface CudaNative {
 }
 
 /** Bumped with every change of the exports above; a stale build is refused by name. */
-export const ADDON_ABI_VERSION = 1;
+export const ADDON_ABI_VERSION = 2;
 
 /** dtype codes shared with native/src/kernels.cuh. */
 export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;

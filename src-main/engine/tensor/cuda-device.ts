@@ -19,6 +19,12 @@ import {
 } from './device';
 import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, type CudaNative, type NativeBuffer } from './cuda-addon';
 import { matrix, type Matrix } from './matrix';
+import { MAX_PASSES } from '../lowrank/cholesky-qr';
+
+/** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
+const CHOLESKY_SHIFTED = 1;
+const CHOLESKY_ZERO = 2;
+const CHOLESKY_NON_FINITE = 4;
 
 class CudaAllocation {
   private freed = false;
@@ -205,6 +211,43 @@ export class CudaDevice implements ComputeDevice {
   async gram(a: DeviceMatrix): Promise<Float64Array> {
     const A = mat(a);
     return this.native.gram(A.buf, A.rows, A.cols);
+  }
+
+  /**
+   * CholeskyQR on the GPU: the passes run there back to back (Gram, Cholesky and R⁻¹ in one
+   * block, Y·R⁻¹), and the host reads one flag per pass once they are done: shifted passes
+   * (a numerically singular Gram) are followed by more until `passes` clean ones in a row.
+   */
+  async orthonormalize(y: DeviceMatrix, passes: 1 | 2): Promise<DeviceMatrix> {
+    const Y = mat(y);
+    let current: CudaMatrix = Y;
+    let clean = 0;
+    let total = 0;
+    try {
+      while (clean < passes && total < MAX_PASSES) {
+        const n = Math.min(passes - clean, MAX_PASSES - total);
+        const next = this.newMatrix(Y.rows, Y.cols);
+        let flags: Int32Array;
+        try {
+          flags = new Int32Array(await this.native.cholQr(next.buf, current.buf, Y.rows, Y.cols, n));
+        } catch (e) {
+          next.dispose();
+          throw translate(e);
+        }
+        if (current !== Y) current.dispose();
+        current = next;
+        total += n;
+        for (const f of flags) {
+          if (f & CHOLESKY_NON_FINITE) throw new Error('low-rank solver: the matrix contains NaN or infinite values');
+          if (f & CHOLESKY_ZERO) return current;
+          clean = f & CHOLESKY_SHIFTED ? 0 : clean + 1;
+        }
+      }
+      return current;
+    } catch (e) {
+      if (current !== Y) current.dispose();
+      throw e;
+    }
   }
 
   async lowRankResidual(d: DeviceMatrix, b: DeviceMatrix, a: DeviceMatrix): Promise<DeviceMatrix> {

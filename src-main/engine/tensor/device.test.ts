@@ -222,6 +222,41 @@ describeOnDevices('device layer', (device, kind) => {
     expect(Math.abs((await dev().sumSquares(await up(big))) - ss) / ss, why).toBeLessThan(1e-12);
   });
 
+  it('orthonormalize: orthonormal columns spanning Y, for well-conditioned, rank-deficient and zero inputs', async () => {
+    const rng = new Rng(seed);
+    const rows = 700;
+    const k = 40;
+    const check = async (y: Matrix, passes: 1 | 2, rank: number) => {
+      const q = await down(await dev().orthonormalize(await up(y), passes));
+      // QᵀQ = I on the first `rank` columns (float32 products: ~√k·u₃₂; one pass ~u₃₂·κ).
+      const g = refMatmul(matrix(rows, k, q), matrix(rows, k, q), true, false);
+      let worst = 0;
+      for (let a = 0; a < rank; a++) for (let b = 0; b < rank; b++) worst = Math.max(worst, Math.abs(g[a * k + b] - (a === b ? 1 : 0)));
+      // Y lies in span(Q): ‖Y − Q·QᵀY‖ ≪ ‖Y‖.
+      const qty = refMatmul(matrix(rows, k, q), y, true, false);
+      const proj = refMatmul(matrix(rows, k, q), matrix(k, k, Float32Array.from(qty)), false, false);
+      return { worst, residual: relativeError(proj, y.data) };
+    };
+    const y = randomMatrix(rng, rows, k);
+    for (let j = 1; j < k; j++) for (let i = 0; i < rows; i++) y.data[i * k + j] += 0.9 * y.data[i * k + j - 1]; // κ ≈ 1e2
+    const two = await check(y, 2, k);
+    expect(two.worst, why).toBeLessThan(1e-5);
+    expect(two.residual, why).toBeLessThan(1e-5);
+    const one = await check(y, 1, k);
+    expect(one.worst, why).toBeLessThan(1e-3);
+    // Rank 10 of 40 columns: the Gram is singular, so a shifted pass comes first; the span holds.
+    const basis = randomMatrix(rng, rows, 10);
+    const mix = randomMatrix(rng, 10, k);
+    const low = matrix(rows, k, Float32Array.from(refMatmul(basis, mix, false, false)));
+    const def = await check(low, 2, 1);
+    expect(def.residual, why).toBeLessThan(1e-4);
+    const zero = await down(await dev().orthonormalize(await dev().zeros(rows, k), 2));
+    expect(zero.every((v) => v === 0)).toBe(true);
+    const bad = randomMatrix(rng, rows, k);
+    bad.data[17] = NaN;
+    await expect(dev().orthonormalize(await up(bad), 2)).rejects.toThrow(/NaN/);
+  });
+
   it('findNonFinite names the first NaN or infinity, or -1', async () => {
     const rng = new Rng(seed);
     const m = randomMatrix(rng, 300, 301);

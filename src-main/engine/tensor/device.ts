@@ -109,6 +109,12 @@ export interface ComputeDevice {
   matmul(a: DeviceMatrix, b: DeviceMatrix, options?: MatmulOptions): Promise<DeviceMatrix>;
   /** AᵀA accumulated in float64, to the host (k×k row-major) for a tall thin A. */
   gram(a: DeviceMatrix): Promise<Float64Array>;
+  /**
+   * Orthonormal columns spanning a tall thin Y, by CholeskyQR (lowrank/cholesky-qr.ts: Gram
+   * and Cholesky in float64, Y·R⁻¹ in float32) with `passes` clean passes after any shifted
+   * ones; zeros for Y = 0. A new matrix; y is left as it is.
+   */
+  orthonormalize(y: DeviceMatrix, passes: 1 | 2): Promise<DeviceMatrix>;
   /** D − B·A (B m×r, A r×n), float32. */
   lowRankResidual(d: DeviceMatrix, b: DeviceMatrix, a: DeviceMatrix): Promise<DeviceMatrix>;
   /** ‖M‖²_F accumulated in float64. */

@@ -25,16 +25,20 @@ function hash(s: NormalStream, j: number): number {
   return mix(((mix((j ^ s.inner) >>> 0) + s.outer) >>> 0));
 }
 
-/** Fills `out` with values [first, first + out.length) of the stream. */
-export function fillNormal(out: Float32Array, seed: number, first = 0): Float32Array {
+/** Value i of the stream: pair p = ⌊i/2⌋ gives two uniforms, Box–Muller's cos (even i) or sin (odd i). */
+function pairUniforms(s: NormalStream, p: number): [number, number] {
+  const u1 = (hash(s, (2 * p) >>> 0) + 1) * 2.3283064365386963e-10; // (0, 1]
+  const u2 = hash(s, (2 * p + 1) >>> 0) * 2.3283064365386963e-10; // [0, 1)
+  return [Math.sqrt(-2 * Math.log(u1)), 2 * Math.PI * u2];
+}
+
+/** Fills `out` with the first out.length values of the stream. */
+export function fillNormal(out: Float32Array, seed: number): Float32Array {
   const s = normalStream(seed);
-  for (let k = 0; k < out.length; k++) {
-    const i = first + k;
-    const h1 = hash(s, (2 * i) >>> 0);
-    const h2 = hash(s, (2 * i + 1) >>> 0);
-    const u1 = (h1 + 1) * 2.3283064365386963e-10; // (0, 1]
-    const u2 = h2 * 2.3283064365386963e-10; // [0, 1)
-    out[k] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  for (let i = 0; i < out.length; i += 2) {
+    const [radius, angle] = pairUniforms(s, i >>> 1);
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < out.length) out[i + 1] = radius * Math.sin(angle);
   }
   return out;
 }
