@@ -51,6 +51,20 @@ export interface RunDetail extends RunSummary {
   metrics: MetricRecord[];
 }
 
+/** The device the engine computes on by default (`auto`), and whether the GPU can be used. */
+export interface EngineDevice {
+  kind: 'cpu' | 'cuda';
+  /** "NVIDIA H200" or "CPU (16 threads)". */
+  name: string;
+  memory_bytes: number;
+  /** GPU multiprocessors, or CPU threads. */
+  cores: number;
+  /** Whether a job may ask for the GPU, and why not when it may not. */
+  cuda: { available: boolean; reason: string };
+}
+
+export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
+
 export interface QuantizeRequest {
   model: string;
   /** Folder name of the new run inside the runs folder. */
@@ -67,6 +81,8 @@ export interface QuantizeRequest {
   svd: 'randomized' | 'exact';
   targets: string;
   seed: number;
+  /** Where the job runs; auto (the default) takes the GPU when one answers. */
+  device?: DeviceChoice;
 }
 
 export interface ExportRequest {
@@ -116,7 +132,7 @@ export type PickPurpose = 'model' | 'export' | 'data';
 
 export interface StudioApi {
   /** Server facts: the runs folder and the demo model's path (null when missing). */
-  info(): Promise<{ runsDir: string; demoModel: string | null; version: string; transport: 'ipc' | 'websocket' }>;
+  info(): Promise<{ runsDir: string; demoModel: string | null; version: string; transport: 'ipc' | 'websocket'; device: EngineDevice }>;
   inspectModel(path: string): Promise<ModelSummary>;
   listRuns(): Promise<RunSummary[]>;
   getRun(dir: string): Promise<RunDetail>;

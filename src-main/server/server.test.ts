@@ -125,8 +125,11 @@ describe('requests', () => {
   it('inspects the demo model', async () => {
     const c = await Client.connect(wsUrl());
     try {
-      const info = await c.call<{ demoModel: string; runsDir: string }>('info');
+      const info = await c.call<{ demoModel: string; runsDir: string; device: { kind: string; name: string; cuda: { available: boolean; reason: string } } }>('info');
       expect(info.demoModel).toBe(demoModel);
+      // What `auto` runs on, and why not the GPU where there is none.
+      expect(info.device.kind).toBe(info.device.cuda.available ? 'cuda' : 'cpu');
+      expect(info.device.cuda.reason.length).toBeGreaterThan(0);
       const m = await c.call<{ architecture: string; targets: unknown[] }>('inspectModel', info.demoModel);
       expect(m.architecture).toBe('llama');
       expect(m.targets).toHaveLength(28);

@@ -3,8 +3,10 @@
 // runs are created, renamed and deleted only inside it; exports go where the user chose.
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type {
+  EngineDevice,
   ApiEvent,
   EvalRequest,
   ExportRequest,
@@ -25,6 +27,7 @@ import { inspectModel } from '../engine/jobs/inspect';
 import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
 import { runQuantize } from '../engine/jobs/quantize-job';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
+import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
 
 export interface StudioServiceOptions {
@@ -169,7 +172,25 @@ export class StudioService implements StudioApi {
   // --- StudioApi ------------------------------------------------------------------------
 
   async info() {
-    return { runsDir: this.runsDir, demoModel: this.options.demoModel, version: this.options.version, transport: this.options.transport };
+    return { runsDir: this.runsDir, demoModel: this.options.demoModel, version: this.options.version, transport: this.options.transport, device: await this.engineDevice() };
+  }
+
+  private deviceProbe: Promise<EngineDevice> | null = null;
+
+  /** What `auto` runs on here (probed once: it opens the GPU to see that it answers). */
+  private engineDevice(): Promise<EngineDevice> {
+    this.deviceProbe ??= cudaStatus().then(({ info, reason }) => {
+      const cores = availableParallelism();
+      const chosen = info ?? { kind: 'cpu' as const, name: `CPU (${cores} threads)`, memoryBytes: totalmem(), cores };
+      return {
+        kind: chosen.kind,
+        name: chosen.name,
+        memory_bytes: chosen.memoryBytes,
+        cores: chosen.cores,
+        cuda: { available: info !== null, reason },
+      };
+    });
+    return this.deviceProbe;
   }
 
   async inspectModel(path: string) {
@@ -271,6 +292,7 @@ export class StudioService implements StudioApi {
       svd: r.svd,
       targets: String(r.targets ?? 'all-linear'),
       seed: Number(r.seed ?? 0),
+      device: checkDeviceChoice(String(r.device ?? 'auto')),
       force: false,
     };
     return this.submit('quantize', out, (signal, onEvent) => runQuantize(options, { signal, onEvent }));

@@ -1,7 +1,7 @@
 // The app shell's sidebar: navigation, the job tray, and the connection status.
 import { useEffect, useState } from 'react';
 import type { JobInfo } from '../../src-main/api/contract';
-import { basename } from '../lib/format';
+import { basename, formatBytes } from '../lib/format';
 import { useConnection } from '../stores/connection';
 import { isLive, useJobs } from '../stores/jobs';
 import { formatHash, useNav, VIEW_LABELS, VIEWS, type View } from '../stores/nav';
@@ -104,6 +104,7 @@ export function ConnectionBadge() {
   }, [status.state, status.retryAt]);
   const via = transport === 'ipc' ? 'app' : 'WebSocket';
   let text: string;
+  const device = status.state === 'open' && info ? info.device : null;
   if (status.state === 'open') text = `Connected (${via})${info ? ` · v${info.version}` : ''}`;
   else if (status.state === 'connecting') text = status.attempt > 0 ? `Reconnecting (attempt ${status.attempt + 1})…` : 'Connecting…';
   else if (status.retryAt) {
@@ -115,6 +116,11 @@ export function ConnectionBadge() {
     <div className="conn" role="status" aria-live="polite">
       <span className={`dot ${status.state}`} aria-hidden="true" />
       <span className="text">{text}</span>
+      {device && (
+        <span className="device-badge small" title={device.cuda.available ? `Jobs run on ${device.name} (${device.cores} multiprocessors)` : `Jobs run on the CPU: ${device.cuda.reason}`}>
+          {device.kind === 'cuda' ? `GPU: ${device.name}, ${formatBytes(device.memory_bytes)}` : `${device.name}, no GPU`}
+        </span>
+      )}
       {status.state === 'closed' && status.retryAt && (
         <button type="button" className="small" onClick={() => api().reconnect()}>
           Retry now

@@ -18,6 +18,7 @@ export interface QuantizeForm {
   block: string;
   quant: 'nf' | 'uniform';
   svd: 'randomized' | 'exact';
+  device: 'auto' | 'cpu' | 'cuda';
   rslora: boolean;
   seed: string;
   /** Target modules; null is all-linear. */
@@ -39,6 +40,7 @@ export const DEFAULT_FORM: QuantizeForm = {
   block: '64',
   quant: 'nf',
   svd: 'randomized',
+  device: 'auto',
   rslora: false,
   seed: '0',
   modules: null,

@@ -22,7 +22,13 @@ export function fakeApi(overrides: Partial<ClientApi> = {}) {
       listeners.add(l);
       return () => listeners.delete(l);
     },
-    info: vi.fn(async () => ({ runsDir: '/runs', demoModel: '/demo', version: '0.1.0', transport: 'websocket' as const })),
+    info: vi.fn(async () => ({
+      runsDir: '/runs',
+      demoModel: '/demo',
+      version: '0.1.0',
+      transport: 'websocket' as const,
+      device: { kind: 'cpu' as const, name: 'CPU (2 threads)', memory_bytes: 24 * 2 ** 30, cores: 2, cuda: { available: false, reason: 'the CUDA addon is not built' } },
+    })),
     inspectModel: vi.fn(async (path: string) => demoSummary(path)),
     listRuns: vi.fn(async () => [] as RunSummary[]),
     getRun: vi.fn(async () => {

@@ -138,6 +138,7 @@ export function LayerErrorView() {
             <Stat label="Mean err_q (QLoRA)" value={formatNum(summaryNumber(summary, 'mean_err_q'))} />
             <Stat label="Mean err_init" value={formatNum(summaryNumber(summary, 'mean_err_init'))} sub={`max ${formatNum(summaryNumber(summary, 'max_err_init'))}`} />
             <Stat label="Matrices" value={layers.length} sub={formatSeconds(summary.record.timings?.total_s)} />
+            <Stat label="Device" value={typeof summary.record.device?.name === 'string' ? summary.record.device.name : '–'} sub={typeof summary.record.device?.reason === 'string' ? summary.record.device.reason : 'not recorded'} />
           </div>
           {summary.record.error && <div className="note error" style={{ marginTop: 10 }}>{summary.record.error}</div>}
         </section>

@@ -85,4 +85,18 @@ describe('Quantize view', () => {
     });
     expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ targets: 'q_proj,v_proj' }));
   });
+
+  it('offers the device, says why there is no GPU, and passes the choice with the request', async () => {
+    render(<QuantizeView />);
+    // startStores fetched info(): the fake engine has no GPU.
+    const select = (await screen.findByLabelText('Device')) as HTMLSelectElement;
+    await screen.findByText(/No GPU: the CUDA addon is not built/);
+    expect([...select.options].map((o) => o.textContent)).toEqual(['Auto (CPU here)', 'CPU', 'GPU (not available)']);
+    fireEvent.change(select, { target: { value: 'cpu' } });
+    expect(screen.getByText(/--device cpu/)).toBeTruthy();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: /^Run$/ }));
+    });
+    expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ device: 'cpu' }));
+  });
 });

@@ -106,6 +106,7 @@ export function QuantizeView() {
     svd: form.svd,
     targets: form.modules ? sortModules(form.modules).join(',') : 'all-linear',
     seed: parsed.values.seed,
+    device: form.device,
   };
   const cli = [
     'loftq quantize',
@@ -119,6 +120,7 @@ export function QuantizeView() {
     loftq ? `--iters ${request.iters} --svd ${request.svd}` : '',
     request.targets !== 'all-linear' ? `--targets ${request.targets}` : '',
     request.seed ? `--seed ${request.seed}` : '',
+    request.device && request.device !== 'auto' ? `--device ${request.device}` : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -235,6 +237,17 @@ export function QuantizeView() {
               hint={loftq ? undefined : 'LoftQ only'}
               disabled={!loftq}
               onChange={(svd) => update({ svd })}
+            />
+            <SelectField
+              label="Device"
+              value={form.device}
+              options={[
+                { value: 'auto', label: info?.device.cuda.available ? `Auto (GPU: ${info.device.name})` : 'Auto (CPU here)' },
+                { value: 'cpu', label: 'CPU' },
+                { value: 'cuda', label: info?.device.cuda.available ? `GPU (${info.device.name})` : 'GPU (not available)' },
+              ]}
+              hint={info && !info.device.cuda.available ? `No GPU: ${info.device.cuda.reason}` : undefined}
+              onChange={(device) => update({ device })}
             />
             <label className="check">
               <input type="checkbox" checked={form.rslora} onChange={(e) => update({ rslora: e.target.checked })} /> rsLoRA scaling (α/√r)

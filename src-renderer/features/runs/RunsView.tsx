@@ -144,6 +144,7 @@ export function RunsView() {
                 <th scope="col" className="num">
                   Time
                 </th>
+                <th scope="col">Device</th>
                 <th scope="col">Created</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
@@ -177,6 +178,9 @@ export function RunsView() {
                   <td className="num">{formatNum(summaryNumber(r, 'mean_err_q'))}</td>
                   <td className="num">{formatNum(summaryNumber(r, 'mean_err_init'))}</td>
                   <td className="num">{formatSeconds(r.record.timings?.total_s)}</td>
+                  <td className="small" title={deviceReason(r)}>
+                    {deviceName(r)}
+                  </td>
                   <td className="small">{formatDate(r.record.created)}</td>
                   <td>
                     <div className="row small-buttons" style={{ flexWrap: 'nowrap' }}>
@@ -211,4 +215,15 @@ export function RunsView() {
       )}
     </div>
   );
+}
+
+/** The device a run was computed on (runs made before it was recorded say so). */
+function deviceName(r: RunSummary): string {
+  const d = r.record.device;
+  return d && typeof d.name === 'string' ? d.name : '–';
+}
+
+function deviceReason(r: RunSummary): string | undefined {
+  const d = r.record.device;
+  return d && typeof d.reason === 'string' ? d.reason : undefined;
 }
