@@ -66,7 +66,10 @@ describe('the compute process', () => {
   };
 
   it('starts with main’s flags and serves the api', async () => {
-    expect(await call('info')).toEqual({ runsDir: join(tmp, 'runs'), demoModel, version: '9.9.9', transport: 'ipc' });
+    const info = await call<{ device: { kind: string; cuda: { available: boolean } } }>('info');
+    expect(info).toEqual({ runsDir: join(tmp, 'runs'), demoModel, version: '9.9.9', transport: 'ipc', device: expect.objectContaining({ kind: expect.any(String), name: expect.any(String) }) });
+    // The compute process says what `auto` runs on.
+    expect(info.device.kind).toBe(info.device.cuda.available ? 'cuda' : 'cpu');
     const model = await call<ModelSummary>('inspectModel', demoModel);
     expect(model.targets.length).toBeGreaterThan(0);
     await expect(call('getRun', 'nope')).rejects.toThrow(/nope/);
