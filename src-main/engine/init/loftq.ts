@@ -13,7 +13,7 @@
 // step's factors come from an SVD of its L.
 import { CancelledError } from '../errors';
 import { exactSvd, randomizedSvd, type SvdResult } from '../lowrank';
-import { assemble, orthonormalize, ritz } from '../lowrank/subspace';
+import { assemble, orthonormalProduct, ritz } from '../lowrank/subspace';
 import { codebookFor } from '../quant/blockwise';
 import { TensorScope, type ComputeDevice, type DeviceMatrix, type DeviceQuantized } from '../tensor/device';
 import type { Initializer, MatrixInitOptions, MatrixInitResult } from './types';
@@ -51,17 +51,9 @@ interface StepState {
  * rank-r term is L = Q·QᵀD, the projection of D onto span(Q).
  */
 async function subspaceStep(device: ComputeDevice, d: DeviceMatrix, z: DeviceMatrix, powerIters: number, options: MatrixInitOptions): Promise<{ q: DeviceMatrix; bt: DeviceMatrix }> {
-  const sketch = { precision: options.sketchPrecision ?? 'tf32' } as const;
-  // Intermediate bases only keep the columns apart (one Cholesky pass); the last one is
-  // orthonormal to float32 precision (two), since L is a projection onto it.
-  const orth = async (a: DeviceMatrix, transA: boolean, last: boolean) => {
-    const y = await device.matmul(d, a, { transA, ...sketch });
-    try {
-      return (await orthonormalize(device, y, { passes: last ? 2 : 1 })).q;
-    } finally {
-      y.dispose();
-    }
-  };
+  const precision = options.sketchPrecision ?? 'tf32';
+  // The last basis is orthonormal to float32 precision (two passes): L projects onto it.
+  const orth = (a: DeviceMatrix, transA: boolean, last: boolean) => orthonormalProduct(device, d, a, transA, precision, last ? 2 : 1);
   let q = await orth(z, false, powerIters === 0);
   try {
     for (let i = 0; i < powerIters; i++) {

@@ -2,7 +2,7 @@
 // Gaussian sketch, a few power iterations re-orthonormalized after every product, then an
 // exact SVD of the small projection. Costs 2·powerIters + 2 passes over D, all on the device.
 import type { ComputeDevice, DeviceMatrix, Precision } from '../tensor/device';
-import { assemble, orthonormalize, ritz, type SvdResult } from './subspace';
+import { assemble, orthonormalProduct, ritz, type SvdResult } from './subspace';
 
 export type { SvdResult } from './subspace';
 
@@ -47,19 +47,11 @@ export async function randomizedSvd(device: ComputeDevice, d: DeviceMatrix, opts
   if (!Number.isInteger(powerIters) || powerIters < 0) throw new Error(`powerIters must be a non-negative integer, got ${powerIters}`);
   const rank = Math.min(opts.rank, m, n);
   const k = Math.min(rank + oversample, m, n);
-  const sketch = { precision: opts.sketchPrecision ?? 'tf32' } as const;
 
   // Each product is orthonormalized at once and then freed: at most three k-column blocks live.
-  // Only the last basis, which the factors are built from, needs CholeskyQR2; the ones in
-  // between only keep the columns apart, which one pass does.
-  const step = async (a: DeviceMatrix, transA: boolean, last: boolean) => {
-    const y = await device.matmul(d, a, { transA, ...sketch });
-    try {
-      return (await orthonormalize(device, y, { passes: last ? 2 : 1 })).q;
-    } finally {
-      y.dispose();
-    }
-  };
+  // Only the last basis, which the factors are built from, needs CholeskyQR2.
+  const precision = opts.sketchPrecision ?? 'tf32';
+  const step = (a: DeviceMatrix, transA: boolean, last: boolean) => orthonormalProduct(device, d, a, transA, precision, last ? 2 : 1);
   const omega = await startBlock(device, n, k, opts.seed ?? 0, opts.warmStart);
   let q: DeviceMatrix;
   try {

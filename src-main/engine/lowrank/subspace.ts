@@ -1,7 +1,7 @@
 // Building blocks shared by the randomized and the large exact solver: orthonormalizing a
 // tall m×k block (CholeskyQR2) and extracting a truncated SVD from a projection B = QᵀD.
 // The O(m·k²) work runs on the device; the k×k algebra runs here in float64.
-import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
+import type { ComputeDevice, DeviceMatrix, Precision } from '../tensor/device';
 import { hostCholeskyQr, multiplySmallWith, type CholeskyQrOptions } from './cholesky-qr';
 import { symmetricEigen } from './dense';
 
@@ -39,6 +39,20 @@ export function multiplySmall(device: ComputeDevice, m: DeviceMatrix, s: Float64
 export async function orthonormalize(device: ComputeDevice, y: DeviceMatrix, options: CholeskyQrOptions = {}): Promise<Orthonormalized> {
   if (options.wantR) return hostCholeskyQr(device, y, options);
   return { q: await device.orthonormalize(y, options.passes ?? 2), r: null };
+}
+
+/**
+ * One product of a power iteration, orthonormalized: orth(D·a), or orth(Dᵀ·a) with transA.
+ * Intermediate bases need one CholeskyQR pass (they only keep the columns apart); a basis that
+ * results are built from needs two. `a` is left as it is.
+ */
+export async function orthonormalProduct(device: ComputeDevice, d: DeviceMatrix, a: DeviceMatrix, transA: boolean, precision: Precision, passes: 1 | 2): Promise<DeviceMatrix> {
+  const y = await device.matmul(d, a, { transA, precision });
+  try {
+    return (await orthonormalize(device, y, { passes })).q;
+  } finally {
+    y.dispose();
+  }
 }
 
 export interface Ritz {
