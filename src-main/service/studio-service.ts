@@ -2,7 +2,7 @@
 // compute process over IPC, `loftq serve` over WebSocket) expose. It owns the runs folder:
 // runs are created, renamed and deleted only inside it; exports go where the user chose.
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type {
@@ -20,6 +20,10 @@ import type {
 } from '../api/contract';
 import { UserError } from '../engine/errors';
 import { writeJsonAtomic } from '../engine/io/atomic-write';
+import { readTextFile } from '../engine/io/json-file';
+
+/** Largest metrics.jsonl the dashboard reads. */
+const MAX_METRICS_BYTES = 256 * 2 ** 20;
 import type { JobEvent } from '../engine/jobs/events';
 import { runEval } from '../engine/jobs/eval-job';
 import { runExport } from '../engine/jobs/export-job';
@@ -230,7 +234,8 @@ export class StudioService implements StudioApi {
     let metrics: MetricRecord[] = [];
     const metricsPath = join(path, RUN_FILES.metrics);
     if (existsSync(metricsPath)) {
-      metrics = (await readFile(metricsPath, 'utf8'))
+      // Bounded like every file the service reads (a training run's metrics stay far below it).
+      metrics = (await readTextFile(metricsPath, MAX_METRICS_BYTES))
         .split('\n')
         .filter((l) => l.trim() !== '')
         .flatMap((l) => {

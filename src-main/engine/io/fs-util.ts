@@ -1,5 +1,6 @@
 // Low-level file helpers that turn the file system's failures into one-line UserErrors.
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { UserError } from '../errors';
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -74,3 +75,29 @@ export async function writeFully(fh: FileHandle, buf: Uint8Array): Promise<void>
     done += bytesWritten;
   }
 }
+
+/**
+ * Opens a file for reading only if it is a regular file. O_NONBLOCK makes opening a FIFO return
+ * at once instead of waiting for a writer (it changes nothing for regular files), and the type
+ * is checked on the open descriptor, so a FIFO, device or socket is refused, never read.
+ */
+export async function openRegularFile(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fsError(e, path, 'read');
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+      throw new UserError(`${path} is ${kind}, not a regular file`);
+    }
+    return fh;
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw e instanceof UserError ? e : fsError(e, path, 'read');
+  }
+}
+

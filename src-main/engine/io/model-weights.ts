@@ -1,9 +1,10 @@
 // A model folder's weights: one model.safetensors or shards listed by
 // model.safetensors.index.json. Only headers are held; tensors are read one at a time.
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { fsError } from './fs-util';
+import { readJson } from './json-file';
 import {
   openSafetensors,
   readTensorF32,
@@ -107,13 +108,7 @@ export async function openModelWeights(modelDir: string): Promise<ModelWeights> 
 
 async function openSharded(modelDir: string): Promise<ModelWeights> {
   const indexPath = join(modelDir, WEIGHTS_INDEX);
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(indexPath, 'utf8'));
-  } catch (e) {
-    if (e instanceof SyntaxError) throw new UserError(`${indexPath}: not valid JSON (${e.message})`);
-    throw fsError(e, indexPath, 'read');
-  }
+  const json = await readJson(indexPath);
   const weightMap = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
     throw new UserError(`${indexPath}: missing "weight_map" object`);

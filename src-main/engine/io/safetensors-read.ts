@@ -1,7 +1,6 @@
 // Safetensors reader: parses only the length prefix and the JSON header, validates it
 // strictly (files come from anywhere), then reads single tensors with positional reads so
 // that a model is never held in memory whole.
-import { open, stat } from 'node:fs/promises';
 import { UserError } from '../errors';
 import {
   DTYPE_BYTES,
@@ -12,7 +11,8 @@ import {
   isFloatDtype,
   type Dtype,
 } from './dtypes';
-import { fsError, readFully } from './fs-util';
+import { openRegularFile, readFully } from './fs-util';
+import { parseJsonText } from './json-file';
 
 export { findNonFinite } from './dtypes';
 
@@ -37,26 +37,14 @@ export interface SafetensorsFile {
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  const fh = await openRegularFile(path);
+  let header: Uint8Array;
   let size: number;
   try {
-    const st = await stat(path);
-    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a safetensors file`);
-    size = st.size;
-  } catch (e) {
-    throw fsError(e, path, 'open');
-  }
-  if (size < 8) {
-    throw new UserError(`${path}: not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
-  }
-
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw fsError(e, path, 'open');
-  }
-  let header: Uint8Array;
-  try {
+    size = (await fh.stat()).size;
+    if (size < 8) {
+      throw new UserError(`${path}: not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
+    }
     const prefix = new Uint8Array(8);
     await readFully(fh, prefix, 0, path, 'the header length');
     const len = new DataView(prefix.buffer).getBigUint64(0, true);
@@ -82,14 +70,8 @@ export function parseHeader(path: string, header: Uint8Array, size: number): Saf
   } catch {
     throw new UserError(`${path}: safetensors header is not valid UTF-8`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    // V8 quotes the offending text, which may span lines: keep the message on one.
-    const why = (e as Error).message.replace(/\s+/g, ' ').slice(0, 200);
-    throw new UserError(`${path}: safetensors header is not valid JSON (${why})`);
-  }
+  // A header is three levels deep; anything much deeper is not one (and is not parsed).
+  const json = parseJsonText(text, `${path}: safetensors header`, 16);
   if (!isPlainObject(json)) throw new UserError(`${path}: safetensors header is not a JSON object`);
 
   const dataStart = 8 + header.length;
@@ -194,12 +176,7 @@ export async function readTensorRaw(file: SafetensorsFile, name: string): Promis
   const info = getInfo(file, name);
   const buf = new Uint8Array(info.end - info.begin);
   if (buf.length === 0) return buf;
-  let fh;
-  try {
-    fh = await open(file.path, 'r');
-  } catch (e) {
-    throw fsError(e, file.path, 'open');
-  }
+  const fh = await openRegularFile(file.path);
   try {
     await readFully(fh, buf, info.begin, file.path, `tensor ${JSON.stringify(name)}`);
   } finally {

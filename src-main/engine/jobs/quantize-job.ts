@@ -4,7 +4,7 @@
 // the job's device one at a time: the next one is read while the current one is computed and
 // the previous one's outputs are written. The run is marked failed or cancelled on any
 // interruption, never left half-written.
-import { copyFile, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
 import { writeRunBackbone } from '../export/backbone';
@@ -12,7 +12,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfig, PeftAdapterWriter, type
 import { writeJsonAtomic } from '../io/atomic-write';
 import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
-import { fsError } from '../io/fs-util';
+import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
@@ -117,9 +117,7 @@ class ShardFiles {
   fd(path: string): Promise<number> {
     let fh = this.open.get(path);
     if (!fh) {
-      fh = open(path, 'r').catch((e) => {
-        throw fsError(e, path, 'open');
-      });
+      fh = openRegularFile(path);
       this.open.set(path, fh);
     }
     return fh.then((h) => h.fd);

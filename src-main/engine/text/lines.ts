@@ -1,6 +1,5 @@
 // A text file's lines, read in fixed-size chunks so a large file is never held whole.
-import { open } from 'node:fs/promises';
-import { fsError } from '../io/fs-util';
+import { fsError, openRegularFile } from '../io/fs-util';
 
 const CHUNK_BYTES = 1 << 16;
 
@@ -17,7 +16,7 @@ export interface ReadCounter {
 export async function* readTextChunks(path: string, counter: ReadCounter): AsyncGenerator<string> {
   let fh;
   try {
-    fh = await open(path, 'r');
+    fh = await openRegularFile(path);
   } catch (e) {
     throw fsError(e, path, 'read');
   }

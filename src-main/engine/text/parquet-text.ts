@@ -1,10 +1,10 @@
 // One string column of a .parquet file, read row group by row group through hyparquet over a
 // file handle, so only the footer and one group's column chunk are in memory at a time.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { UserError, isUserError } from '../errors';
-import { fsError, readFully } from '../io/fs-util';
+import { fsError, openRegularFile, readFully } from '../io/fs-util';
 import type { ReadCounter } from './lines';
 
 // The footer is fetched in one read of this size (hyparquet reads more when it is bigger).
@@ -27,7 +27,7 @@ export async function* readParquetColumn(path: string, field: string, counter: R
   let fh: FileHandle;
   let size: number;
   try {
-    fh = await open(path, 'r');
+    fh = await openRegularFile(path);
     size = (await fh.stat()).size;
   } catch (e) {
     throw fsError(e, path, 'read');

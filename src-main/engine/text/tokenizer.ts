@@ -40,7 +40,8 @@ const COMMON_EOS = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<eos>'];
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const readJson = (path: string, optional: boolean): Promise<Json | null> => readJsonObject(path, { optional });
+// tokenizer.json of a large vocabulary runs to tens of MB; 256 MiB bounds what is read.
+const readJson = (path: string, optional: boolean): Promise<Json | null> => readJsonObject(path, { optional, maxBytes: 256 * 2 ** 20 });
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
