@@ -247,6 +247,41 @@ describe('bad input: one clear line, exit 1 (2 for usage), nothing left behind',
     expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).status).toBe('done');
   });
 
+  it('--force replaces only what loftq wrote: never a folder with a stray run.json, the source model, or a run', () => {
+    // A folder of the user's that happens to hold a run.json: refused, nothing removed.
+    const photos = join(tmp, 'photos');
+    mkdirSync(photos);
+    writeFileSync(join(photos, 'run.json'), '{"format": "loftq-run/1"}');
+    writeFileSync(join(photos, 'cat.jpg'), 'meow');
+    expectUserError(loftq('quantize', modelDir, '--out', photos, '--force', '--method', 'qlora'), /not a run directory made by loftq \(no \.loftq-run marker\)/);
+    expect(readdirSync(photos).sort()).toEqual(['cat.jpg', 'run.json']);
+    // Inside (or around) the source model: refused.
+    expectUserError(loftq('quantize', modelDir, '--out', join(modelDir, 'run'), '--method', 'qlora'), /would overwrite the source model/);
+    expectUserError(loftq('quantize', modelDir, '--out', tmp, '--force', '--method', 'qlora'), /would overwrite the source model/);
+    // A run loftq made is replaceable, and the new one is marked again.
+    const run = join(tmp, 'run-force');
+    expect(loftq('quantize', modelDir, '--out', run, '--method', 'qlora', '--rank', '2').code).toBe(0);
+    expect(existsSync(join(run, '.loftq-run'))).toBe(true);
+    expect(loftq('quantize', modelDir, '--out', run, '--force', '--method', 'qlora', '--rank', '2').code).toBe(0);
+
+    // export: a folder with a config.json of the user's, the source model, the run and inside it: refused.
+    const userModel = join(tmp, 'my-model');
+    mkdirSync(userModel);
+    writeFileSync(join(userModel, 'config.json'), '{}');
+    expectUserError(loftq('export', run, '--format', 'peft', '--out', userModel, '--force'), /not an export made by loftq \(no \.loftq-export marker\)/);
+    expect(readdirSync(userModel)).toEqual(['config.json']);
+    expectUserError(loftq('export', run, '--format', 'merged', '--out', modelDir, '--force'), /would overwrite the run's source model/);
+    expect(existsSync(join(modelDir, 'config.json'))).toBe(true);
+    expectUserError(loftq('export', run, '--format', 'peft', '--out', join(run, 'adapter'), '--force'), /would overwrite the run /);
+    expectUserError(loftq('export', run, '--format', 'peft', '--out', run, '--force'), /would overwrite the run /);
+    expect(existsSync(join(run, 'adapter', 'adapter_config.json'))).toBe(true);
+    // An export loftq made is replaceable.
+    const out = join(tmp, 'export-force');
+    expect(loftq('export', run, '--format', 'peft', '--out', out).code).toBe(0);
+    expect(existsSync(join(out, '.loftq-export'))).toBe(true);
+    expect(loftq('export', run, '--format', 'peft', '--out', out, '--force').code).toBe(0);
+  });
+
   it('usage errors exit 2', () => {
     expect(loftq('quantize', modelDir).code).toBe(2);
     expect(loftq('quantize', modelDir, '--out', 'x', '--bogus').code).toBe(2);
@@ -304,7 +339,7 @@ describe('bad input: one clear line, exit 1 (2 for usage), nothing left behind',
       const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
       expect(record.status).toBe('failed');
       expect(record.error).toMatch(/no space left/);
-      expect(readdirSync(run).sort()).toEqual(['layers.json', 'run.json']);
+      expect(readdirSync(run).sort()).toEqual(['.loftq-run', 'layers.json', 'run.json']);
     } finally {
       execFileSync('umount', [mnt]);
     }
@@ -334,6 +369,6 @@ describe('cancel', () => {
     expect(r.stderr).toMatch(/cancelled/);
     const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
     expect(record.status).toBe('cancelled');
-    expect(readdirSync(run).sort()).toEqual(['layers.json', 'run.json']);
+    expect(readdirSync(run).sort()).toEqual(['.loftq-run', 'layers.json', 'run.json']);
   });
 });

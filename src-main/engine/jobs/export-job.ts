@@ -9,7 +9,8 @@ import { UserError } from '../errors';
 import { writeFullBackbone } from '../export/backbone';
 import { adapterKey } from '../export/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
-import { errnoCode, fsError } from '../io/fs-util';
+import { fsError } from '../io/fs-util';
+import { checkOutput, markOwned } from '../runs/ownership';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { QuantizedFile } from '../runs/quantized-file';
 import { readJsonFile, readRunRecord, RUN_FILES } from '../runs/run-dir';
@@ -31,22 +32,6 @@ export interface ExportOptions {
   onEvent?: EventSink;
 }
 
-async function outputTarget(out: string, force: boolean): Promise<string> {
-  const path = resolve(out);
-  try {
-    const entries = await readdir(path);
-    if (!force) throw new UserError(`output ${path} already exists (use --force to replace it)`);
-    const ours = entries.length === 0 || entries.includes('adapter_config.json') || entries.includes('config.json');
-    if (!ours) throw new UserError(`output ${path} is not empty and is not an exported model: refusing to replace it`);
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = errnoCode(e);
-    if (code === 'ENOTDIR') throw new UserError(`output ${path} exists and is not a folder`);
-    if (code !== 'ENOENT') throw fsError(e, path, 'read');
-  }
-  return path;
-}
-
 export async function runExport(o: ExportOptions): Promise<{ out: string; format: ExportFormat; files: string[] }> {
   if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) {
     throw new UserError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${o.format}'`);
@@ -56,7 +41,10 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
   const runDir = resolve(o.run);
   const record = await readRunRecord(runDir);
   if (record.status !== 'done') throw new UserError(`${runDir}: the run is ${record.status}, only a finished run can be exported`);
-  const out = await outputTarget(o.out, o.force ?? false);
+  // Never the run itself, its source model, or anything around or inside them.
+  const protect = [{ path: runDir, what: 'the run' }];
+  if (typeof record.model.path === 'string' && record.model.path) protect.push({ path: record.model.path, what: "the run's source model" });
+  const { path: out } = await checkOutput(o.out, 'export', o.force ?? false, { protect });
   const staging = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(staging, { recursive: true });
@@ -66,6 +54,7 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
   try {
     if (format === 'peft') await exportPeft(runDir, staging, out, o.onEvent);
     else await exportMerged(runDir, staging, o.device ?? 'auto', o.onEvent);
+    await markOwned(staging, 'export');
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
   } catch (e) {

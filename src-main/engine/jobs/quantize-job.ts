@@ -182,7 +182,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   const { device } = opened;
   let runDir: string;
   try {
-    runDir = await prepareRunDir(o.out, o.force);
+    runDir = await prepareRunDir(o.out, o.force, modelDir);
   } catch (e) {
     await device.dispose();
     throw e;

@@ -1,11 +1,12 @@
 // The run directory (DESIGN.md's contract): file names, the run.json / layers.json records,
 // and their atomic updates. A run is created `running` and always ends done, failed or
 // cancelled; its big files appear only complete (temp file + rename).
-import { appendFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
-import { errnoCode, fsError } from '../io/fs-util';
+import { fsError } from '../io/fs-util';
+import { checkOutput, markOwned } from './ownership';
 import { readJson } from '../io/json-file';
 import { RUN_FORMAT, type LayerRecord, type RunRecord } from './records';
 
@@ -21,30 +22,20 @@ export const RUN_FILES = {
 
 export { RUN_FORMAT, type LayerRecord, type RunRecord, type RunStatus } from './records';
 
-/** Creates RUN_DIR for a new run: refuses an existing one unless `force`, and even then
- *  only replaces a folder that is empty or is itself a run directory (never user data). */
-export async function prepareRunDir(dir: string, force: boolean): Promise<string> {
-  const path = resolve(dir);
-  let entries: string[] | null = null;
-  try {
-    entries = await readdir(path);
-  } catch (e) {
-    const code = errnoCode(e);
-    if (code === 'ENOTDIR') throw new UserError(`output ${path} exists and is not a folder`);
-    if (code !== 'ENOENT') throw fsError(e, path, 'read');
-  }
-  if (entries !== null) {
-    if (!force) throw new UserError(`output ${path} already exists (use --force to replace it)`);
-    if (entries.length > 0 && !entries.includes(RUN_FILES.run)) {
-      throw new UserError(`output ${path} is not empty and is not a run directory: refusing to replace it`);
-    }
-    await rm(path, { recursive: true, force: true });
-  }
+/**
+ * Creates RUN_DIR for a new run: refuses an existing one unless `force`, and even then only
+ * replaces an empty folder or a run directory this tool made (its .loftq-run marker), never
+ * the source model or a folder around or inside it. The new folder gets the marker.
+ */
+export async function prepareRunDir(dir: string, force: boolean, source?: string): Promise<string> {
+  const { path, replace } = await checkOutput(dir, 'run', force, { protect: source ? [{ path: source, what: 'the source model' }] : [] });
+  if (replace) await rm(path, { recursive: true, force: true });
   try {
     await mkdir(path, { recursive: true });
   } catch (e) {
     throw fsError(e, path, 'create');
   }
+  await markOwned(path, 'run');
   return path;
 }
 

@@ -1,0 +1,86 @@
+// What `--force` may replace: only a folder this tool wrote, as its marker file says (a run
+// directory or an export), never the source model, the run being exported, or anything inside
+// or around them. Anything else is refused with one line and left untouched.
+import { readdir, realpath, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { UserError } from '../errors';
+import { errnoCode, fsError } from '../io/fs-util';
+import { readTextFile } from '../io/json-file';
+
+export type OwnedKind = 'run' | 'export';
+
+export const MARKER_FILES: Record<OwnedKind, string> = { run: '.loftq-run', export: '.loftq-export' };
+const MARKER_TEXT: Record<OwnedKind, string> = { run: 'loftq-run-marker/1', export: 'loftq-export-marker/1' };
+
+/** Writes the marker that makes `dir` replaceable by a later --force. */
+export async function markOwned(dir: string, kind: OwnedKind): Promise<void> {
+  const path = join(dir, MARKER_FILES[kind]);
+  try {
+    await writeFile(path, `${MARKER_TEXT[kind]}\n# written by loftq; \`--force\` may replace this folder\n`);
+  } catch (e) {
+    throw fsError(e, path, 'write');
+  }
+}
+
+async function hasMarker(dir: string, kind: OwnedKind): Promise<boolean> {
+  try {
+    const text = await readTextFile(join(dir, MARKER_FILES[kind]), 4096);
+    return text.startsWith(MARKER_TEXT[kind]);
+  } catch {
+    return false;
+  }
+}
+
+/** The real path of p, or of its nearest existing ancestor joined with the rest (p may not exist yet). */
+export async function realPathOf(p: string): Promise<string> {
+  const abs = resolve(p);
+  try {
+    return await realpath(abs);
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTDIR') throw fsError(e, abs, 'read');
+    const parent = dirname(abs);
+    if (parent === abs) return abs;
+    return join(await realPathOf(parent), basename(abs));
+  }
+}
+
+/** a is b or lies inside it (both real paths). */
+export function isWithin(a: string, b: string): boolean {
+  return a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
+}
+
+export interface OutputGuard {
+  /** Folders the output must not be, be inside of, or contain (e.g. the source model, the run). */
+  protect: Array<{ path: string; what: string }>;
+}
+
+/**
+ * Checks that `out` may be written: absent, or (with force) an empty folder or one marked as
+ * ours, and clear of every protected folder. Returns the real path and whether it exists
+ * (non-empty) and must be replaced.
+ */
+export async function checkOutput(out: string, kind: OwnedKind, force: boolean, guard: OutputGuard): Promise<{ path: string; replace: boolean }> {
+  const path = await realPathOf(out);
+  for (const p of guard.protect) {
+    const protectedPath = await realPathOf(p.path);
+    if (isWithin(path, protectedPath) || isWithin(protectedPath, path)) {
+      throw new UserError(`output ${path} would overwrite ${p.what} ${protectedPath}: choose a folder outside it`);
+    }
+  }
+  let entries: string[] | null = null;
+  try {
+    entries = await readdir(path);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENOTDIR') throw new UserError(`output ${path} exists and is not a folder`);
+    if (code !== 'ENOENT') throw fsError(e, path, 'read');
+  }
+  if (entries === null) return { path, replace: false };
+  if (!force) throw new UserError(`output ${path} already exists (use --force to replace it)`);
+  if (entries.length === 0) return { path, replace: false };
+  if (!(await hasMarker(path, kind))) {
+    const what = kind === 'run' ? 'a run directory made by loftq' : 'an export made by loftq';
+    throw new UserError(`output ${path} is not ${what} (no ${MARKER_FILES[kind]} marker): refusing to replace it; remove it yourself or choose another folder`);
+  }
+  return { path, replace: true };
+}
