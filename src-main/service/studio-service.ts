@@ -21,6 +21,7 @@ import type {
 import { UserError } from '../engine/errors';
 import { writeJsonAtomic } from '../engine/io/atomic-write';
 import { readTextFile } from '../engine/io/json-file';
+import { isWithin, realPathOf } from '../engine/runs/ownership';
 
 /** Largest metrics.jsonl the dashboard reads. */
 const MAX_METRICS_BYTES = 256 * 2 ** 20;
@@ -158,14 +159,22 @@ export class StudioService implements StudioApi {
   // --- paths ----------------------------------------------------------------------------
 
   /** A run folder inside the runs folder (the only place runs are changed). */
-  private runPath(dir: unknown): string {
+  /**
+   * A run folder named by a request, as a real path inside the runs folder: the name is
+   * checked as written and again with every symlink resolved, so a link inside the runs folder
+   * cannot lead a request (read, rename, delete, export, eval) outside it.
+   */
+  private async runPath(dir: unknown): Promise<string> {
     if (typeof dir !== 'string' || dir === '') throw new UserError('a run folder is required');
     const path = resolve(this.runsDir, dir);
     const rel = relative(this.runsDir, path);
     if (rel === '' || isAbsolute(rel) || rel.split(sep).includes('..')) {
-      throw new UserError(`${path} is not inside the runs folder ${this.runsDir}`);
+      throw new UserError(`${oneLine(path)} is not inside the runs folder ${this.runsDir}`);
     }
-    return path;
+    const real = await realPathOf(path);
+    const root = await realPathOf(this.runsDir);
+    if (real === root || !isWithin(real, root)) throw new UserError(`${oneLine(path)} resolves to ${oneLine(real)}, outside the runs folder ${root}`);
+    return real;
   }
 
   private busy(dir: string): boolean {
@@ -228,7 +237,7 @@ export class StudioService implements StudioApi {
   }
 
   async getRun(dir: string): Promise<RunDetail> {
-    const path = resolve(this.runsDir, String(dir));
+    const path = await this.runPath(dir);
     const record = await readRunRecord(path);
     const layers = existsSync(join(path, RUN_FILES.layers)) ? await readLayers(path) : [];
     let metrics: MetricRecord[] = [];
@@ -250,7 +259,7 @@ export class StudioService implements StudioApi {
   }
 
   async renameRun(dir: string, name: string): Promise<RunSummary> {
-    const from = this.runPath(dir);
+    const from = await this.runPath(dir);
     const to = join(dirname(from), checkRunName(name));
     await readRunRecord(from);
     if (this.busy(from)) throw new UserError(`${basename(from)} has a job running; wait for it or cancel it first`);
@@ -269,7 +278,7 @@ export class StudioService implements StudioApi {
   }
 
   async deleteRun(dir: string): Promise<void> {
-    const path = this.runPath(dir);
+    const path = await this.runPath(dir);
     if (!(await stat(path).catch(() => null))?.isDirectory() || !existsSync(join(path, RUN_FILES.run))) {
       throw new UserError(`${path} is not a run directory`);
     }
@@ -304,14 +313,16 @@ export class StudioService implements StudioApi {
   }
 
   async startExport(r: ExportRequest): Promise<JobInfo> {
-    const run = resolve(this.runsDir, String(r?.run));
+    const run = await this.runPath(r?.run);
     if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
     return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: r.out, force: r.force === true, onEvent }));
   }
 
   async startEval(r: EvalRequest): Promise<JobInfo> {
     if (typeof r?.data !== 'string' || r.data.trim() === '') throw new UserError('a dataset file is required');
-    const target = resolve(this.runsDir, String(r.target));
+    // A run is evaluated only inside the runs folder; a model folder may be anywhere (read only).
+    const named = resolve(this.runsDir, String(r.target));
+    const target = existsSync(join(named, RUN_FILES.run)) || isWithin(named, this.runsDir) ? await this.runPath(String(r.target)) : named;
     return this.submit('eval', target, (signal, onEvent) =>
       runEval({ target, data: r.data, field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
     );
@@ -331,4 +342,9 @@ export class StudioService implements StudioApi {
     this.queue.cancelAll();
     await this.queue.idle();
   }
+}
+
+/** A path as it goes into a one-line message: control characters (a newline in a name) escaped. */
+function oneLine(p: string): string {
+  return JSON.stringify(p).slice(1, -1);
 }

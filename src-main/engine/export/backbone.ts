@@ -6,7 +6,7 @@
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeF32, isFloatDtype, type FloatDtype } from '../io/dtypes';
-import { fsError } from '../io/fs-util';
+import { fsError, openRegularFile } from '../io/fs-util';
 import { readModelConfig } from '../io/hf-config';
 import { ModelWeights, openModelWeights } from '../io/model-weights';
 import { openSafetensors, type SafetensorsFile } from '../io/safetensors-read';
@@ -37,8 +37,11 @@ export async function copyModelAuxFiles(modelDir: string, outDir: string): Promi
   }
   for (const n of names) {
     if (!AUX_FILES.has(n)) continue;
+    // Copied as data: a link is followed, but only to a regular file (never a FIFO or device).
+    const from = join(modelDir, n);
+    await (await openRegularFile(from)).close();
     try {
-      await copyFile(join(modelDir, n), join(outDir, n));
+      await copyFile(from, join(outDir, n));
     } catch (e) {
       throw fsError(e, join(outDir, n), 'write');
     }
