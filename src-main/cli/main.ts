@@ -201,6 +201,19 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
   return out;
 }
 
+/** Longest error line printed (the rest of a long message is cut with an ellipsis). */
+const MAX_ERROR_CHARS = 600;
+
+/**
+ * One line, whatever the message holds: control characters from data (a newline in a file or
+ * shard name) are escaped, so nothing can forge a second line, and the length is capped.
+ */
+export function errorLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return escaped.length > MAX_ERROR_CHARS ? `${escaped.slice(0, MAX_ERROR_CHARS - 1)}…` : escaped;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let interrupts = 0;
@@ -219,7 +232,8 @@ export async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (e) {
     process.stderr.write('\n');
-    const report = (code: number, message: string) => {
+    const report = (code: number, raw: string) => {
+      const message = errorLine(raw);
       process.stderr.write(`loftq: ${message}\n`);
       if (json) process.stdout.write(JSON.stringify({ type: 'error', code, message }) + '\n');
       return code;
@@ -230,10 +244,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof CancelledError) return report(130, 'cancelled; the run is marked cancelled');
     if (e instanceof UserError) return report(1, e.message);
-    process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
-    return report(1, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    process.stderr.write(`${(e as Error)?.stack ?? describe(e)}\n`);
+    return report(1, `internal error: ${e instanceof Error ? e.message : describe(e)}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 }
+
+/** A thrown value that is not an Error, as text (never "[object Object]"). */
+function describe(e: unknown): string {
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e) ?? String(e);
+  } catch {
+    return String(e);
+  }
+}
+

@@ -212,5 +212,7 @@ describe('static files', () => {
     expect([403, 404]).toContain(traversal.status);
     expect(await traversal.text()).not.toContain('loftq-studio');
     expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
+    // A malformed % escape is a bad request, not a server error.
+    expect((await fetch(`${base}/%E0%A4%A`)).status).toBe(400);
   });
 });

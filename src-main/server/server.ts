@@ -2,6 +2,7 @@
 // 127.0.0.1 unless told otherwise; every WebSocket needs the random token from the printed
 // URL, a Host header naming this server (against DNS rebinding) and, from a browser, a
 // same-origin Origin (against cross-site WebSocket hijacking).
+import { UserError } from '../engine/errors';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,8 +43,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     });
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES });
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UserError(`--port must be a whole number from 0 to 65535, got ${o.port}`);
   await new Promise<void>((resolveListen, reject) => {
-    http.once('error', reject);
+    http.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new UserError(`port ${o.port} on ${o.host} is in use by another program: choose another with --port (0 picks a free one)`));
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') reject(new UserError(`cannot listen on ${o.host}: no such address on this machine`));
+      else if (e.code === 'EACCES') reject(new UserError(`not allowed to listen on port ${o.port} (ports below 1024 need privileges)`));
+      else reject(e);
+    });
     http.listen(o.port, o.host, () => resolveListen());
   });
   const port = (http.address() as AddressInfo).port;

@@ -30,7 +30,14 @@ export async function serveStatic(root: string | null, req: IncomingMessage, res
     return;
   }
   const url = new URL(req.url ?? '/', 'http://localhost');
-  let rel = decodeURIComponent(url.pathname);
+  let rel: string;
+  try {
+    rel = decodeURIComponent(url.pathname);
+  } catch {
+    // A malformed % escape is the client's error, not the server's.
+    res.writeHead(400, headers).end();
+    return;
+  }
   if (rel.endsWith('/')) rel += 'index.html';
   const base = resolve(root);
   const path = resolve(base, normalize(`.${sep}${rel}`));
