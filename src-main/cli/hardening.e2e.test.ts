@@ -1,6 +1,6 @@
 // Bad input gives one clear line (issue 12): no stack trace, no "internal error", no line
 // forged by data, for the serve command's port and for names that carry control characters.
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -25,13 +25,15 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
+/** Exit 1 and one error line (progress lines may come before it), matching `pattern`. */
 function oneLineError(r: ReturnType<typeof loftq>, pattern: RegExp): void {
-  expect(r.code).toBe(1);
+  expect(r.code, r.stderr).toBe(1);
   const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^loftq: /);
-  expect(lines[0]).not.toMatch(/internal error|\[object Object\]|at .*\.js:\d+/);
-  expect(lines[0]).toMatch(pattern);
+  expect(lines.filter((l) => l.startsWith('loftq: ')), r.stderr).toHaveLength(1);
+  const last = lines.at(-1)!;
+  expect(last).toMatch(/^loftq: /);
+  expect(last).not.toMatch(/internal error|\[object Object\]|at .*\.js:\d+/);
+  expect(last).toMatch(pattern);
 }
 
 describe('one clear line for bad input', () => {
@@ -56,3 +58,63 @@ describe('one clear line for bad input', () => {
     expect(long.endsWith('…')).toBe(true);
   });
 });
+
+describe('damaged run files and mismatched tensors: one line each', () => {
+  let model: string;
+  let run: string;
+  let data: string;
+  beforeAll(async () => {
+    model = join(tmp, 'base');
+    await writeTinyModel(model, { layers: 1, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, vocab: 20 });
+    run = join(tmp, 'run');
+    expect(loftq('quantize', model, '--out', run, '--rank', '2', '--iters', '2').code).toBe(0);
+    data = join(tmp, 'data.jsonl');
+    writeFileSync(data, '{"text": "hello there"}\n');
+  });
+
+  /** A copy of the run with one file changed. */
+  function damaged(name: string, file: string, content: (old: string) => string): string {
+    const dir = join(tmp, name);
+    cpSync(run, dir, { recursive: true });
+    writeFileSync(join(dir, file), content(readFileSync(join(dir, file), 'utf8')));
+    return dir;
+  }
+
+  it('run.json that is null or has a wrongly typed field', () => {
+    oneLineError(loftq('export', damaged('null-run', 'run.json', () => 'null'), '--format', 'peft', '--out', join(tmp, 'x1')), /not a run record \(the file holds null\)/);
+    const badStatus = damaged('bad-status', 'run.json', (t) => JSON.stringify({ ...JSON.parse(t), status: null }));
+    oneLineError(loftq('export', badStatus, '--format', 'peft', '--out', join(tmp, 'x2')), /"status" must be one of/);
+    const badConfig = damaged('bad-config', 'run.json', (t) => JSON.stringify({ ...JSON.parse(t), config: 'x' }));
+    oneLineError(loftq('eval', badConfig, '--data', data), /"config" must be an object/);
+  });
+
+  it('adapter_config.json with r = 0, a wrongly typed alpha, or an r the tensors disagree with', () => {
+    const adapter = (over: Record<string, unknown>) => (t: string) => JSON.stringify({ ...JSON.parse(t), ...over });
+    oneLineError(loftq('export', damaged('r0', 'adapter/adapter_config.json', adapter({ r: 0 })), '--format', 'merged', '--out', join(tmp, 'x5')), /"r" must be a positive integer, got 0/);
+    oneLineError(loftq('export', damaged('alpha', 'adapter/adapter_config.json', adapter({ lora_alpha: 'x' })), '--format', 'merged', '--out', join(tmp, 'x3')), /"lora_alpha" must be a positive number/);
+    oneLineError(loftq('export', damaged('r3', 'adapter/adapter_config.json', adapter({ r: 3 })), '--format', 'merged', '--out', join(tmp, 'x6')), /lora_A has shape \[2, \d+\], expected \[3, \d+\]/);
+  });
+
+  it('an unknown quantizer name in quantized.safetensors, and a missing backbone', () => {
+    const dir = join(tmp, 'bad-quant');
+    cpSync(run, dir, { recursive: true });
+    const path = join(dir, 'quantized.safetensors');
+    const bytes = readFileSync(path);
+    const text = bytes.toString('latin1').replace('"quant\\":\\"nf\\"', '"quant\\":\\"xx\\"');
+    writeFileSync(path, Buffer.from(text, 'latin1'));
+    oneLineError(loftq('export', dir, '--format', 'peft', '--out', join(tmp, 'x7')), /unknown quantizer "xx"/);
+    const nobackbone = join(tmp, 'no-backbone');
+    cpSync(run, nobackbone, { recursive: true });
+    renameSync(join(nobackbone, 'backbone'), join(tmp, 'moved-backbone'));
+    oneLineError(loftq('export', nobackbone, '--format', 'peft', '--out', join(tmp, 'x4')), /the run has no backbone\/ folder/);
+  });
+
+  it('config vocab_size different from the embedding rows', async () => {
+    const m = join(tmp, 'vocab');
+    await writeTinyModel(m, { layers: 1, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, vocab: 20 });
+    const config = JSON.parse(readFileSync(join(m, 'config.json'), 'utf8'));
+    writeFileSync(join(m, 'config.json'), JSON.stringify({ ...config, vocab_size: 40 }));
+    oneLineError(loftq('quantize', m, '--out', join(tmp, 'never')), /"model.embed_tokens.weight" has shape \[20, 16\] but config.json says vocab_size 40/);
+  });
+});
+

@@ -3,8 +3,10 @@
 // files; the target matrices live once, packed, in quantized.safetensors. An export writes the
 // full model folder: every other tensor as stored and each target as its dequantized Q (or,
 // merged, Q + s·B·A) in the original dtype. Tensors are produced one at a time.
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors';
 import { encodeF32, isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { fsError, openRegularFile } from '../io/fs-util';
 import { readModelConfig } from '../io/hf-config';
@@ -89,6 +91,7 @@ export async function writeRunBackbone(
 
 /** A run's backbone tensors: unquantized.safetensors, or the full backbone of runs made before it. */
 export async function openRunBackbone(backboneDir: string): Promise<ModelWeights> {
+  if (!existsSync(backboneDir)) throw new UserError(`${dirname(backboneDir)}: the run has no ${basename(backboneDir)}/ folder (the tensors that are not quantized): it was removed or never finished`);
   let file: SafetensorsFile | null = null;
   try {
     file = await openSafetensors(join(backboneDir, UNQUANTIZED_WEIGHTS));

@@ -3,6 +3,7 @@
 // .lora_B.weight [out, r]. The LoftQ values are in the tensors, so init_lora_weights is true.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
 import { PlannedSafetensors } from '../io/safetensors-planned';
@@ -101,5 +102,32 @@ export class PeftAdapterWriter {
   abort(): Promise<void> {
     return this.file.abort();
   }
+}
+
+export interface AdapterSettings {
+  r: number;
+  alpha: number;
+  rslora: boolean;
+  /** s = alpha/r, or alpha/√r with rsLoRA. */
+  scaling: number;
+}
+
+/** adapter_config.json's LoRA settings, checked: r a positive integer, lora_alpha a positive number. */
+export function adapterSettings(raw: unknown, path: string): AdapterSettings {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${path}: not an adapter config (expected an object)`);
+  const c = raw as Record<string, unknown>;
+  const r = c.r;
+  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 1) throw new UserError(`${path}: "r" must be a positive integer, got ${JSON.stringify(r)?.slice(0, 40)}`);
+  const alpha = c.lora_alpha;
+  if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) throw new UserError(`${path}: "lora_alpha" must be a positive number, got ${JSON.stringify(alpha)?.slice(0, 40)}`);
+  if (c.use_rslora !== undefined && c.use_rslora !== null && typeof c.use_rslora !== 'boolean') throw new UserError(`${path}: "use_rslora" must be true or false`);
+  const rslora = c.use_rslora === true;
+  return { r, alpha, rslora, scaling: rslora ? alpha / Math.sqrt(r) : alpha / r };
+}
+
+/** Checks that an adapter's A and B have the shapes LoRA needs for a [out, in] weight with rank r. */
+export function checkAdapterShapes(path: string, module: string, a: readonly number[], b: readonly number[], out: number, inp: number, r: number): void {
+  if (a.length !== 2 || a[0] !== r || a[1] !== inp) throw new UserError(`${path}: ${module}.lora_A has shape [${a.join(', ')}], expected [${r}, ${inp}] (r = ${r})`);
+  if (b.length !== 2 || b[0] !== out || b[1] !== r) throw new UserError(`${path}: ${module}.lora_B has shape [${b.join(', ')}], expected [${out}, ${r}] (r = ${r})`);
 }
 

@@ -148,3 +148,19 @@ export function parseTargets(str: string): TargetSpec {
   }
   return list;
 }
+
+/**
+ * The embedding (and a separate lm_head) must have config.json's vocab_size rows and
+ * hidden_size columns: a mismatch would index past the table or score the wrong tokens.
+ */
+export function checkEmbeddings(weights: WeightIndex, config: ModelConfig): void {
+  const at = weights.dir ? `${weights.dir}: ` : '';
+  for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+    if (!weights.names().includes(name)) continue;
+    const { shape } = weights.info(name);
+    if (shape.length !== 2 || shape[0] !== config.vocabSize || shape[1] !== config.hiddenSize) {
+      throw new UserError(`${at}tensor "${name}" has shape [${shape.join(', ')}] but config.json says vocab_size ${config.vocabSize} and hidden_size ${config.hiddenSize}`);
+    }
+  }
+}
+

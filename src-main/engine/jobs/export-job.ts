@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors';
 import { writeFullBackbone } from '../export/backbone';
-import { adapterKey } from '../export/peft';
+import { adapterKey, adapterSettings, checkAdapterShapes } from '../export/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
 import { checkOutput, markOwned } from '../runs/ownership';
@@ -91,15 +91,18 @@ async function exportPeft(runDir: string, staging: string, finalOut: string, onE
 async function exportMerged(runDir: string, staging: string, choice: DeviceChoice, onEvent?: EventSink): Promise<void> {
   const quantized = await QuantizedFile.open(join(runDir, RUN_FILES.quantized));
   const adapterDir = join(runDir, RUN_FILES.adapter);
-  const adapterConfig = await readJsonFile<{ r: number; lora_alpha: number; use_rslora: boolean }>(join(adapterDir, 'adapter_config.json'));
+  const configPath = join(adapterDir, 'adapter_config.json');
+  const { r, scaling } = adapterSettings(await readJsonFile<unknown>(configPath), configPath);
   const adapter = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
-  const r = adapterConfig.r;
-  const scaling = adapterConfig.use_rslora ? adapterConfig.lora_alpha / Math.sqrt(r) : adapterConfig.lora_alpha / r;
   const { device } = await openDevice(choice);
   try {
     await writeFullBackbone(staging, join(runDir, RUN_FILES.backbone), quantized, {
       transform: async (module, q) => {
         const [out, inp] = quantized.matrices[module].shape;
+        const infoA = adapter.tensors.get(adapterKey(module, 'lora_A'));
+        const infoB = adapter.tensors.get(adapterKey(module, 'lora_B'));
+        if (!infoA || !infoB) throw new UserError(`${adapter.path}: no adapter for ${module}`);
+        checkAdapterShapes(adapter.path, module, infoA.shape, infoB.shape, out, inp, r);
         const a = await readTensorF32(adapter, adapterKey(module, 'lora_A'));
         const b = await readTensorF32(adapter, adapterKey(module, 'lora_B'));
         const scope = new TensorScope();

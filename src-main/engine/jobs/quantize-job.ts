@@ -14,7 +14,7 @@ import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
-import { discoverTargets, parseTargets, type Target } from '../io/targets';
+import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
 import { packedByteLength } from '../quant/packing';
 import {
@@ -52,6 +52,7 @@ export async function planQuantize(o: QuantizeOptions): Promise<QuantizePlan> {
   const config = await readModelConfig(modelDir);
   const weights = await openModelWeights(modelDir);
   const targets = discoverTargets(weights, config, parseTargets(o.targets));
+  checkEmbeddings(weights, config);
   if (targets.length === 0) throw new UserError(`${modelDir}: no target matrices found`);
   for (const t of targets) {
     const limit = Math.min(t.shape[0], t.shape[1]);
@@ -253,6 +254,10 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
         );
       } finally {
         w.dispose();
+      }
+      if (!Number.isFinite(result.errInit) || !Number.isFinite(result.errQ)) {
+        freeResult(result);
+        throw new UserError(`${t.name}: the init error came out ${result.errInit} (not a number): the matrix or its quantization is degenerate`);
       }
       const layer: LayerRecord = {
         name: t.name,

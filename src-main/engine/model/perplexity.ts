@@ -52,5 +52,8 @@ export async function perplexity(model: Transformer, ids: Int32Array, options: P
     prevEnd = end;
     onProgress?.(tokens, n - 1);
   }
-  return { ppl: Math.exp(nllSum / tokens), nll_sum: nllSum, tokens, windows, seconds: (performance.now() - started) / 1000 };
+  const ppl = Math.exp(nllSum / tokens);
+  // A NaN or infinite perplexity is an error to report, never a number to print and record.
+  if (!Number.isFinite(ppl)) throw new UserError(`perplexity came out ${ppl}: the model produced non-finite scores (NaN or infinite weights or activations)`);
+  return { ppl, nll_sum: nllSum, tokens, windows, seconds: (performance.now() - started) / 1000 };
 }

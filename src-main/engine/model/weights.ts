@@ -4,13 +4,14 @@
 import { join } from 'node:path';
 import { UserError } from '../errors';
 import { openRunBackbone } from '../export/backbone';
-import { adapterKey } from '../export/peft';
+import { adapterKey, adapterSettings, checkAdapterShapes } from '../export/peft';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { openModelWeights } from '../io/model-weights';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { LLAMA_MODULES, modulePath, type LinearModule } from '../io/targets';
 import { QuantizedFile } from '../runs/quantized-file';
-import { readJsonFile, RUN_FILES } from '../runs/run-dir';
+import { readJson } from '../io/json-file';
+import { RUN_FILES } from '../runs/run-dir';
 
 export interface LayerWeights {
   /** By decoder-graph input name: input_layernorm, q_proj, q_proj.bias, q_proj.lora_A, … */
@@ -57,6 +58,13 @@ function checkFinite(name: string, data: Float32Array): Float32Array {
 }
 
 async function assemble(config: ModelConfig, index: TensorIndex, read: TensorSource): Promise<WeightSet> {
+  for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+    if (!index.has(name)) continue;
+    const shape = index.info(name).shape;
+    if (shape[0] !== config.vocabSize || shape[1] !== config.hiddenSize) {
+      throw new UserError(`tensor "${name}" has shape [${shape.join(', ')}] but config.json says vocab_size ${config.vocabSize} and hidden_size ${config.hiddenSize}`);
+    }
+  }
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const tensors = new Map<string, Float32Array>();
@@ -117,7 +125,8 @@ export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
 
 /** Adds a PEFT adapter's A and B to a weight set (a separate branch; Q is untouched). */
 export async function attachAdapter(set: WeightSet, adapterDir: string): Promise<WeightSet> {
-  const config = await readJsonFile<{ r: number; lora_alpha: number; use_rslora?: boolean }>(join(adapterDir, 'adapter_config.json'));
+  const configPath = join(adapterDir, 'adapter_config.json');
+  const settings = adapterSettings(await readJson(configPath), configPath);
   const file = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const modules = new Set<LinearModule>();
   const layers: LayerWeights[] = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes), deferred: layer.deferred }));
@@ -127,6 +136,9 @@ export async function attachAdapter(set: WeightSet, adapterDir: string): Promise
       if (!file.tensors.has(a)) continue;
       modules.add(m);
       const b = adapterKey(modulePath(l, m), 'lora_B');
+      if (!file.tensors.has(b)) throw new UserError(`${file.path}: ${a} has no matching ${b}`);
+      const [out, inp] = layers[l].shapes.get(m) ?? [];
+      checkAdapterShapes(file.path, modulePath(l, m), file.tensors.get(a)!.shape, file.tensors.get(b)!.shape, out, inp, settings.r);
       for (const [key, name] of [[`${m}.lora_A`, a], [`${m}.lora_B`, b]] as const) {
         layers[l].tensors.set(key, checkFinite(name, await readTensorF32(file, name)));
         layers[l].shapes.set(key, file.tensors.get(name)!.shape);
@@ -139,7 +151,5 @@ export async function attachAdapter(set: WeightSet, adapterDir: string): Promise
       if (!layers[l].tensors.has(`${m}.lora_A`)) throw new UserError(`${adapterDir}: layer ${l} has no ${m} adapter while other layers do`);
     }
   }
-  const r = config.r;
-  const scaling = config.use_rslora ? config.lora_alpha / Math.sqrt(r) : config.lora_alpha / r;
-  return { ...set, layers, lora: { modules: LLAMA_MODULES.filter((m) => modules.has(m)), scaling } };
+  return { ...set, layers, lora: { modules: LLAMA_MODULES.filter((m) => modules.has(m)), scaling: settings.scaling } };
 }

@@ -52,6 +52,11 @@ export async function readJsonFile<T>(path: string): Promise<T> {
   return (await readJson(path)) as T;
 }
 
+const STATUSES = new Set(['running', 'done', 'failed', 'cancelled']);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** run.json, checked field by field: a hand-edited or damaged file gives one line naming what is wrong. */
 export async function readRunRecord(dir: string): Promise<RunRecord> {
   const path = join(resolve(dir), RUN_FILES.run);
   try {
@@ -59,13 +64,40 @@ export async function readRunRecord(dir: string): Promise<RunRecord> {
   } catch {
     throw new UserError(`${resolve(dir)} is not a run directory (no ${RUN_FILES.run})`);
   }
-  const record = await readJsonFile<RunRecord>(path);
-  if (record.format !== RUN_FORMAT) throw new UserError(`${path}: unknown run format ${JSON.stringify(record.format)}`);
-  return record;
+  const record = await readJson(path);
+  if (!isObject(record)) throw new UserError(`${path}: not a run record (the file holds ${record === null ? 'null' : typeof record})`);
+  if (record.format !== RUN_FORMAT) throw new UserError(`${path}: unknown run format ${JSON.stringify(record.format)?.slice(0, 80)}`);
+  if (typeof record.status !== 'string' || !STATUSES.has(record.status)) throw new UserError(`${path}: "status" must be one of ${[...STATUSES].join(', ')}`);
+  for (const field of ['config', 'model', 'timings'] as const) {
+    if (!isObject(record[field])) throw new UserError(`${path}: "${field}" must be an object`);
+  }
+  if (typeof record.created !== 'string') throw new UserError(`${path}: "created" must be a date string`);
+  for (const field of ['summary', 'device', 'training'] as const) {
+    if (record[field] !== undefined && !isObject(record[field])) throw new UserError(`${path}: "${field}" must be an object`);
+  }
+  return record as unknown as RunRecord;
 }
 
+/** layers.json, checked entry by entry (names, shapes, finite errors). */
 export async function readLayers(dir: string): Promise<LayerRecord[]> {
-  return readJsonFile<LayerRecord[]>(join(resolve(dir), RUN_FILES.layers));
+  const path = join(resolve(dir), RUN_FILES.layers);
+  const layers = await readJson(path);
+  if (!Array.isArray(layers)) throw new UserError(`${path}: must be an array of matrices`);
+  layers.forEach((l: unknown, i) => {
+    const where = `${path}: entry ${i}`;
+    if (!isObject(l)) throw new UserError(`${where} is not an object`);
+    if (typeof l.name !== 'string' || l.name === '') throw new UserError(`${where}: "name" must be a string`);
+    const shape = l.shape;
+    if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) throw new UserError(`${where}: "shape" must be two positive integers`);
+    for (const f of ['bits', 'err_q', 'err_init'] as const) {
+      if (typeof l[f] !== 'number' || !Number.isFinite(l[f])) throw new UserError(`${where}: "${f}" must be a finite number`);
+    }
+    for (const f of ['step_errors', 'residual_top_sv'] as const) {
+      const a = l[f];
+      if (!Array.isArray(a) || !a.every((x) => typeof x === 'number')) throw new UserError(`${where}: "${f}" must be an array of numbers`);
+    }
+  });
+  return layers as LayerRecord[];
 }
 
 /** metrics.jsonl is append-only: one JSON object per line. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors';
 import { findNonFinite, openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { readJsonObject } from '../io/json-file';
-import { adapterKey, type AdapterConfigInput, type AdapterMatrix } from '../export/peft';
+import { adapterKey, adapterSettings, type AdapterConfigInput, type AdapterMatrix } from '../export/peft';
 import { matrix } from '../tensor/matrix';
 
 export type ParamMap = Map<string, Float32Array>;
@@ -65,11 +65,7 @@ export async function readPeftAdapter(dir: string): Promise<{ matrices: AdapterM
   const configPath = join(dir, 'adapter_config.json');
   const raw = await readJsonObject(configPath, { optional: true });
   if (raw === null) throw new UserError(`${dir} has no adapter (no adapter_config.json)`);
-  const r = raw.r;
-  const alpha = raw.lora_alpha;
-  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r < 1 || typeof alpha !== 'number' || !Number.isFinite(alpha)) {
-    throw new UserError(`${configPath}: r and lora_alpha must be numbers`);
-  }
+  const { r, alpha } = adapterSettings(raw, configPath);
   const config: AdapterConfigInput = {
     rank: r,
     alpha,
@@ -90,8 +86,8 @@ export async function readPeftAdapter(dir: string): Promise<{ matrices: AdapterM
     if (!infoB) throw new UserError(`${file.path}: ${key} has no matching ${keyB}`);
     const [ra, inF] = infoA.shape;
     const [outF, rb] = infoB.shape;
-    if (infoA.shape.length !== 2 || infoB.shape.length !== 2 || ra !== rb) {
-      throw new UserError(`${file.path}: ${name}: lora_A [${infoA.shape.join(', ')}] and lora_B [${infoB.shape.join(', ')}] do not fit together`);
+    if (infoA.shape.length !== 2 || infoB.shape.length !== 2 || ra !== rb || ra !== r) {
+      throw new UserError(`${file.path}: ${name}: lora_A [${infoA.shape.join(', ')}] and lora_B [${infoB.shape.join(', ')}] do not fit together with r = ${r} of adapter_config.json`);
     }
     const a = await readTensorF32(file, key);
     const b = await readTensorF32(file, keyB);
