@@ -3,9 +3,53 @@
 //   steps        {"step","loss","lr","grad_norm","tokens_per_s","time"}
 //   evaluations  {"step","split":"eval","eval_ppl","tokens","weights":"q+lora", "eval_loss", "time"}
 // `time` is the wall-clock time of the record (ISO 8601), as the eval job writes it.
-// A run resumed from a checkpoint older than its last logged step logs those steps again;
-// readers keep the last record per step (lastPerStep).
-import { appendMetric } from '../runs/run-dir';
+// A run resumed from a checkpoint older than its last logged step first drops training's
+// records past the checkpoint (dropAfter), so no step is ever logged twice.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeBytesAtomic } from '../io/atomic-write';
+import { readTextFile } from '../io/json-file';
+import { appendMetric, RUN_FILES } from '../runs/run-dir';
+
+/** Largest metrics.jsonl rewritten on resume. */
+const MAX_METRICS_BYTES = 256 * 2 ** 20;
+
+/** A line training wrote (a step, or a held-out evaluation), not one of `loftq eval`'s. */
+function isTrainingRecord(r: Record<string, unknown>): boolean {
+  if ('loss' in r && 'lr' in r) return true;
+  return r.split === 'eval' && r.weights === 'q+lora' && !('data' in r);
+}
+
+/**
+ * Drops training's records after `step` from metrics.jsonl (atomically), keeping everything
+ * else; says whether an evaluation of `step` itself is there.
+ */
+export async function dropAfter(runDir: string, step: number): Promise<{ evalAtStep: boolean }> {
+  const path = join(runDir, RUN_FILES.metrics);
+  if (!existsSync(path)) return { evalAtStep: false };
+  const lines = (await readTextFile(path, MAX_METRICS_BYTES)).split('\n').filter((l) => l.trim() !== '');
+  let evalAtStep = false;
+  let dropped = 0;
+  const kept = lines.filter((line) => {
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      dropped++;
+      return false; // a line cut by a crash mid-append
+    }
+    if (!isTrainingRecord(r)) return true;
+    const s = Number(r.step);
+    if (s > step) {
+      dropped++;
+      return false;
+    }
+    if (s === step && r.split === 'eval') evalAtStep = true;
+    return true;
+  });
+  if (dropped > 0) await writeBytesAtomic(path, kept.map((l) => l + '\n').join(''));
+  return { evalAtStep };
+}
 
 export interface TrainStepMetric {
   step: number;

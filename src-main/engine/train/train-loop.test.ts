@@ -183,9 +183,9 @@ describe('runTraining', () => {
     const r = await runTraining(options(dir));
     expect(r.resumedFrom).toBe(10);
     await expectSameAsReference(dir, r.params);
-    // Steps 11 and 12 were logged twice; the last record of each step is the resumed run's.
+    // Steps 11 and 12 were logged before the crash and redone: each step is in the log once.
     const steps = (await metricLines(dir)).filter((l) => 'loss' in l).map((l) => l.step);
-    expect(steps.filter((s) => s === 11)).toHaveLength(2);
+    expect(steps).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
   });
 
   it('drops the step in progress when cancelled inside it, and resumes identically', async () => {
@@ -204,6 +204,30 @@ describe('runTraining', () => {
     const r = await runTraining(options(dir));
     expect(r.resumedFrom).toBe(8);
     await expectSameAsReference(dir, r.params);
+  });
+
+  it('stopped during an evaluation: resuming records that evaluation once, and no step twice', async () => {
+    const dir = await fresh('mid-eval');
+    const ctrl = new AbortController();
+    let evals = 0;
+    const base = options(dir);
+    const evaluate: NonNullable<typeof base.evaluate> = async (args) => {
+      // The third evaluation (steps 0, 6, then 12) is interrupted.
+      if (++evals === 3) {
+        ctrl.abort();
+        throw new CancelledError();
+      }
+      return base.evaluate!(args);
+    };
+    expect(await stopped(runTraining(options(dir, { signal: ctrl.signal, evaluate })))).toBeInstanceOf(CancelledError);
+    const r = await runTraining(options(dir));
+    expect(r.resumedFrom).toBe(12);
+    await expectSameAsReference(dir, r.params);
+    const lines = await metricLines(dir);
+    const evalSteps = lines.filter((l) => l.split === 'eval').map((l) => l.step);
+    expect(evalSteps).toEqual([0, 6, 12, 18, 24]);
+    const steps = lines.filter((l) => 'loss' in l).map((l) => l.step);
+    expect(new Set(steps).size).toBe(steps.length);
   });
 
   it('refuses to resume with a changed config, naming the field', async () => {

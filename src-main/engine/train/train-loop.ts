@@ -21,7 +21,7 @@ import { layoutOf, paramsFromAdapter, type AdapterLayoutEntry, type ParamMap } f
 import { checkResumeConfig, findLatestCheckpoint, loadCheckpoint, saveCheckpoint, writeRunAdapter, type LoopState } from './checkpoint';
 import { clipGradNorm } from './clip';
 import type { TrainConfig } from './config';
-import { appendEval, appendTrainStep, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
+import { appendEval, appendTrainStep, dropAfter, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
 import { DataOrder, START_POSITION, checkPosition, type PackedRows, type TrainData } from './packing';
 import { learningRate, scheduleOf } from './schedule';
 
@@ -133,6 +133,8 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     loop = { ...ck.loop, config };
     resumedFrom = latest.step;
   }
+  // Steps logged after the checkpoint are redone now: their old records go first.
+  const resumedEvalLogged = resumedFrom === null ? false : (await dropAfter(runDir, resumedFrom)).evalAtStep;
   const order = new DataOrder(data.train.count, config.seed);
   const schedule = scheduleOf(config);
   const names = [...params.keys()];
@@ -160,8 +162,11 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     throw new CancelledError();
   };
 
+  const isEvalStep = (s: number) => config.evalEvery > 0 && (s % config.evalEvery === 0 || s === config.steps);
   try {
     if (resumedFrom === null) await evaluate();
+    // Stopped during the evaluation of the checkpointed step: it is recorded now, once.
+    else if (isEvalStep(resumedFrom) && !resumedEvalLogged) await evaluate();
   } catch (e) {
     if (signal?.aborted) await cancelled();
     throw e;
