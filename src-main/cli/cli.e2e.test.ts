@@ -371,4 +371,43 @@ describe('cancel', () => {
     expect(record.status).toBe('cancelled');
     expect(readdirSync(run).sort()).toEqual(['.loftq-run', 'layers.json', 'run.json']);
   });
+
+  it('a second Ctrl-C exits at once and still marks the run cancelled, with no partial files', async () => {
+    const dir = join(tmp, 'bigger');
+    const run = join(tmp, 'run-cancel-twice');
+    let sent = false;
+    const r = await loftqAsync(['quantize', dir, '--out', run, '--rank', '8', '--iters', '5', '--json'], (e, child) => {
+      if (e.type === 'layer' && !sent) {
+        sent = true;
+        child.kill('SIGINT');
+        child.kill('SIGINT');
+      }
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    expect(record.status).toBe('cancelled');
+    expect(readdirSync(run).filter((f) => !['.loftq-run', 'layers.json', 'run.json'].includes(f))).toEqual([]);
+  });
+
+  it('a run whose process was killed (SIGKILL) is shown as interrupted the next time it is read, its partial files gone', async () => {
+    const dir = join(tmp, 'bigger');
+    const run = join(tmp, 'run-killed');
+    let sent = false;
+    await loftqAsync(['quantize', dir, '--out', run, '--rank', '8', '--iters', '5', '--json'], (e, child) => {
+      if (e.type === 'layer' && !sent) {
+        sent = true;
+        child.kill('SIGKILL');
+      }
+    });
+    expect(sent).toBe(true);
+    expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).status).toBe('running');
+    const e = loftq('export', run, '--format', 'peft', '--out', join(tmp, 'never-killed'));
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/the run is failed/);
+    const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/^interrupted: the process running it \(pid \d+\) ended without finishing/);
+    expect(readdirSync(run).filter((f) => f.includes('.tmp-') || ['quantized.safetensors', 'adapter', 'adapter-init', 'backbone'].includes(f))).toEqual([]);
+  });
 });

@@ -2,6 +2,7 @@
 // codes (0 ok, 1 user error with one line on stderr, 2 usage, 130 cancelled).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancelledError, UserError } from '../engine/errors';
+import { abandonAll } from '../engine/jobs/abandon';
 import { QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
 import { demoCommand } from './commands/demo';
 import { evalCommand } from './commands/eval';
@@ -222,7 +223,11 @@ export async function main(argv: string[]): Promise<number> {
     if (interrupts === 1) {
       process.stderr.write('\ncancelling… (press Ctrl-C again to quit at once)\n');
       controller.abort();
-    } else process.exit(130);
+    } else {
+      // No time to wait for the cancel: leave each run's state truthful, then go.
+      abandonAll();
+      process.exit(130);
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -4,6 +4,7 @@
 // the job's device one at a time: the next one is read while the current one is computed and
 // the previous one's outputs are written. The run is marked failed or cancelled on any
 // interruption, never left half-written.
+import { rmSync } from 'node:fs';
 import { copyFile, mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
@@ -26,9 +27,11 @@ import {
   type LayerRecord,
   type RunRecord,
 } from '../runs/run-dir';
+import { currentProcess } from '../runs/interrupted';
 import { matrixInfo, QuantizedFileWriter, type QuantizedMatrixInfo } from '../runs/quantized-file';
 import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import { deviceRecord, openDevice } from '../tensor/devices';
+import { onAbandon, removeTemporariesSync, writeJsonSync } from './abandon';
 import { assignBits } from './bits-map';
 import type { EventSink } from './events';
 import { validateQuantizeOptions, type QuantizeOptions } from './quantize-options';
@@ -204,6 +207,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
       weight_bytes: weights.totalBytes(),
     },
     device: deviceRecord(opened),
+    process: currentProcess(),
     created: new Date().toISOString(),
     timings: {},
   };
@@ -217,6 +221,12 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   let adapterFile: PeftAdapterWriter | null = null;
   // The previous matrix's outputs go to disk while the next one is computed.
   let writing: Promise<void> = Promise.resolve();
+  // A second Ctrl-C exits at once: this still marks the run cancelled and removes its partial files.
+  const forget = onAbandon(() => {
+    writeJsonSync(join(runDir, RUN_FILES.run), { ...record, status: 'cancelled', error: 'cancelled', finished: new Date().toISOString() });
+    for (const partial of [RUN_FILES.quantized, RUN_FILES.adapter, RUN_FILES.adapterInit, RUN_FILES.backbone]) rmSync(join(runDir, partial), { recursive: true, force: true });
+    removeTemporariesSync(runDir);
+  });
   try {
     await writeRunRecord(runDir, record);
     onEvent?.({ type: 'start', job: 'quantize', run: runDir, matrices: targets.length, total_params: totalParams, device: record.device as Record<string, unknown> });
@@ -371,6 +381,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     await writeRunRecord(runDir, record).catch(() => undefined);
     throw e;
   } finally {
+    forget();
     await files.close();
     await device.dispose();
   }

@@ -4,11 +4,13 @@
 // Held-out perplexity is Q + the current adapter on the eval rows. The loop appends the
 // metrics, writes the checkpoints and RUN_DIR/adapter/; this job records the training's
 // status in run.json under `training`, leaving the quantize record as it was.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
 import { attachAdapter, loadQuantizedWeights } from '../model/weights';
+import { onAbandon, removeTemporariesSync, writeJsonSync } from './abandon';
+import { currentProcess } from '../runs/interrupted';
 import type { TrainingRecord } from '../runs/records';
 import { readRunRecord, RUN_FILES, writeRunRecord } from '../runs/run-dir';
 import { openTextDataset, readTokens } from '../text/datasets';
@@ -94,7 +96,15 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
     config: { ...config },
     started: new Date().toISOString(),
     resumed_from: null,
+    process: currentProcess(),
   };
+  // A second Ctrl-C exits at once: the training is still recorded cancelled, its temporaries removed.
+  const forget = onAbandon(() => {
+    const path = join(runDir, RUN_FILES.run);
+    const current = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeJsonSync(path, { ...current, training: { ...training, status: 'cancelled', finished: new Date().toISOString() } });
+    removeTemporariesSync(runDir);
+  });
   const saveTraining = async () => {
     const current = await readRunRecord(runDir);
     await writeRunRecord(runDir, { ...current, training: { ...training } });
@@ -154,6 +164,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
     await saveTraining().catch(() => undefined);
     throw e;
   } finally {
+    forget();
     await source.dispose();
   }
 }

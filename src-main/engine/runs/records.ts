@@ -31,6 +31,8 @@ export interface RunRecord {
   model: Record<string, unknown>;
   /** The device the run was computed on: kind, name, memory, why it was chosen, backend facts. */
   device?: Record<string, unknown>;
+  /** The process computing it while `running` (pid, host): a reader that finds it gone marks the run interrupted. */
+  process?: { pid: number; host: string };
   created: string;
   finished?: string;
   timings: Record<string, number>;
@@ -50,6 +52,8 @@ export interface TrainingRecord {
   started: string;
   finished?: string;
   resumed_from: number | null;
+  /** The process training it while `running`. */
+  process?: { pid: number; host: string };
   last_loss?: number | null;
   last_eval_ppl?: number | null;
   error?: string;

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
+import { interruptedMessage, isGone, removeTemporaries } from './interrupted';
 import { checkOutput, markOwned } from './ownership';
 import { readJson } from '../io/json-file';
 import { RUN_FORMAT, type LayerRecord, type RunRecord } from './records';
@@ -75,7 +76,34 @@ export async function readRunRecord(dir: string): Promise<RunRecord> {
   for (const field of ['summary', 'device', 'training'] as const) {
     if (record[field] !== undefined && !isObject(record[field])) throw new UserError(`${path}: "${field}" must be an object`);
   }
-  return record as unknown as RunRecord;
+  return settleInterrupted(resolve(dir), record as unknown as RunRecord);
+}
+
+/**
+ * A run (or its training) still `running` whose process is gone is marked failed as
+ * interrupted, and what it left half-written is removed: its partial outputs (a quantize that
+ * never finished has none that are complete) and the temporary files of atomic writes.
+ */
+async function settleInterrupted(dir: string, record: RunRecord): Promise<RunRecord> {
+  let changed = false;
+  if (record.status === 'running' && isGone(record.process)) {
+    record.status = 'failed';
+    record.error = interruptedMessage(record.process);
+    record.finished = new Date().toISOString();
+    for (const partial of [RUN_FILES.quantized, RUN_FILES.adapter, RUN_FILES.adapterInit, RUN_FILES.backbone]) {
+      await rm(join(dir, partial), { recursive: true, force: true }).catch(() => undefined);
+    }
+    changed = true;
+  }
+  if (record.training?.status === 'running' && isGone(record.training.process)) {
+    record.training = { ...record.training, status: 'failed', error: interruptedMessage(record.training.process), finished: new Date().toISOString() };
+    changed = true;
+  }
+  if (changed) {
+    await removeTemporaries(dir);
+    await writeRunRecord(dir, record);
+  }
+  return record;
 }
 
 /** layers.json, checked entry by entry (names, shapes, finite errors). */
