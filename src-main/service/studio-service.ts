@@ -22,6 +22,10 @@ import { UserError } from '../engine/errors';
 import { writeJsonAtomic } from '../engine/io/atomic-write';
 import { readTextFile } from '../engine/io/json-file';
 import { isWithin, realPathOf } from '../engine/runs/ownership';
+import { Pool } from '../engine/util/pool';
+
+/** Heavy requests (model folders, whole runs) served at once; more wait their turn. */
+const HEAVY_REQUESTS = 2;
 
 /** Largest metrics.jsonl the dashboard reads. */
 const MAX_METRICS_BYTES = 256 * 2 ** 20;
@@ -59,6 +63,8 @@ export class StudioService implements StudioApi {
   private readonly jobs = new Map<string, JobInfo>();
   private readonly lastSent = new Map<string, number>();
   private readonly queue: JobQueue;
+  /** Requests that read model folders or whole runs: a few at a time, the rest queued (memory stays bounded). */
+  private readonly heavy = new Pool(HEAVY_REQUESTS);
   private watcher: FSWatcher | null = null;
   private watchTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -208,7 +214,7 @@ export class StudioService implements StudioApi {
 
   async inspectModel(path: string) {
     if (typeof path !== 'string' || path.trim() === '') throw new UserError('a model folder is required');
-    return inspectModel(path);
+    return this.heavy.run(() => inspectModel(path));
   }
 
   async listRuns(): Promise<RunSummary[]> {
@@ -237,6 +243,10 @@ export class StudioService implements StudioApi {
   }
 
   async getRun(dir: string): Promise<RunDetail> {
+    return this.heavy.run(() => this.readRun(dir));
+  }
+
+  private async readRun(dir: string): Promise<RunDetail> {
     const path = await this.runPath(dir);
     const record = await readRunRecord(path);
     const layers = existsSync(join(path, RUN_FILES.layers)) ? await readLayers(path) : [];

@@ -1,4 +1,5 @@
 // A text file's lines, read in fixed-size chunks so a large file is never held whole.
+import { UserError } from '../errors';
 import { fsError, openRegularFile } from '../io/fs-util';
 
 const CHUNK_BYTES = 1 << 16;
@@ -40,23 +41,36 @@ export async function* readTextChunks(path: string, counter: ReadCounter): Async
   }
 }
 
-/** Yields the lines of a UTF-8 file without their "\n" or "\r\n". */
-export async function* readLines(path: string, counter: ReadCounter): AsyncGenerator<string> {
+/** Longest line a reader takes (characters): a .jsonl record past this is refused, not buffered. */
+export const MAX_LINE_CHARS = 64 * 2 ** 20;
+
+/** Yields the lines of a UTF-8 file without their "\n" or "\r\n"; a line over maxChars is an error. */
+export async function* readLines(path: string, counter: ReadCounter, maxChars = MAX_LINE_CHARS): AsyncGenerator<string> {
   // The unfinished last line, in pieces, so that a very long line is not re-copied per chunk.
   let pending: string[] = [];
+  let pendingChars = 0;
+  let lineNo = 0;
   const take = (piece: string): string => {
     pending.push(piece);
     const line = pending.join('');
     pending = [];
+    pendingChars = 0;
+    lineNo++;
     return line.endsWith('\r') ? line.slice(0, -1) : line;
+  };
+  const hold = (piece: string) => {
+    pendingChars += piece.length;
+    if (pendingChars > maxChars) throw new UserError(`${path}: line ${lineNo + 1} is longer than ${maxChars} characters (a .jsonl record must be one line of reasonable size)`);
+    pending.push(piece);
   };
   for await (const text of readTextChunks(path, counter)) {
     let start = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      yield take(text.slice(start, nl));
+      hold(text.slice(start, nl));
+      yield take('');
       start = nl + 1;
     }
-    if (start < text.length) pending.push(text.slice(start));
+    if (start < text.length) hold(text.slice(start));
   }
   if (pending.length > 0) yield take('');
 }
