@@ -3,7 +3,7 @@
 // and shutdown.
 import { describe, expect, it } from 'vitest';
 import type { ApiEvent, JobInfo, WireMessage } from '../api/contract';
-import { MAX_REQUEST_BYTES } from '../server/rpc';
+import { MAX_REQUEST_BYTES } from '../wire/rpc';
 import { ComputeHost, SHUTDOWN_MESSAGE, type ComputeChild } from './compute-host';
 
 class FakeChild implements ComputeChild {

@@ -3,8 +3,8 @@
 // clear message; its running jobs are reported failed). Electron-free: main.ts adapts a
 // UtilityProcess to ComputeChild, tests use a fake.
 import type { ApiEvent, ApiMethod, JobInfo, WireMessage } from '../api/contract';
-import { MAX_REQUEST_BYTES, validateCall } from '../server/rpc';
-import type { CallResult } from './ipc-protocol';
+import { MAX_REQUEST_BYTES, validateCall } from '../wire/rpc';
+import type { CallResult } from '../wire/ipc-protocol';
 
 /** The compute process as main sees it. Messages are JSON strings both ways. */
 export interface ComputeChild {

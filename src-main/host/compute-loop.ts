@@ -2,7 +2,7 @@
 // go through the same handleRequest as the WebSocket transport; answers and events go back as
 // JSON strings (so the app sees exactly what a browser sees over WebSocket).
 import type { StudioApi, WireMessage } from '../api/contract';
-import { handleRequest } from '../server/rpc';
+import { handleRequest } from '../wire/rpc';
 import { SHUTDOWN_MESSAGE } from './compute-host';
 
 /** Electron's process.parentPort, as far as this loop uses it. */

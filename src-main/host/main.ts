@@ -19,7 +19,7 @@ import {
 import type { ApiEvent } from '../api/contract';
 import { appPaths, computeArgv } from './compute-config';
 import { ComputeHost, type ComputeChild } from './compute-host';
-import { IPC, type CallResult } from './ipc-protocol';
+import { IPC, type CallResult } from '../wire/ipc-protocol';
 import { isPickPurpose, menuTemplate, pickDialogOptions } from './menu';
 import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders } from './security';
 

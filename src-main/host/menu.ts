@@ -1,7 +1,7 @@
 // The application menu as data (main.ts builds it with Menu.buildFromTemplate).
 import type { MenuItemConstructorOptions, OpenDialogOptions } from 'electron';
 import type { PickPurpose } from '../api/contract';
-import { PICK_PURPOSES } from './ipc-protocol';
+import { PICK_PURPOSES } from '../wire/ipc-protocol';
 
 export interface MenuOptions {
   appName: string;

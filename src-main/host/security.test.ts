@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CONTENT_SECURITY_POLICY } from '../server/static-files';
+import { APP_CSP } from '../wire/csp';
 import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders, type RendererLocation } from './security';
 
 const index = join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer', 'index.html');
@@ -75,12 +75,15 @@ describe('externalUrl', () => {
 });
 
 describe('content security policy', () => {
-  it('is the web mode policy for the built app and allows inline scripts only for the dev server', () => {
-    expect(contentSecurityPolicy(file)).toBe(CONTENT_SECURITY_POLICY);
+  it('the built app connects nowhere (IPC only); the dev server gets inline scripts and its own hot-reload socket only', () => {
+    expect(contentSecurityPolicy(file)).toBe(APP_CSP);
+    expect(APP_CSP).toContain("connect-src 'none'");
     const devPolicy = contentSecurityPolicy(dev);
     expect(devPolicy).toContain("script-src 'self' 'unsafe-inline';");
     expect(devPolicy).not.toContain('unsafe-eval');
-    expect(devPolicy.replace("script-src 'self' 'unsafe-inline'", "script-src 'self'")).toBe(CONTENT_SECURITY_POLICY);
+    const devUrl = new URL((dev as { url: string }).url);
+    expect(devPolicy).toContain(`connect-src ws://${devUrl.host} ${devUrl.origin}`);
+    expect(devPolicy).not.toMatch(/connect-src[^;]*\b(ws:|wss:|\*)(\s|;|$)/);
   });
 
   it('replaces whatever policy a response had, keeping the other headers', () => {

@@ -2,7 +2,7 @@
 // is our renderer, which IPC sender is trusted, which links may open in the OS browser, and
 // the Content-Security-Policy put on every response.
 import { pathToFileURL } from 'node:url';
-import { CONTENT_SECURITY_POLICY } from '../server/static-files';
+import { APP_CSP } from '../wire/csp';
 
 /** Where the renderer comes from: electron-vite's dev server, or the built index.html. */
 export type RendererLocation = { kind: 'dev'; url: string } | { kind: 'file'; file: string };
@@ -66,8 +66,10 @@ export function externalUrl(url: string): string | null {
  * preamble that @vitejs/plugin-react injects); the packaged app never gets that.
  */
 export function contentSecurityPolicy(location: RendererLocation): string {
-  if (location.kind === 'file') return CONTENT_SECURITY_POLICY;
-  return CONTENT_SECURITY_POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'");
+  if (location.kind === 'file') return APP_CSP;
+  // electron-vite's dev server injects inline scripts and a WebSocket of its own (hot reload).
+  const dev = new URL(location.url);
+  return APP_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace("connect-src 'none'", `connect-src ws://${dev.host} ${dev.origin}`);
 }
 
 export type ResponseHeaders = Record<string, string | string[]>;

@@ -2,7 +2,7 @@
 // surface, calls as invokes, errors unwrapped, onEvent unsubscribing exactly its listener.
 import { describe, expect, it } from 'vitest';
 import { API_METHODS, type ApiEvent, type StudioApi } from '../api/contract';
-import { IPC, type CallResult } from '../host/ipc-protocol';
+import { IPC, type CallResult } from '../wire/ipc-protocol';
 import { buildStudioBridge, type IpcRendererLike } from './studio-bridge';
 
 type Listener = (event: unknown, ...args: unknown[]) => void;

@@ -2,7 +2,7 @@
 // IPC, onEvent a subscription) plus pickFolder. Built from an ipcRenderer-like object so that
 // tests can pass a fake; nothing of ipcRenderer itself reaches the page.
 import { API_METHODS, type ApiEvent, type PickPurpose, type StudioApi } from '../api/contract';
-import { IPC, type CallResult } from '../host/ipc-protocol';
+import { IPC, type CallResult } from '../wire/ipc-protocol';
 
 /** The part of Electron's ipcRenderer the bridge uses. */
 export interface IpcRendererLike {

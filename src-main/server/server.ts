@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { StudioApi, WireMessage } from '../api/contract';
-import { handleRequest, MAX_REQUEST_BYTES } from './rpc';
+import { handleRequest, MAX_REQUEST_BYTES } from '../wire/rpc';
 import { serveStatic } from './static-files';
 
 export interface ServerOptions {
