@@ -20,7 +20,14 @@ describe.skipIf(!electron)('Electron app', () => {
     app = await _electron.launch({ executablePath: electron!, args: [resolve('.')], env: { ...process.env, LOFTQ_RUNS_DIR: runsDir } });
     const page = await app.firstWindow();
     await page.setViewportSize({ width: 1280, height: 800 });
-    context = { page, runsDir, tmp };
+    context = {
+      page,
+      runsDir,
+      tmp,
+      answerDialog: (path) => app.evaluate(({ dialog }, chosen) => {
+        dialog.showOpenDialog = (async () => ({ canceled: false, filePaths: [chosen] })) as typeof dialog.showOpenDialog;
+      }, path),
+    };
   });
 
   afterAll(async () => {

@@ -17,6 +17,8 @@ export interface FlowContext {
   page: Page;
   runsDir: string;
   tmp: string;
+  /** The app only: make the next native folder dialog answer `path` (exports go only where it says). */
+  answerDialog?: (path: string) => Promise<void>;
 }
 
 let h: FlowContext;
@@ -131,7 +133,15 @@ describe(label, () => {
     const picker = form.getByRole('combobox').first();
     await picker.selectOption({ label: await picker.locator('option', { hasText: 'loftq-2bit' }).first().textContent() ?? 'loftq-2bit' });
     const out = join(h.tmp, 'export-peft');
-    await form.getByLabel('Output folder (on the machine running the engine)').fill(out);
+    if (h.answerDialog) {
+      // In the app the folder comes from the native dialog, which main remembers.
+      await h.answerDialog(out);
+      await form.getByRole('button', { name: 'Choose…' }).click();
+      const field = form.getByLabel('Output folder (on the machine running the engine)');
+      for (let i = 0; i < 50 && (await field.inputValue()) !== out; i++) await page.waitForTimeout(100);
+    } else {
+      await form.getByLabel('Output folder (on the machine running the engine)').fill(out);
+    }
     await form.getByRole('button', { name: 'Export' }).click();
     await page.getByRole('region', { name: 'Export job' }).getByText('adapter_model.safetensors').first().waitFor({ timeout: 60_000 });
     const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));

@@ -24,6 +24,8 @@ export interface ComputeHostOptions {
   maxCrashes?: number;
   crashWindowMs?: number;
   now?(): number;
+  /** Refuses a renderer's call main must not forward (a message), or lets it through (null). */
+  guard?(method: string, params: readonly unknown[]): string | null;
 }
 
 /** Sent to the compute process to make it cancel its jobs and exit. */
@@ -73,6 +75,8 @@ export class ComputeHost {
     const { method, params } = payload as Record<string, unknown>;
     const call = validateCall(method, params);
     if (!call.ok) return Promise.resolve(failure(call.message, true));
+    const refusal = this.o.guard?.(call.method, call.params) ?? null;
+    if (refusal) return Promise.resolve(failure(refusal, true));
     return this.call(call.method, call.params);
   }
 

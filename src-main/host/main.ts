@@ -20,6 +20,7 @@ import type { ApiEvent } from '../api/contract';
 import { appPaths, computeArgv } from './compute-config';
 import { ComputeHost, type ComputeChild } from './compute-host';
 import { IPC, type CallResult } from '../wire/ipc-protocol';
+import { ChosenPaths } from './chosen-paths';
 import { isPickPurpose, menuTemplate, pickDialogOptions } from './menu';
 import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders } from './security';
 
@@ -55,10 +56,13 @@ function run(): void {
     if (win && !win.isDestroyed()) win.webContents.send(IPC.event, event);
   };
 
+  // Exports from the app go only where the user chose in the dialog (kept here, in main).
+  const chosen = new ChosenPaths();
   const compute = new ComputeHost({
     spawn: () => spawnCompute(join(__dirname, 'compute.cjs'), computeArgv({ ...paths, version: app.getVersion() })),
     onEvent: send,
     log: (line) => console.error(`[loftq] ${line}`),
+    guard: (method, params) => chosen.check(method, params),
   });
 
   // --- IPC: trusted senders only, payloads validated like the WebSocket path --------------
@@ -81,7 +85,9 @@ function run(): void {
     if (!trusted(event) || !win) return refused;
     if (!isPickPurpose(purpose)) return { ok: false, error: { message: `unknown dialog purpose ${JSON.stringify(purpose)}`, user: true } };
     const picked = await dialog.showOpenDialog(win, pickDialogOptions(purpose));
-    return { ok: true, result: picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0] };
+    const path = picked.canceled || picked.filePaths.length === 0 ? null : picked.filePaths[0];
+    if (path) chosen.remember(purpose, path);
+    return { ok: true, result: path };
   });
 
   ipcMain.handle(IPC.reveal, async (event, path: unknown): Promise<CallResult> => {

@@ -35,6 +35,7 @@ export function TextField(props: {
   className?: string;
   mono?: boolean;
   disabled?: boolean;
+  readOnly?: boolean;
   onEnter?: () => void;
 }) {
   return (
@@ -47,6 +48,7 @@ export function TextField(props: {
           className={props.mono ? 'mono' : undefined}
           value={props.value}
           disabled={props.disabled}
+          readOnly={props.readOnly}
           min={props.min}
           step={props.step}
           placeholder={props.placeholder}

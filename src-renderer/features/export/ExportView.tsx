@@ -34,7 +34,8 @@ export function ExportView() {
   const done = runs.filter((r) => r.record.status === 'done');
   const run = done.find((r) => r.dir === navRun) ?? done[0];
   const suggested = run && info ? suggestExportDir(info.runsDir, run.name, format) : '';
-  const folder = outTouched ? out : suggested;
+  // In the app the folder comes from the dialog (main refuses any other), so nothing is suggested.
+  const folder = outTouched ? out : pick ? '' : suggested;
 
   const result = job?.state === 'done' && isExportResult(job.result) ? job.result : null;
 
@@ -84,7 +85,8 @@ export function ExportView() {
                 label="Output folder (on the machine running the engine)"
                 value={folder}
                 mono
-                hint={outTouched ? undefined : 'suggested; type to change'}
+                hint={pick ? 'choose it with the dialog: the app exports only to a folder chosen there' : outTouched ? undefined : 'suggested; type to change'}
+                readOnly={Boolean(pick)}
                 onChange={(v) => update({ out: v, outTouched: true })}
               />
               {pick && (
