@@ -2,6 +2,7 @@
 // process (a utilityProcess running the engine). Kept thin: the decisions live in plain,
 // tested modules (security, compute-host, compute-config, menu); this file wires them up.
 import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   app,
@@ -10,6 +11,7 @@ import {
   ipcMain,
   Menu,
   nativeTheme,
+  protocol,
   session,
   shell,
   utilityProcess,
@@ -22,12 +24,17 @@ import { ComputeHost, type ComputeChild } from './compute-host';
 import { IPC, type CallResult } from '../wire/ipc-protocol';
 import { ChosenPaths } from './chosen-paths';
 import { isPickPurpose, menuTemplate, pickDialogOptions } from './menu';
-import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders } from './security';
+import { APP_HOST, APP_SCHEME, contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererEntry, rendererLocation, withSecurityHeaders } from './security';
+import { contentType, resolveStaticPath } from '../wire/static-path';
 
 const APP_NAME = 'LoftQ Studio';
 
 // Before anything reads userData: the same folder in development and when packaged.
 app.setName(APP_NAME);
+
+// The dashboard is served as app://studio/ (standard and secure like https, so the renderer
+// gets a real origin and none of file://'s privileges); must be registered before ready.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -39,7 +46,7 @@ function run(): void {
   app.enableSandbox();
   nativeTheme.themeSource = 'system';
 
-  const location = rendererLocation(app.isPackaged, process.env.ELECTRON_RENDERER_URL, join(__dirname, '../renderer/index.html'));
+  const location = rendererLocation(app.isPackaged, process.env.ELECTRON_RENDERER_URL, join(__dirname, '../renderer'));
   const csp = contentSecurityPolicy(location);
   const paths = appPaths({
     isPackaged: app.isPackaged,
@@ -156,7 +163,7 @@ function run(): void {
       if (win === w) win = null;
     });
     w.webContents.on('render-process-gone', (_e, details) => console.error(`[loftq] the window's renderer stopped: ${details.reason}`));
-    const loaded = location.kind === 'dev' ? w.loadURL(location.url) : w.loadFile(location.file);
+    const loaded = w.loadURL(rendererEntry(location));
     loaded.catch((e: unknown) => console.error(`[loftq] cannot load the dashboard: ${e instanceof Error ? e.message : String(e)}`));
   };
 
@@ -179,6 +186,17 @@ function run(): void {
   });
 
   void app.whenReady().then(() => {
+    if (location.kind === 'app') {
+      const root = location.root;
+      protocol.handle(APP_SCHEME, async (request) => {
+        const url = new URL(request.url);
+        if (url.host !== APP_HOST || request.method !== 'GET') return new Response(null, { status: 403 });
+        const target = resolveStaticPath(root, url.pathname);
+        if ('status' in target) return new Response(null, { status: target.status });
+        const headers = { 'Content-Type': contentType(target.path), 'Content-Security-Policy': csp, 'X-Content-Type-Options': 'nosniff' };
+        return new Response(await readFile(target.path), { headers });
+      });
+    }
     session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
       callback({ responseHeaders: withSecurityHeaders(details.responseHeaders, csp) });
     });

@@ -1,35 +1,59 @@
 // The app's security decisions: renderer URLs, IPC senders, external links, CSP headers.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { APP_CSP } from '../wire/csp';
-import { contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererLocation, withSecurityHeaders, type RendererLocation } from './security';
+import { resolveStaticPath } from '../wire/static-path';
+import { APP_ORIGIN, contentSecurityPolicy, externalUrl, isRendererUrl, isTrustedSender, rendererEntry, rendererLocation, withSecurityHeaders, type RendererLocation } from './security';
 
-const index = join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer', 'index.html');
-const file: RendererLocation = { kind: 'file', file: index };
+const root = join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer');
+const index = join(root, 'index.html');
+const file: RendererLocation = { kind: 'app', root };
 const dev: RendererLocation = { kind: 'dev', url: 'http://localhost:5173/' };
-const indexUrl = pathToFileURL(index).href;
+const indexUrl = `${APP_ORIGIN}/index.html`;
 
 describe('rendererLocation', () => {
   it('uses the dev server only when not packaged and on this machine', () => {
-    expect(rendererLocation(false, 'http://localhost:5173', index)).toEqual({ kind: 'dev', url: 'http://localhost:5173/' });
-    expect(rendererLocation(false, 'http://127.0.0.1:5174/', index)).toEqual({ kind: 'dev', url: 'http://127.0.0.1:5174/' });
-    expect(rendererLocation(true, 'http://localhost:5173', index)).toEqual(file);
-    expect(rendererLocation(false, undefined, index)).toEqual(file);
-    expect(rendererLocation(false, 'https://evil.example/', index)).toEqual(file);
-    expect(rendererLocation(false, 'file:///tmp/x.html', index)).toEqual(file);
-    expect(rendererLocation(false, 'not a url', index)).toEqual(file);
+    expect(rendererLocation(false, 'http://localhost:5173', root)).toEqual({ kind: 'dev', url: 'http://localhost:5173/' });
+    expect(rendererLocation(false, 'http://127.0.0.1:5174/', root)).toEqual({ kind: 'dev', url: 'http://127.0.0.1:5174/' });
+    expect(rendererLocation(true, 'http://localhost:5173', root)).toEqual(file);
+    expect(rendererLocation(false, undefined, root)).toEqual(file);
+    expect(rendererLocation(false, 'https://evil.example/', root)).toEqual(file);
+    expect(rendererLocation(false, 'file:///tmp/x.html', root)).toEqual(file);
+    expect(rendererLocation(false, 'not a url', root)).toEqual(file);
+    // The built app is loaded from the custom scheme, never from file://.
+    expect(rendererEntry(file)).toBe('app://studio/index.html');
+    expect(rendererEntry(dev)).toBe('http://localhost:5173/');
+  });
+});
+
+describe('the app:// protocol serves the built files only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loftq-app-proto-'));
+  mkdirSync(join(dir, 'assets'));
+  writeFileSync(join(dir, 'index.html'), '<html></html>');
+  writeFileSync(join(dir, 'assets', 'app.js'), 'x');
+  writeFileSync(join(tmpdir(), 'loftq-secret.txt'), 's');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  it('maps paths under the root, falls back to index.html for routes, refuses traversal and bad escapes', () => {
+    expect(resolveStaticPath(dir, '/assets/app.js')).toMatchObject({ path: join(dir, 'assets', 'app.js') });
+    expect(resolveStaticPath(dir, '/runs/abc')).toMatchObject({ path: join(dir, 'index.html') });
+    expect(resolveStaticPath(dir, '/..%2floftq-secret.txt')).toEqual({ status: 403 });
+    expect(resolveStaticPath(dir, '/%E0%A4%A')).toEqual({ status: 400 });
+    expect(resolveStaticPath(dir, '/a%00b')).toEqual({ status: 400 });
   });
 });
 
 describe('isRendererUrl', () => {
-  it('accepts the built index.html with any hash or query, nothing else', () => {
+  it('accepts the app:// origin with any path, hash or query, nothing else (not even the built file)', () => {
     expect(isRendererUrl(indexUrl, file)).toBe(true);
     expect(isRendererUrl(`${indexUrl}#/runs/abc`, file)).toBe(true);
     expect(isRendererUrl(`${indexUrl}?x=1`, file)).toBe(true);
-    expect(isRendererUrl(pathToFileURL(join('/opt', 'LoftQ Studio', 'resources', 'app.asar', 'out', 'renderer', 'other.html')).href, file)).toBe(false);
+    expect(isRendererUrl(pathToFileURL(index).href, file)).toBe(false);
+    expect(isRendererUrl('app://evil/index.html', file)).toBe(false);
+    expect(isRendererUrl('app://user:pw@studio/index.html', file)).toBe(false);
     expect(isRendererUrl('file:///etc/passwd', file)).toBe(false);
-    expect(isRendererUrl(indexUrl.replace('file:///', 'file://evil.example/'), file)).toBe(false);
     expect(isRendererUrl('https://example.com/', file)).toBe(false);
     expect(isRendererUrl('about:blank', file)).toBe(false);
     expect(isRendererUrl('', file)).toBe(false);

@@ -1,11 +1,15 @@
 // The app's security decisions as plain functions (main.ts wires them to Electron): which URL
 // is our renderer, which IPC sender is trusted, which links may open in the OS browser, and
 // the Content-Security-Policy put on every response.
-import { pathToFileURL } from 'node:url';
 import { APP_CSP } from '../wire/csp';
 
-/** Where the renderer comes from: electron-vite's dev server, or the built index.html. */
-export type RendererLocation = { kind: 'dev'; url: string } | { kind: 'file'; file: string };
+/** The built dashboard is served from this origin (a privileged custom scheme, not file://). */
+export const APP_SCHEME = 'app';
+export const APP_HOST = 'studio';
+export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
+
+/** Where the renderer comes from: electron-vite's dev server, or the built files under `root` served as app://studio/. */
+export type RendererLocation = { kind: 'dev'; url: string } | { kind: 'app'; root: string };
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -21,10 +25,15 @@ function parse(url: string): URL | null {
  * The dev server only when not packaged and it is an http(s) URL on this machine (electron-vite
  * sets ELECTRON_RENDERER_URL); otherwise the built file.
  */
-export function rendererLocation(isPackaged: boolean, devUrl: string | undefined, indexFile: string): RendererLocation {
+export function rendererLocation(isPackaged: boolean, devUrl: string | undefined, rendererRoot: string): RendererLocation {
   const dev = !isPackaged && devUrl ? parse(devUrl) : null;
   if (dev && (dev.protocol === 'http:' || dev.protocol === 'https:') && LOOPBACK.has(dev.hostname)) return { kind: 'dev', url: dev.href };
-  return { kind: 'file', file: indexFile };
+  return { kind: 'app', root: rendererRoot };
+}
+
+/** The URL the window loads. */
+export function rendererEntry(location: RendererLocation): string {
+  return location.kind === 'dev' ? location.url : `${APP_ORIGIN}/index.html`;
 }
 
 /** True when url is a page of our renderer (any route, query or hash of it). */
@@ -32,13 +41,7 @@ export function isRendererUrl(url: string, location: RendererLocation): boolean 
   const u = parse(url);
   if (!u) return false;
   if (location.kind === 'dev') return u.origin === new URL(location.url).origin;
-  if (u.protocol !== 'file:' || (u.host !== '' && u.host !== 'localhost')) return false;
-  const want = pathToFileURL(location.file);
-  try {
-    return decodeURIComponent(u.pathname) === decodeURIComponent(want.pathname);
-  } catch {
-    return false;
-  }
+  return u.protocol === `${APP_SCHEME}:` && u.host === APP_HOST && u.username === '' && u.password === '';
 }
 
 /** What main knows about an IPC message's sender. */
@@ -66,7 +69,7 @@ export function externalUrl(url: string): string | null {
  * preamble that @vitejs/plugin-react injects); the packaged app never gets that.
  */
 export function contentSecurityPolicy(location: RendererLocation): string {
-  if (location.kind === 'file') return APP_CSP;
+  if (location.kind === 'app') return APP_CSP;
   // electron-vite's dev server injects inline scripts and a WebSocket of its own (hot reload).
   const dev = new URL(location.url);
   return APP_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace("connect-src 'none'", `connect-src ws://${dev.host} ${dev.origin}`);

@@ -1,21 +1,8 @@
 // Serves the built renderer: files under one folder only (no traversal), with a strict CSP.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
 import { WEB_CSP } from '../wire/csp';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.json': 'application/json',
-  '.woff2': 'font/woff2',
-};
-
+import { contentType, resolveStaticPath } from '../wire/static-path';
 
 export async function serveStatic(root: string | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const headers = { 'Content-Security-Policy': WEB_CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' };
@@ -29,29 +16,12 @@ export async function serveStatic(root: string | null, req: IncomingMessage, res
     return;
   }
   const url = new URL(req.url ?? '/', 'http://localhost');
-  let rel: string;
-  try {
-    rel = decodeURIComponent(url.pathname);
-  } catch {
-    // A malformed % escape is the client's error, not the server's.
-    res.writeHead(400, headers).end();
+  const target = resolveStaticPath(root, url.pathname);
+  if ('status' in target) {
+    res.writeHead(target.status, headers).end();
     return;
   }
-  if (rel.endsWith('/')) rel += 'index.html';
-  const base = resolve(root);
-  const path = resolve(base, normalize(`.${sep}${rel}`));
-  if (path !== base && !path.startsWith(base + sep)) {
-    res.writeHead(403, headers).end();
-    return;
-  }
-  const info = await stat(path).catch(() => null);
-  const file = info?.isFile() ? path : join(base, 'index.html'); // client-side routes fall back to the app
-  const fileInfo = info?.isFile() ? info : await stat(file).catch(() => null);
-  if (!fileInfo) {
-    res.writeHead(404, headers).end();
-    return;
-  }
-  res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': fileInfo.size, 'Cache-Control': 'no-cache' });
+  res.writeHead(200, { ...headers, 'Content-Type': contentType(target.path), 'Content-Length': target.size, 'Cache-Control': 'no-cache' });
   if (req.method === 'HEAD') res.end();
-  else createReadStream(file).pipe(res);
+  else createReadStream(target.path).pipe(res);
 }
