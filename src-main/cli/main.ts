@@ -1,7 +1,7 @@
 // The `loftq` command: parses arguments, runs one engine job, and maps failures to exit
 // codes (0 ok, 1 user error with one line on stderr, 2 usage, 130 cancelled).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CancelledError, UserError } from '../engine/errors';
+import { CancelledError, escapeControl, UserError } from '../engine/errors';
 import { abandonAll } from '../engine/jobs/abandon';
 import { QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
 import { demoCommand } from './commands/demo';
@@ -210,8 +210,7 @@ const MAX_ERROR_CHARS = 600;
  * shard name) are escaped, so nothing can forge a second line, and the length is capped.
  */
 export function errorLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = message.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  const escaped = escapeControl(message);
   return escaped.length > MAX_ERROR_CHARS ? `${escaped.slice(0, MAX_ERROR_CHARS - 1)}…` : escaped;
 }
 

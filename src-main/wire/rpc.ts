@@ -3,6 +3,7 @@
 // engine code runs; anything malformed gets an error response, never an exception.
 import { API_METHODS, type ApiMethod, type StudioApi, type WireMessage } from '../api/contract';
 import { UserError } from '../engine/errors';
+import { jsonDepth } from '../engine/io/json-file';
 
 type ParamKind = 'string' | 'object';
 
@@ -23,6 +24,8 @@ const PARAMS: Record<ApiMethod, ParamKind[]> = {
 
 /** Largest request accepted, in bytes (requests are small; this bounds a hostile client). */
 export const MAX_REQUEST_BYTES = 1 << 20;
+/** Requests nest a few levels (a job's options); deeper is hostile, refused before parsing. */
+const MAX_REQUEST_DEPTH = 32;
 
 export type CallCheck = { ok: true; method: ApiMethod; params: unknown[] } | { ok: false; message: string };
 
@@ -44,6 +47,7 @@ export function validateCall(method: unknown, params: unknown): CallCheck {
 
 export async function handleRequest(api: StudioApi, raw: string): Promise<WireMessage | null> {
   let msg: unknown;
+  if (raw.length > MAX_REQUEST_BYTES || jsonDepth(raw) > MAX_REQUEST_DEPTH) return null;
   try {
     msg = JSON.parse(raw);
   } catch {

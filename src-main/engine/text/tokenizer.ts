@@ -37,6 +37,9 @@ const SUPPORTED_MODELS = ['BPE'];
 const COMMON_BOS = ['<s>', '<|begin_of_text|>', '<bos>'];
 const COMMON_EOS = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<eos>'];
 
+// Letters, digits, punctuation, spaces and a non-ASCII letter: every stage of the pipeline runs.
+const PROBE_TEXT = 'Hello, world! 123  é\n';
+
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -148,7 +151,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
     encode(text, opts = {}) {
       const addBos = opts.addBos ?? addBosByDefault;
       if (addBos && bosId === null) throw new UserError(`${path}: this tokenizer has no BOS token`);
-      const ids = lib.encode(text, { add_special_tokens: false }).ids;
+      const ids = libraryCall(path, () => lib.encode(text, { add_special_tokens: false }).ids);
       const out = new Int32Array(ids.length + (addBos ? 1 : 0));
       let n = 0;
       if (addBos) out[n++] = bosId as number;
@@ -167,13 +170,28 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
       }
       // The library throws on an empty list.
       if (known.length === 0) return '';
-      return lib.decode(known, {
-        skip_special_tokens: opts.skipSpecialTokens ?? false,
-        clean_up_tokenization_spaces: cleanUp,
-      });
+      return libraryCall(path, () =>
+        lib.decode(known, {
+          skip_special_tokens: opts.skipSpecialTokens ?? false,
+          clean_up_tokenization_spaces: cleanUp,
+        }),
+      );
     },
   };
+  // The library checks little when it builds and fails on first use; fail here instead,
+  // before a long job starts.
+  tokenizer.decode(tokenizer.encode(PROBE_TEXT, { addBos: false }));
   return tokenizer;
+}
+
+/** Runs the library on a malformed tokenizer.json's behalf: what it throws (often a
+ *  TypeError deep inside) is the file's fault, said as such. */
+function libraryCall<T>(path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw new UserError(`${path}: the tokenizer fails on its own pipeline (${e instanceof Error ? e.message : String(e)}); is the file damaged?`);
+  }
 }
 
 /** The first special token of a TemplateProcessing "single" template (possibly inside a
