@@ -46,9 +46,21 @@ export class ModelWeights {
   /** Total bytes of all tensors as stored. */
   totalBytes(): number {
     let n = 0;
-    for (const name of this.map.keys()) {
-      const t = this.info(name);
+    for (const [name, file] of this.map) {
+      const t = file.tensors.get(name) as TensorInfo;
       n += t.end - t.begin;
+    }
+    return n;
+  }
+
+  /** Total elements of all tensors. */
+  totalElements(): number {
+    let n = 0;
+    for (const [name, file] of this.map) {
+      const shape = (file.tensors.get(name) as TensorInfo).shape;
+      let e = 1;
+      for (const d of shape) e *= d;
+      n += e;
     }
     return n;
   }

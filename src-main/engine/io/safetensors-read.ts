@@ -78,13 +78,9 @@ export function parseHeader(path: string, header: Uint8Array, size: number): Saf
   const dataLen = size - dataStart;
   let metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorInfo>();
-  for (const [name, entry] of Object.entries(json)) {
-    if (name === '__metadata__') {
-      metadata = parseMetadata(path, entry);
-      continue;
-    }
-    const t = parseEntry(path, name, entry, dataLen);
-    tensors.set(name, { ...t, begin: t.begin + dataStart, end: t.end + dataStart });
+  for (const name in json) {
+    if (name === '__metadata__') metadata = parseMetadata(path, json[name]);
+    else tensors.set(name, parseEntry(path, name, json[name], dataStart, dataLen));
   }
   checkOverlaps(path, [...tensors.values()]);
   return { path, metadata, tensors, size, dataStart };
@@ -96,21 +92,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function parseMetadata(path: string, entry: unknown): Record<string, string> {
   if (!isPlainObject(entry)) throw new UserError(`${path}: "__metadata__" must be an object of strings`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(entry)) {
-    if (typeof v !== 'string') {
+  // Checked in place, not copied: JSON.parse made a fresh object, and a hostile header can hold
+  // millions of entries.
+  for (const k in entry) {
+    if (typeof entry[k] !== 'string') {
       throw new UserError(`${path}: "__metadata__" entry ${JSON.stringify(k)} must be a string`);
     }
-    out[k] = v;
   }
-  return out;
+  return entry as Record<string, string>;
 }
 
 function isNonNegInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function parseEntry(path: string, name: string, entry: unknown, dataLen: number): TensorInfo {
+/** One tensor's entry; its offsets come back absolute (from the start of the file). */
+function parseEntry(path: string, name: string, entry: unknown, dataStart: number, dataLen: number): TensorInfo {
   // Names are quoted as JSON so that odd characters cannot break the one-line message.
   const where = `${path}: tensor ${JSON.stringify(name)}`;
   if (!isPlainObject(entry)) throw new UserError(`${where}: entry is not an object`);
@@ -148,7 +145,7 @@ function parseEntry(path: string, name: string, entry: unknown, dataLen: number)
         `but data_offsets hold ${end - begin}`,
     );
   }
-  return { name, dtype, shape: [...(shape as number[])], begin, end };
+  return { name, dtype, shape: shape as number[], begin: begin + dataStart, end: end + dataStart };
 }
 
 function checkOverlaps(path: string, list: TensorInfo[]): void {

@@ -9,8 +9,6 @@ export async function inspectModel(modelDir: string) {
   const config = await readModelConfig(dir);
   const weights = await openModelWeights(dir);
   const targets = discoverTargets(weights, config, 'all-linear');
-  let params = 0;
-  for (const name of weights.names()) params += weights.info(name).shape.reduce((a, b) => a * b, 1);
   return {
     path: dir,
     architecture: config.architecture,
@@ -23,7 +21,7 @@ export async function inspectModel(modelDir: string) {
     vocab_size: config.vocabSize,
     tie_word_embeddings: config.tieWordEmbeddings,
     torch_dtype: config.torchDtype,
-    parameters: params,
+    parameters: weights.totalElements(),
     weight_bytes: weights.totalBytes(),
     weight_files: weights.files.length,
     target_parameters: targets.reduce((s, t) => s + t.shape[0] * t.shape[1], 0),
