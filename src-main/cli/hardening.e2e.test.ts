@@ -1,6 +1,6 @@
 // Bad input gives one clear line (issue 12): no stack trace, no "internal error", no line
 // forged by data, for the serve command's port and for names that carry control characters.
-import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -107,6 +107,39 @@ describe('damaged run files and mismatched tensors: one line each', () => {
     cpSync(run, nobackbone, { recursive: true });
     renameSync(join(nobackbone, 'backbone'), join(tmp, 'moved-backbone'));
     oneLineError(loftq('export', nobackbone, '--format', 'peft', '--out', join(tmp, 'x4')), /the run has no backbone\/ folder/);
+  });
+
+  it('a symlinked backbone or model file is copied as data, never as a link', () => {
+    // Every file of the run's backbone/ is a link to a copy kept elsewhere.
+    const linked = join(tmp, 'linked-run');
+    cpSync(run, linked, { recursive: true });
+    const elsewhere = join(tmp, 'elsewhere');
+    renameSync(join(linked, 'backbone'), elsewhere);
+    mkdirSync(join(linked, 'backbone'));
+    const files = readdirSync(elsewhere);
+    expect(files).toContain('unquantized.safetensors');
+    for (const f of files) symlinkSync(join(elsewhere, f), join(linked, 'backbone', f));
+    const plain = join(tmp, 'export-plain');
+    const out = join(tmp, 'export-linked');
+    expect(loftq('export', run, '--format', 'merged', '--out', plain).code).toBe(0);
+    const r = loftq('export', linked, '--format', 'merged', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const exported = readdirSync(out).filter((f) => !f.startsWith('.'));
+    expect(exported).toContain('config.json');
+    for (const f of exported) {
+      expect(lstatSync(join(out, f)).isFile(), f).toBe(true);
+      expect(readFileSync(join(out, f)).equals(readFileSync(join(plain, f))), f).toBe(true);
+    }
+    // A model folder whose config.json is a link: the run keeps a copy.
+    const linkedModel = join(tmp, 'linked-model');
+    cpSync(model, linkedModel, { recursive: true });
+    renameSync(join(linkedModel, 'config.json'), join(tmp, 'model-config.json'));
+    symlinkSync(join(tmp, 'model-config.json'), join(linkedModel, 'config.json'));
+    const q = loftq('quantize', linkedModel, '--out', join(tmp, 'linked-model-run'), '--rank', '2', '--iters', '1');
+    expect(q.code, q.stderr).toBe(0);
+    const kept = join(tmp, 'linked-model-run', 'backbone', 'config.json');
+    expect(lstatSync(kept).isFile()).toBe(true);
+    expect(readFileSync(kept, 'utf8')).toBe(readFileSync(join(tmp, 'model-config.json'), 'utf8'));
   });
 
   it('config vocab_size different from the embedding rows', async () => {
