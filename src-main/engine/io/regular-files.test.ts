@@ -7,7 +7,10 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../errors';
+import { readLayers, readRunRecord } from '../runs/run-dir';
+import { StudioService } from '../../service/studio-service';
 import { openTextDataset, readTokens } from '../text/datasets';
+import { loadTokenizer } from '../text/tokenizer';
 import { makeTempDir, writeTinyModel } from '../../test-support/tiny-model';
 import { loftq } from '../../test-support/cli';
 import { readModelConfig } from './hf-config';
@@ -80,6 +83,33 @@ describe.skipIf(!hasMkfifo)('only regular files are opened', () => {
     execFileSync('mkfifo', [data]);
     const tokenizer = { encode: () => [], eosId: 0 } as unknown as Parameters<typeof readTokens>[1];
     await refusedQuickly(readTokens(openTextDataset(data), tokenizer, { separator: 'eos' }));
+    const tok = join(tmp, 'model-fifo-tokenizer');
+    await mkdir(tok);
+    execFileSync('mkfifo', [join(tok, 'tokenizer.json')]);
+    await refusedQuickly(loadTokenizer(tok));
+    const run = join(tmp, 'run-fifo');
+    await mkdir(run);
+    execFileSync('mkfifo', [join(run, 'run.json')]);
+    execFileSync('mkfifo', [join(run, 'layers.json')]);
+    await refusedQuickly(readRunRecord(run));
+    await refusedQuickly(readLayers(run));
+  });
+
+  it('the service: four requests for a FIFO-indexed model are refused at once, and it keeps answering', async () => {
+    const service = new StudioService({ runsDir: join(tmp, 'runs'), demoModel: null, version: 'test', transport: 'websocket', throttleMs: 0 });
+    try {
+      const model = join(tmp, 'service-fifo');
+      await writeTinyModel(model, { layers: 1, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, vocab: 20 });
+      await rm(join(model, 'model.safetensors'));
+      execFileSync('mkfifo', [join(model, 'model.safetensors.index.json')]);
+      const t0 = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => service.inspectModel(model)));
+      expect(performance.now() - t0).toBeLessThan(2000);
+      for (const r of results) expect(r.status === 'rejected' && String(r.reason.message)).toMatch(/named pipe, not a regular file/);
+      expect((await service.info()).version).toBe('test');
+    } finally {
+      await service.close();
+    }
   });
 
   it('loftq inspect of a model whose index is a FIFO exits 1 with one line, at once', async () => {
