@@ -59,6 +59,14 @@ async function refusedQuickly(p: Promise<unknown>): Promise<Error> {
   return e;
 }
 
+/** A new folder under tmp holding FIFOs of the given names. */
+async function folderWithFifos(name: string, ...fifos: string[]): Promise<string> {
+  const dir = join(tmp, name);
+  await mkdir(dir);
+  for (const f of fifos) execFileSync('mkfifo', [join(dir, f)]);
+  return dir;
+}
+
 describe.skipIf(!hasMkfifo)('only regular files are opened', () => {
   it('refuses a FIFO, a device and a socket at once, naming what it is', async () => {
     expect((await refusedQuickly(openRegularFile(fifo))).message).toMatch(/is a named pipe, not a regular file/);
@@ -71,26 +79,14 @@ describe.skipIf(!hasMkfifo)('only regular files are opened', () => {
     await refusedQuickly(readJson(fifo));
     await refusedQuickly(openSafetensors(fifo));
     await refusedQuickly(openSafetensors('/dev/zero'));
-    const model = join(tmp, 'model-fifo-index');
-    await mkdir(model);
-    execFileSync('mkfifo', [join(model, 'model.safetensors.index.json')]);
-    await refusedQuickly(openModelWeights(model));
-    const config = join(tmp, 'model-fifo-config');
-    await mkdir(config);
-    execFileSync('mkfifo', [join(config, 'config.json')]);
-    await refusedQuickly(readModelConfig(config));
+    await refusedQuickly(openModelWeights(await folderWithFifos('model-fifo-index', 'model.safetensors.index.json')));
+    await refusedQuickly(readModelConfig(await folderWithFifos('model-fifo-config', 'config.json')));
     const data = join(tmp, 'data.txt');
     execFileSync('mkfifo', [data]);
     const tokenizer = { encode: () => [], eosId: 0 } as unknown as Parameters<typeof readTokens>[1];
     await refusedQuickly(readTokens(openTextDataset(data), tokenizer, { separator: 'eos' }));
-    const tok = join(tmp, 'model-fifo-tokenizer');
-    await mkdir(tok);
-    execFileSync('mkfifo', [join(tok, 'tokenizer.json')]);
-    await refusedQuickly(loadTokenizer(tok));
-    const run = join(tmp, 'run-fifo');
-    await mkdir(run);
-    execFileSync('mkfifo', [join(run, 'run.json')]);
-    execFileSync('mkfifo', [join(run, 'layers.json')]);
+    await refusedQuickly(loadTokenizer(await folderWithFifos('model-fifo-tokenizer', 'tokenizer.json')));
+    const run = await folderWithFifos('run-fifo', 'run.json', 'layers.json');
     await refusedQuickly(readRunRecord(run));
     await refusedQuickly(readLayers(run));
   });
