@@ -72,7 +72,8 @@ export interface QuantizeRequest {
   method: 'qlora' | 'loftq';
   bits: number;
   bitsMap?: string;
-  quant: 'nf' | 'uniform';
+  /** ggml: llama.cpp's q4_0 (bits 4) or q8_0 (bits 8), block 32. */
+  quant: 'nf' | 'uniform' | 'ggml';
   block: number;
   rank: number;
   alpha: number;

@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancelledError, escapeControl, UserError } from '../engine/errors';
 import { abandonAll } from '../engine/jobs/abandon';
-import { QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
+import { quantChoice, QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
 import { demoCommand } from './commands/demo';
 import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
@@ -19,7 +19,7 @@ const USAGE = `usage: loftq <command> [options]
 
   inspect MODEL_DIR [--json]
   quantize MODEL_DIR --out RUN_DIR [--method loftq|qlora] [--bits 4|3|2|8] [--bits-map SPEC]
-           [--quant nf|uniform] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
+           [--quant nf|uniform|q4_0|q8_0] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
            [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
            [--device auto|cpu|cuda] [--seed N] [--force] [--json]
   eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N] [--json]
@@ -98,10 +98,8 @@ function quantizeOptions(argv: string[]): QuantizeOptions {
     model: positionals[0],
     out: outDir,
     method: (str(v.method) ?? d.method) as QuantizeOptions['method'],
-    bits: num('bits', v.bits, d.bits),
+    ...quantChoice(str(v.quant), v.bits === undefined ? undefined : num('bits', v.bits, d.bits), v.block === undefined ? undefined : num('block', v.block, d.block)),
     bitsMap: str(v['bits-map']),
-    quant: (str(v.quant) ?? d.quant) as QuantizeOptions['quant'],
-    block: num('block', v.block, d.block),
     rank,
     // PEFT's convention: alpha defaults to r when not given, so s = 1.
     alpha: num('alpha', v.alpha, v.rank === undefined ? d.alpha : rank),

@@ -17,6 +17,7 @@ import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
+import { codebookLevels, GGML_BLOCK_SIZE, quantRule } from '../quant/codebook';
 import { packedByteLength } from '../quant/packing';
 import {
   prepareRunDir,
@@ -63,18 +64,24 @@ export async function planQuantize(o: QuantizeOptions): Promise<QuantizePlan> {
       throw new UserError(`--rank ${o.rank} is larger than min(out, in) = ${limit} of ${t.name} [${t.shape.join(', ')}]`);
     }
   }
+  if (o.quant === 'ggml') {
+    // llama.cpp's blocks run along each row: a row must be whole blocks.
+    const ragged = targets.find((t) => t.shape[1] % GGML_BLOCK_SIZE !== 0);
+    if (ragged) throw new UserError(`${ragged.name} [${ragged.shape.join(', ')}]: llama.cpp's q4_0/q8_0 need rows of a multiple of ${GGML_BLOCK_SIZE} values`);
+  }
   const bits = assignBits(targets, o.bits, o.bitsMap);
+  for (const b of new Set(bits)) codebookLevels(o.quant, b); // e.g. a 2-bit rule with q4_0
   return { config, weights, targets, bits };
 }
 
-/** Mean bits per weight including the float32 absmax of each block. */
-export function averageBits(targets: Target[], bits: number[], block: number): number {
+/** Mean bits per weight including each block's scale (float32 absmax; llama.cpp's fp16 d). */
+export function averageBits(targets: Target[], bits: number[], block: number, scaleBits = 32): number {
   let params = 0;
   let storage = 0;
   targets.forEach((t, i) => {
     const n = t.shape[0] * t.shape[1];
     params += n;
-    storage += n * bits[i] + Math.ceil(n / block) * 32;
+    storage += n * bits[i] + Math.ceil(n / block) * scaleBits;
   });
   return storage / params;
 }
@@ -182,7 +189,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   const { config, weights, targets, bits } = plan;
   const modelDir = resolve(o.model);
   // The device is chosen before anything is written: `--device cuda` that cannot work fails clean.
-  const opened = await openDevice(o.device);
+  const opened = await openDevice(o.device, { quantRules: [...new Set(bits.map((b) => quantRule(o.quant, b)))] });
   const { device } = opened;
   let runDir: string;
   try {
@@ -351,7 +358,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     onEvent?.({ type: 'phase', phase: 'backbone' });
     await writeLayers(runDir, layers);
 
-    const avgBits = averageBits(targets, bits, o.block);
+    const avgBits = averageBits(targets, bits, o.block, o.quant === 'ggml' ? 16 : 32);
     record.status = 'done';
     record.finished = new Date().toISOString();
     record.timings = { total_s: (performance.now() - started) / 1000, init_s: initSeconds, peak_rss_bytes: peakRssBytes(), ...(gpu ? { gpu_peak_bytes: gpu.peak } : {}) };

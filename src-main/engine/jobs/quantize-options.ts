@@ -2,7 +2,7 @@
 import { UserError } from '../errors';
 import { INIT_METHODS, MAX_ITERS, type InitMethod, type SvdKind } from '../init/types';
 import { MAX_BLOCK_SIZE } from '../quant/blockwise';
-import { codebookLevels, type QuantKind } from '../quant/codebook';
+import { codebookLevels, GGML_BLOCK_SIZE, type QuantKind } from '../quant/codebook';
 import { checkDeviceChoice, type DeviceChoice } from '../tensor/devices';
 
 export type Device = DeviceChoice;
@@ -50,8 +50,9 @@ export function validateQuantizeOptions(o: QuantizeOptions): void {
   if (!(INIT_METHODS as readonly string[]).includes(o.method)) {
     throw new UserError(`--method must be one of ${INIT_METHODS.join(', ')}, got '${o.method}'`);
   }
-  if (o.quant !== 'nf' && o.quant !== 'uniform') throw new UserError(`--quant must be nf or uniform, got '${o.quant}'`);
+  if (o.quant !== 'nf' && o.quant !== 'uniform' && o.quant !== 'ggml') throw new UserError(`--quant must be nf, uniform, q4_0 or q8_0, got '${o.quant}'`);
   codebookLevels(o.quant, o.bits);
+  if (o.quant === 'ggml' && o.block !== GGML_BLOCK_SIZE) throw new UserError(`llama.cpp's q4_0 and q8_0 use blocks of ${GGML_BLOCK_SIZE}, got --block ${o.block}`);
   positiveInt('block', o.block);
   positiveInt('rank', o.rank);
   if (o.block > MAX_BLOCK_SIZE) throw new UserError(`--block must be at most ${MAX_BLOCK_SIZE}, got ${o.block}`);
@@ -63,4 +64,23 @@ export function validateQuantizeOptions(o: QuantizeOptions): void {
   if (!(o.alpha > 0) || !Number.isFinite(o.alpha)) throw new UserError(`--alpha must be a positive number, got ${o.alpha}`);
   if (o.svd !== 'randomized' && o.svd !== 'exact') throw new UserError(`--svd must be randomized or exact, got '${o.svd}'`);
   checkDeviceChoice(o.device);
+}
+
+/** llama.cpp's names for its formats, as --quant takes them: each fixes the bits. */
+const GGML_NAMES: Record<string, number> = { q4_0: 4, q8_0: 8 };
+
+/**
+ * The quantizer chosen by `--quant NAME` with `--bits`/`--block` as given (undefined: not
+ * given): nf and uniform take the defaults; q4_0 and q8_0 (also `ggml` with --bits 4 or 8)
+ * fix block 32, and the bits unless --bits-map mixes them.
+ */
+export function quantChoice(name: string | undefined, bits: number | undefined, block: number | undefined): Pick<QuantizeOptions, 'quant' | 'bits' | 'block'> {
+  const d = QUANTIZE_DEFAULTS;
+  const q = name ?? d.quant;
+  if (q in GGML_NAMES || q === 'ggml') {
+    const fixed = GGML_NAMES[q] as number | undefined;
+    if (fixed !== undefined && bits !== undefined && bits !== fixed) throw new UserError(`--quant ${q} is ${fixed}-bit; --bits ${bits} disagrees (mix q4_0 and q8_0 with --quant ggml --bits-map)`);
+    return { quant: 'ggml', bits: fixed ?? bits ?? 4, block: block ?? GGML_BLOCK_SIZE };
+  }
+  return { quant: q as QuantKind, bits: bits ?? d.bits, block: block ?? d.block };
 }

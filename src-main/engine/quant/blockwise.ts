@@ -3,7 +3,7 @@
 // nearest codebook level to value/absmax (ties go to the lower level).
 import { UserError } from '../errors';
 import type { Codebook } from '../tensor/device';
-import { codebookLevels, type QuantKind } from './codebook';
+import { codebookLevels, GGML_BLOCK_SIZE, quantRule, type QuantKind, type QuantRule } from './codebook';
 import { quantizeKernel } from './kernel';
 
 export interface QuantSpec {
@@ -19,8 +19,14 @@ export function codebookFor(spec: QuantSpec): Codebook {
   if (!Number.isInteger(spec.blockSize) || spec.blockSize < 1 || spec.blockSize > MAX_BLOCK_SIZE) {
     throw new UserError(`block size must be a positive integer up to ${MAX_BLOCK_SIZE}, got ${spec.blockSize}`);
   }
-  return { levels: codebookLevels(spec.kind, spec.bits), blockSize: spec.blockSize };
+  if (spec.kind === 'ggml' && spec.blockSize !== GGML_BLOCK_SIZE) {
+    throw new UserError(`llama.cpp's q4_0 and q8_0 use blocks of ${GGML_BLOCK_SIZE}, got a block size of ${spec.blockSize}`);
+  }
+  return { levels: codebookLevels(spec.kind, spec.bits), blockSize: spec.blockSize, rule: quantRule(spec.kind, spec.bits) };
 }
+
+/** The kernel's number for a rule (see quant/kernel.ts). */
+const RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
 
 export interface Quantized {
   codes: Uint8Array;
@@ -35,6 +41,7 @@ const AMBIGUOUS = 255;
 export class BlockQuantizer {
   readonly levels: Float32Array;
   readonly blockSize: number;
+  private readonly rule: number;
   /** Midpoints between neighbouring levels, with +∞ as a sentinel at the end. */
   private readonly mid: Float64Array;
   /**
@@ -47,6 +54,7 @@ export class BlockQuantizer {
     const codebook = 'levels' in source ? source : codebookFor(source);
     this.levels = codebook.levels;
     this.blockSize = codebook.blockSize;
+    this.rule = RULE_NUMBER[codebook.rule ?? 'absmax'];
     const n = this.levels.length;
     this.mid = new Float64Array(n);
     for (let i = 0; i < n - 1; i++) this.mid[i] = (this.levels[i] + this.levels[i + 1]) / 2;
@@ -91,12 +99,12 @@ export class BlockQuantizer {
    * given, else ‖x − Q‖²_F, accumulated in float64.
    */
   quantizeInto(x: Float32Array, q: Quantized, w: Float32Array | null, diff: Float32Array | null, previous?: { q: Quantized; out: Float64Array }): number {
-    return quantizeKernel(x, w ?? x, diff, q.codes, q.absmax, this.levels, this.mid, this.lut, this.blockSize, previous?.q.codes ?? null, previous?.q.absmax ?? null, previous?.out ?? null);
+    return quantizeKernel(x, w ?? x, diff, q.codes, q.absmax, this.levels, this.mid, this.lut, this.blockSize, previous?.q.codes ?? null, previous?.q.absmax ?? null, previous?.out ?? null, this.rule);
   }
 
   /** The tables the kernel needs (for worker threads). */
-  tables(): { levels: Float32Array; mid: Float64Array; lut: Uint8Array } {
-    return { levels: this.levels, mid: this.mid, lut: this.lut };
+  tables(): { levels: Float32Array; mid: Float64Array; lut: Uint8Array; rule: number } {
+    return { levels: this.levels, mid: this.mid, lut: this.lut, rule: this.rule };
   }
 
   /** ‖x − dequantize(q)‖²_F without materializing the dequantized matrix. */

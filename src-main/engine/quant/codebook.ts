@@ -1,8 +1,15 @@
-// Quantization codebooks: sorted levels in [-1, 1] that a block's values, divided by the
-// block's absmax, are rounded to.
+// Quantization codebooks: the sorted levels a block's values are rounded to, times the
+// block's scale. NF and uniform: levels in [-1, 1], scale = the block's absmax. ggml (llama.cpp's
+// own block formats q4_0 and q8_0): integer levels, scale = llama.cpp's fp16 block scale, so
+// the Q we fit an adapter to is exactly the Q llama.cpp runs.
 import { UserError } from '../errors';
 
-export type QuantKind = 'nf' | 'uniform';
+export type QuantKind = 'nf' | 'uniform' | 'ggml';
+/** How a block's scale and codes are chosen (see quant/kernel.ts). */
+export type QuantRule = 'absmax' | 'q4_0' | 'q8_0';
+/** llama.cpp's legacy formats quantize rows in blocks of 32. */
+export const GGML_BLOCK_SIZE = 32;
+const GGML_BITS = [4, 8];
 export type Bits = 2 | 3 | 4 | 8;
 
 export const SUPPORTED_BITS: readonly Bits[] = [2, 3, 4, 8];
@@ -61,6 +68,12 @@ function normalFloatLevels(bits: number): number[] {
  * anyway since its absmax is 0). 8-bit is always uniform: NF-8 has no use in practice.
  */
 export function codebookLevels(kind: QuantKind, bits: number): Float32Array {
+  if (kind === 'ggml') {
+    if (!GGML_BITS.includes(bits)) throw new UserError(`llama.cpp's formats here are q4_0 and q8_0 (4 or 8 bits), got ${bits} bits`);
+    // q4_0: codes 0..15 stand for −8..7; q8_0: codes 0..255 for −128..127 (int8 + 128).
+    const offset = 2 ** (bits - 1);
+    return Float32Array.from({ length: 2 ** bits }, (_, c) => c - offset);
+  }
   if (!SUPPORTED_BITS.includes(bits as Bits)) {
     throw new UserError(`unsupported bits ${bits}: choose one of ${SUPPORTED_BITS.join(', ')}`);
   }
@@ -70,5 +83,10 @@ export function codebookLevels(kind: QuantKind, bits: number): Float32Array {
 
 /** The codebook that a (kind, bits) pair actually uses, for run metadata. */
 export function codebookName(kind: QuantKind, bits: number): string {
+  if (kind === 'ggml') return `q${bits}_0`;
   return kind === 'nf' && bits <= 4 ? `nf${bits}` : `uniform${bits}`;
+}
+
+export function quantRule(kind: QuantKind, bits: number): QuantRule {
+  return kind === 'ggml' ? (codebookName(kind, bits) as QuantRule) : 'absmax';
 }

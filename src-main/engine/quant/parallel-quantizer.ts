@@ -17,7 +17,7 @@ const { parentPort } = require('node:worker_threads');
 const quantizeKernel = ${quantizeKernel.toString()};
 parentPort.on('message', (m) => {
   const prevOut = m.prevCodes ? new Float64Array(1) : null;
-  const errSq = quantizeKernel(m.x, m.ref, m.diff, m.codes, m.absmax, m.levels, m.mid, m.lut, m.blockSize, m.prevCodes, m.prevAbsmax, prevOut);
+  const errSq = quantizeKernel(m.x, m.ref, m.diff, m.codes, m.absmax, m.levels, m.mid, m.lut, m.blockSize, m.prevCodes, m.prevAbsmax, prevOut, m.rule);
   parentPort.postMessage({ errSq, prevSq: prevOut ? prevOut[0] : 0, x: m.x, ref: m.ref, diff: m.diff, codes: m.codes, absmax: m.absmax },
     [m.x.buffer, m.ref.buffer, m.diff.buffer, m.codes.buffer, m.absmax.buffer]);
 });
@@ -114,6 +114,7 @@ export class QuantizeSession {
       previous ? previous.q.codes.subarray(0, this.mainEnd) : null,
       previous ? previous.q.absmax.subarray(0, mainBlocks) : null,
       mainPrev,
+      tables.rule,
     );
     let prevSq = mainPrev ? mainPrev[0] : 0;
     const replies = await Promise.all(jobs);

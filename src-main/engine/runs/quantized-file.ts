@@ -128,6 +128,6 @@ function checkInfo(path: string, name: string, info: unknown): asserts info is Q
   const dims = i.shape;
   if (!Array.isArray(dims) || dims.length !== 2 || !dims.every((d) => Number.isSafeInteger(d) && d > 0)) throw new UserError(`${where}: "shape" must be two positive integers`);
   if (!Number.isInteger(i.bits) || !Number.isInteger(i.block_size) || (i.block_size as number) < 1) throw new UserError(`${where}: "bits" and "block_size" must be positive integers`);
-  if (i.quant !== 'nf' && i.quant !== 'uniform') throw new UserError(`${where}: unknown quantizer ${JSON.stringify(i.quant)}`);
+  if (i.quant !== 'nf' && i.quant !== 'uniform' && i.quant !== 'ggml') throw new UserError(`${where}: unknown quantizer ${JSON.stringify(i.quant)}`);
   if (i.dtype !== undefined && !isFloatDtype(i.dtype)) throw new UserError(`${where}: unknown dtype ${JSON.stringify(i.dtype)}`);
 }

@@ -4,6 +4,7 @@
 // through onnxruntime-node, CUDA through the native addon) implements this interface; no
 // algorithm imports a backend.
 import type { FloatDtype } from '../io/dtypes';
+import type { QuantRule } from '../quant/codebook';
 import type { Matrix } from './matrix';
 
 export type DeviceKind = 'cpu' | 'cuda';
@@ -52,10 +53,12 @@ export function quantizedOf(codes: DeviceCodes, absmax: DeviceMatrix): DeviceQua
   };
 }
 
-/** A codebook as kernels see it: sorted float32 levels in [-1, 1] and the block size. */
+/** A codebook as kernels see it: sorted float32 levels, the block size, and how a block's
+ *  scale and codes are chosen (absent: 'absmax', levels in [-1, 1]). */
 export interface Codebook {
   readonly levels: Float32Array;
   readonly blockSize: number;
+  readonly rule?: QuantRule;
 }
 
 /**
@@ -128,8 +131,9 @@ export interface ComputeDevice {
   /** Storage for a quantized matrix of `count` elements. */
   allocQuantized(count: number, codebook: Codebook): Promise<DeviceQuantized>;
   /**
-   * Blockwise absmax quantization of x into `out` (nearest level of x/absmax, ties to the lower
-   * level, decided in float64 so that every backend picks the same codes), fused with the
+   * Blockwise quantization of x into `out` by the codebook's rule (absmax: nearest level of
+   * x/absmax, ties to the lower level, decided in float64 so that every backend picks the same
+   * codes; q4_0/q8_0: llama.cpp's reference rounding, in float32 as it does it), fused with the
    * error sums and, optionally, ref − Q and the previous Q's error on x.
    */
   quantize(x: DeviceMatrix, ref: DeviceMatrix, out: DeviceQuantized, codebook: Codebook, extras?: QuantizeExtras): Promise<QuantizeSums>;
