@@ -1,12 +1,14 @@
 // Export a finished run: `peft` (the adapter at the folder's top, loadable with
-// PeftModel.from_pretrained, plus the backbone it was computed for in backbone/), or
-// `merged` (a plain model folder with W' = Q + s·B·A). The folder is assembled under a
+// PeftModel.from_pretrained, plus the backbone it was computed for in backbone/), `gguf`
+// (llama.cpp's model.gguf with the run's Q and adapter.gguf), or `merged` (a plain model
+// folder with W' = Q + s·B·A). The folder is assembled under a
 // temporary name and renamed into place, so it appears complete or not at all.
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors';
 import { writeFullBackbone } from '../export/backbone';
+import { writeGgufExport } from '../export/gguf';
 import { adapterKey, adapterSettings, checkAdapterShapes } from '../export/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
@@ -32,12 +34,19 @@ export interface ExportOptions {
   onEvent?: EventSink;
 }
 
-export async function runExport(o: ExportOptions): Promise<{ out: string; format: ExportFormat; files: string[] }> {
+export interface ExportResult {
+  out: string;
+  format: ExportFormat;
+  files: string[];
+  /** What the user should know about the result (GGUF: how Q was stored, what llama.cpp does differently). */
+  notes: string[];
+}
+
+export async function runExport(o: ExportOptions): Promise<ExportResult> {
   if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) {
     throw new UserError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${o.format}'`);
   }
   const format = o.format as ExportFormat;
-  if (format === 'gguf') throw new UserError('--format gguf is not available in this build yet; use peft or merged');
   const runDir = resolve(o.run);
   const record = await readRunRecord(runDir);
   if (record.status !== 'done') throw new UserError(`${runDir}: the run is ${record.status}, only a finished run can be exported`);
@@ -45,6 +54,7 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
   const protect = [{ path: runDir, what: 'the run' }];
   if (typeof record.model.path === 'string' && record.model.path) protect.push({ path: record.model.path, what: "the run's source model" });
   const { path: out } = await checkOutput(o.out, 'export', o.force ?? false, { protect });
+  const notes: string[] = [];
   const staging = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(staging, { recursive: true });
@@ -53,6 +63,7 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
   }
   try {
     if (format === 'peft') await exportPeft(runDir, staging, out, o.onEvent);
+    else if (format === 'gguf') notes.push(...(await exportGguf(runDir, staging, o.onEvent)));
     else await exportMerged(runDir, staging, o.device ?? 'auto', o.onEvent);
     await markOwned(staging, 'export');
     await rm(out, { recursive: true, force: true });
@@ -62,7 +73,7 @@ export async function runExport(o: ExportOptions): Promise<{ out: string; format
     throw e;
   }
   o.onEvent?.({ type: 'phase', phase: 'export', detail: out });
-  return { out, format, files: await listFiles(out) };
+  return { out, format, files: await listFiles(out), notes };
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -86,6 +97,11 @@ async function exportPeft(runDir: string, staging: string, finalOut: string, onE
   const config = await readJsonFile<Record<string, unknown>>(join(adapterDir, 'adapter_config.json'));
   config.base_model_name_or_path = join(finalOut, 'backbone');
   await writeJsonAtomic(join(staging, 'adapter_config.json'), config);
+}
+
+async function exportGguf(runDir: string, staging: string, onEvent?: EventSink): Promise<string[]> {
+  const result = await writeGgufExport(runDir, staging, { onTensor: (done, total) => onEvent?.({ type: 'phase', phase: 'export', detail: `${done}/${total} tensors` }) });
+  return result.notes;
 }
 
 async function exportMerged(runDir: string, staging: string, choice: DeviceChoice, onEvent?: EventSink): Promise<void> {
