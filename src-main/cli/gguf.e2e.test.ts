@@ -17,14 +17,13 @@ import { decodeGgmlBlocks, encodeGgmlBlocks } from '../engine/gguf/ggml-blocks';
 import { readGguf, readGgufTensor } from '../engine/gguf/read';
 import { reorderRows, ropeRowOrder } from '../engine/gguf/llama-arch';
 import { writeGgufExport } from '../engine/export/gguf';
-import { attachAdapter, loadQuantizedWeights } from '../engine/model/weights';
-import { Transformer } from '../engine/model/transformer';
 import { unpackCodes } from '../engine/quant/packing';
 import { QuantizedFile } from '../engine/runs/quantized-file';
 import { openTextDataset, readTokens } from '../engine/text/datasets';
 import { loadTokenizer } from '../engine/text/tokenizer';
 import { loftq } from '../test-support/cli';
 import { llamaCppUnavailable, loadJudged, type JudgedModel } from '../test-support/llama-cpp-judge';
+import { difference, engineLogProbs } from '../test-support/log-probs';
 import { makeTempDir } from '../test-support/tiny-model';
 
 const DEMO = 'assets/demo-model';
@@ -55,41 +54,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-/** The engine's log-probabilities [T][V] for a run (with its adapter or without). */
-async function engineLogProbs(runDir: string, withAdapter: boolean, tokens: number[]): Promise<Float64Array[]> {
-  const q = await loadQuantizedWeights(runDir);
-  const model = new Transformer(withAdapter ? await attachAdapter(q, join(runDir, 'adapter')) : q);
-  const logits = await model.logits(Int32Array.from(tokens));
-  const V = model.config.vocabSize;
-  return tokens.map((_, t) => {
-    const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity;
-    for (const v of row) max = Math.max(max, v);
-    let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
-    const lse = max + Math.log(sum);
-    return Float64Array.from(row, (v) => v - lse);
-  });
-}
-
-/** Max and mean |Δ log p| over the entries llama.cpp gives a probability above e^-30. */
-function difference(a: Float64Array[], b: Float64Array[]): { max: number; mean: number } {
-  let max = 0;
-  let sum = 0;
-  let n = 0;
-  for (let t = 0; t < a.length; t++) {
-    expect(b[t].length).toBe(a[t].length);
-    for (let v = 0; v < a[t].length; v++) {
-      if (a[t][v] < -30) continue;
-      const d = Math.abs(a[t][v] - b[t][v]);
-      max = Math.max(max, d);
-      sum += d;
-      n++;
-    }
-  }
-  return { max, mean: sum / n };
-}
 
 function engineEval(runDir: string): Record<string, number> {
   const r = loftq('eval', runDir, '--data', EVAL, '--seq-len', String(SEQ), '--stride', String(SEQ), '--max-tokens', String(MAX_TOKENS), '--json');
