@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 // The dashboard as a user drives it, whatever the transport (web mode or the Electron app):
-// open the demo model, run QLoRA and LoftQ at 2 bits, compare them, export the adapter,
-// cancel a run midway; screenshots of every view go to e2e/artifacts/<prefix>-*.png, and
+// open the demo model, run QLoRA and LoftQ at 2 bits, compare them, export the adapter, run
+// LoftQ on llama.cpp's q4_0 and export it as GGUF, cancel a run midway; screenshots of every view go to e2e/artifacts/<prefix>-*.png, and
 // the render time of a 560-matrix run is measured.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { readGguf } from '../../src-main/engine/gguf/read';
 import { openSafetensors } from '../../src-main/engine/io/safetensors-read';
 import { writeTinyModel } from '../../src-main/test-support/tiny-model';
 import { ARTIFACTS } from './harness';
@@ -40,6 +41,19 @@ async function runQuantize(method: 'QLoRA' | 'LoftQ', name: string, extra?: () =
   await extra?.();
   await form.getByLabel('Run name').fill(name);
   await form.getByRole('button', { name: /^(Run|Queue run)$/ }).click();
+}
+
+/** The export folder: in the app from the native dialog (main remembers it), in web mode typed. */
+async function chooseExportFolder(out: string): Promise<void> {
+  const form = page.getByRole('form', { name: 'Export options' });
+  const field = form.getByLabel('Output folder (on the machine running the engine)');
+  if (h.answerDialog) {
+    await h.answerDialog(out);
+    await form.getByRole('button', { name: 'Choose…' }).click();
+    for (let i = 0; i < 50 && (await field.inputValue()) !== out; i++) await page.waitForTimeout(100);
+  } else {
+    await field.fill(out);
+  }
 }
 
 async function waitForState(name: string, state: string, timeout = 120_000): Promise<void> {
@@ -133,15 +147,7 @@ describe(label, () => {
     const picker = form.getByRole('combobox').first();
     await picker.selectOption({ label: await picker.locator('option', { hasText: 'loftq-2bit' }).first().textContent() ?? 'loftq-2bit' });
     const out = join(h.tmp, 'export-peft');
-    if (h.answerDialog) {
-      // In the app the folder comes from the native dialog, which main remembers.
-      await h.answerDialog(out);
-      await form.getByRole('button', { name: 'Choose…' }).click();
-      const field = form.getByLabel('Output folder (on the machine running the engine)');
-      for (let i = 0; i < 50 && (await field.inputValue()) !== out; i++) await page.waitForTimeout(100);
-    } else {
-      await form.getByLabel('Output folder (on the machine running the engine)').fill(out);
-    }
+    await chooseExportFolder(out);
     await form.getByRole('button', { name: 'Export' }).click();
     await page.getByRole('region', { name: 'Export job' }).getByText('adapter_model.safetensors').first().waitFor({ timeout: 60_000 });
     const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
@@ -150,6 +156,38 @@ describe(label, () => {
     expect(adapter.tensors.size).toBe(56);
     expect(existsSync(join(out, 'backbone', 'model.safetensors'))).toBe(true);
     await shot('export');
+  });
+
+  it("quantizes with llama.cpp's q4_0 and exports GGUF: the q4_0 blocks and the adapter are there", async () => {
+    await runQuantize('LoftQ', 'loftq-q4_0', async () => {
+      const form = quantizeForm();
+      await form.getByRole('group', { name: 'Bits' }).getByRole('button', { name: '4-bit', exact: true }).click();
+      await form.getByLabel('Quantizer').selectOption('ggml');
+      await expect(form.getByLabel('Block size').inputValue()).resolves.toBe('32');
+      await page.getByText(/--quant q4_0 --block 32/).waitFor();
+    });
+    await waitForState('loftq-q4_0', 'done');
+    await shot('quantize-q4_0');
+    // Back to NF for the steps after (the block size follows the quantizer back).
+    await quantizeForm().getByLabel('Quantizer').selectOption('nf');
+    await expect(quantizeForm().getByLabel('Block size').inputValue()).resolves.toBe('64');
+    await nav('Export');
+    const form = page.getByRole('form', { name: 'Export options' });
+    const picker = form.getByRole('combobox').first();
+    await picker.selectOption({ label: (await picker.locator('option', { hasText: 'loftq-q4_0' }).first().textContent()) ?? 'loftq-q4_0' });
+    await form.getByRole('group', { name: 'Format' }).getByRole('button', { name: 'GGUF for llama.cpp' }).click();
+    await form.getByText(/q4_0\/q8_0 blocks as they are/).waitFor();
+    const out = join(h.tmp, 'export-gguf');
+    await chooseExportFolder(out);
+    await form.getByRole('button', { name: 'Export' }).click();
+    await page.getByRole('region', { name: 'Export job' }).getByText('model.gguf').first().waitFor({ timeout: 60_000 });
+    const model = await readGguf(join(out, 'model.gguf'));
+    expect(model.metadata.get('general.file_type')).toBe(2);
+    expect([...model.tensors.values()].filter((t) => t.type === 'Q4_0')).toHaveLength(28);
+    const adapter = await readGguf(join(out, 'adapter.gguf'));
+    expect(adapter.metadata.get('general.type')).toBe('adapter');
+    expect(adapter.tensors.size).toBe(56);
+    await shot('export-gguf');
   });
 
   it('cancels a run midway: it is marked cancelled', async () => {

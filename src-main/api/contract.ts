@@ -88,7 +88,8 @@ export interface QuantizeRequest {
 
 export interface ExportRequest {
   run: string;
-  format: 'peft' | 'merged';
+  /** gguf: model.gguf (the run's base) + adapter.gguf for llama.cpp. */
+  format: 'peft' | 'gguf' | 'merged';
   /** A folder the user chose (native dialog in the app, a typed path in web mode). */
   out: string;
   force?: boolean;

@@ -71,13 +71,14 @@ export function SelectField<T extends string>(props: {
   options: readonly { value: T; label: string }[];
   onChange: (v: T) => void;
   hint?: ReactNode;
+  error?: string;
   className?: string;
   disabled?: boolean;
 }) {
   return (
-    <Field label={props.label} hint={props.hint} className={props.className}>
+    <Field label={props.label} hint={props.hint} error={props.error} className={props.className}>
       {(id, describedBy) => (
-        <select id={id} value={props.value} disabled={props.disabled} aria-describedby={describedBy} onChange={(e) => props.onChange(e.target.value as T)}>
+        <select id={id} value={props.value} disabled={props.disabled} aria-invalid={props.error ? true : undefined} aria-describedby={describedBy} onChange={(e) => props.onChange(e.target.value as T)}>
           {props.options.map((o) => (
             <option key={o.value} value={o.value}>
               {o.label}

@@ -1,5 +1,5 @@
-// The Quantize view's live estimate: average bits per weight (codes plus one float32 absmax
-// per block, as the engine counts them), backbone memory and adapter memory.
+// The Quantize view's live estimate: average bits per weight (codes plus one scale per block,
+// float32 absmax or llama.cpp's fp16, as the engine counts them), backbone memory and adapter memory.
 
 export interface EstimateInput {
   /** [out, in] of every target matrix. */
@@ -7,6 +7,8 @@ export interface EstimateInput {
   /** Bits of each target (same order). */
   bits: readonly number[];
   block: number;
+  /** Bits of each block's scale: 32 (the engine's float32 absmax), 16 for llama.cpp's fp16 scales. */
+  scaleBits?: number;
   rank: number;
   /** All parameters of the model (targets included). */
   parameters: number;
@@ -57,7 +59,7 @@ export function estimate(input: EstimateInput): Estimate {
   input.shapes.forEach(([out, inn], i) => {
     const n = out * inn;
     targetParams += n;
-    storedBits += n * input.bits[i] + Math.ceil(n / input.block) * 32;
+    storedBits += n * input.bits[i] + Math.ceil(n / input.block) * (input.scaleBits ?? 32);
     adapterParams += input.rank * (out + inn);
   });
   const quantizedBytes = storedBits / 8;

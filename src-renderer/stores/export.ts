@@ -6,7 +6,7 @@ import { api } from './api';
 import { noteJob } from './jobs';
 
 interface ExportStore {
-  format: 'peft' | 'merged';
+  format: 'peft' | 'gguf' | 'merged';
   out: string;
   /** The user typed the folder (otherwise it follows the run and format). */
   outTouched: boolean;

@@ -16,7 +16,8 @@ export interface QuantizeForm {
   alpha: string;
   iters: string;
   block: string;
-  quant: 'nf' | 'uniform';
+  /** ggml: llama.cpp's q4_0 (4-bit) and q8_0 (8-bit), block 32. */
+  quant: 'nf' | 'uniform' | 'ggml';
   svd: 'randomized' | 'exact';
   device: 'auto' | 'cpu' | 'cuda';
   rslora: boolean;
@@ -59,6 +60,11 @@ function int(text: string, min: number): number | null {
   return Number.isSafeInteger(n) && n >= min ? n : null;
 }
 
+/** The block size of llama.cpp's q4_0 and q8_0. */
+export const GGML_BLOCK = 32;
+/** Bits llama.cpp's formats have here: q4_0 and q8_0. */
+export const GGML_BITS: readonly number[] = [4, 8];
+
 export const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Parses the numeric fields; an error per field that is not valid. */
@@ -70,6 +76,7 @@ export function parseForm(f: QuantizeForm): Parsed {
   if (iters === null) errors.iters = 'a positive whole number';
   const block = int(f.block, 1);
   if (block === null) errors.block = 'a positive whole number';
+  else if (f.quant === 'ggml' && block !== GGML_BLOCK) errors.block = `llama.cpp's q4_0 and q8_0 use blocks of ${GGML_BLOCK}`;
   const firstK = int(f.firstK, 1);
   if (f.presetOn && firstK === null) errors.firstK = 'a positive whole number';
   const seed = int(f.seed, 0);
@@ -118,6 +125,9 @@ export const useQuantize = create<QuantizeStore>((set, get) => ({
   update(patch) {
     set((s) => {
       const form = { ...s.form, ...patch };
+      // llama.cpp's formats have one block size; picking them sets it.
+      if (patch.quant === 'ggml' && s.form.quant !== 'ggml') form.block = String(GGML_BLOCK);
+      else if (patch.quant && patch.quant !== 'ggml' && s.form.quant === 'ggml' && form.block === String(GGML_BLOCK)) form.block = DEFAULT_FORM.block;
       // Changing the global bits or the preset may make overrides redundant.
       if ('globalBits' in patch || 'presetOn' in patch || 'firstK' in patch) form.overrides = pruneOverrides(gridState(form));
       return { form };

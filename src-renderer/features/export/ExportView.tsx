@@ -1,5 +1,6 @@
-// Export: a finished run's adapter in PEFT format (with its backbone), or a merged model
-// (W' = Q + s·B·A), into a folder the user names; the files it wrote.
+// Export: a finished run's adapter in PEFT format (with its backbone), as llama.cpp's GGUF
+// (base + adapter), or a merged model (W' = Q + s·B·A), into a folder the user names; the
+// files it wrote and what the user should know about them.
 import { ErrorNote, ProgressBar, Segmented, StatusBadge, TextField } from '../../components/common';
 import { basename } from '../../lib/format';
 import { api } from '../../stores/api';
@@ -14,6 +15,13 @@ interface ExportResult {
   out: string;
   format: string;
   files: string[];
+  notes?: string[];
+}
+
+/** What the GGUF base stores for a run's quantizer. */
+function ggufBaseNote(config: Record<string, unknown> | undefined): string {
+  if (config?.quant === 'ggml') return 'the run’s q4_0/q8_0 blocks as they are, so llama.cpp runs exactly the Q the adapter was fitted to';
+  return 'Q as F16 (llama.cpp has no NF or uniform type: each weight rounded to fp16, the adapter fitted to Q itself; quantize with llama.cpp q4_0/q8_0 for an exact base)';
 }
 
 function isExportResult(x: unknown): x is ExportResult {
@@ -43,7 +51,7 @@ export function ExportView() {
     <div className="view">
       <div className="view-header">
         <h1>Export</h1>
-        <p>Write a finished run as a PEFT adapter (plus its backbone) or as a merged model.</p>
+        <p>Write a finished run as a PEFT adapter (plus its backbone), as GGUF for llama.cpp, or as a merged model.</p>
       </div>
       {done.length === 0 ? (
         <div className="panel empty">No finished runs to export yet.</div>
@@ -69,14 +77,20 @@ export function ExportView() {
                 value={format}
                 options={[
                   { value: 'peft', label: 'PEFT adapter + backbone' },
+                  { value: 'gguf', label: 'GGUF for llama.cpp' },
                   { value: 'merged', label: 'Merged model' },
                 ]}
                 onChange={(f) => update({ format: f })}
               />
               <span className="hint">
-                {format === 'peft'
-                  ? 'adapter_config.json + adapter_model.safetensors at the top (PeftModel.from_pretrained), the dequantized backbone in backbone/.'
-                  : 'A plain model folder with W′ = Q + s·B·A in the model’s dtype.'}
+                {format === 'peft' && 'adapter_config.json + adapter_model.safetensors at the top (PeftModel.from_pretrained), the dequantized backbone in backbone/.'}
+                {format === 'gguf' && (
+                  <>
+                    model.gguf with {ggufBaseNote(run?.record.config)}; adapter.gguf with the LoRA adapter. Run:{' '}
+                    <span className="mono">llama-cli -m model.gguf --lora adapter.gguf</span>
+                  </>
+                )}
+                {format === 'merged' && 'A plain model folder with W′ = Q + s·B·A in the model’s dtype.'}
               </span>
             </div>
             <div className="span-2 row" style={{ alignItems: 'flex-end' }}>
@@ -141,6 +155,11 @@ export function ExportView() {
                   <li key={f}>{f}</li>
                 ))}
               </ul>
+              {result.notes?.map((n) => (
+                <div key={n} className="note" role="note">
+                  {n}
+                </div>
+              ))}
             </>
           )}
         </section>

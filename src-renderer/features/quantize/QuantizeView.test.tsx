@@ -99,4 +99,25 @@ describe('Quantize view', () => {
     });
     expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ device: 'cpu' }));
   });
+
+  it("offers llama.cpp's q4_0/q8_0: block 32, 4.5 bits per weight at 4 bits, and catches 2-bit matrices", async () => {
+    render(<QuantizeView />);
+    fireEvent.change(screen.getByLabelText('Quantizer'), { target: { value: 'ggml' } });
+    expect((screen.getByLabelText('Block size') as HTMLInputElement).value).toBe('32');
+    // 4 bits + one fp16 scale per 32 weights.
+    expect(statValue('Average bits / weight')).toBe('4.500');
+    expect(screen.getByText(/--quant q4_0 --block 32/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Block size'), { target: { value: '64' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/blocks of 32/);
+    fireEvent.change(screen.getByLabelText('Block size'), { target: { value: '32' } });
+    fireEvent.click(screen.getByRole('button', { name: '2-bit' }));
+    expect(screen.getByRole('alert').textContent).toMatch(/4 or 8 bits/);
+    expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.click(screen.getByRole('button', { name: '8-bit' }));
+    expect(screen.queryByRole('alert')).toBeNull();
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: /^Run$/ }));
+    });
+    expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ quant: 'ggml', bits: 8, block: 32 }));
+  });
 });

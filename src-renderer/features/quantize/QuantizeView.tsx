@@ -11,7 +11,7 @@ import { useConnection } from '../../stores/connection';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useModel } from '../../stores/model';
 import { useNav } from '../../stores/nav';
-import { gridState, parseForm, RUN_NAME, suggestName, useQuantize } from '../../stores/quantize';
+import { GGML_BITS, gridState, parseForm, RUN_NAME, suggestName, useQuantize } from '../../stores/quantize';
 import { useRuns } from '../../stores/runs';
 import { BitsGrid } from './BitsGrid';
 import { JobProgress } from './JobProgress';
@@ -47,18 +47,21 @@ export function QuantizeView() {
             shapes: targets.map((t) => t.shape),
             bits,
             block: parsed.values.block,
+            scaleBits: form.quant === 'ggml' ? 16 : 32,
             rank: parsed.values.rank,
             parameters: summary.parameters,
             dtype: summary.torch_dtype,
             weightBytes: summary.weight_bytes,
           })
         : null,
-    [summary, targets, bits, parsed.values.block, parsed.values.rank],
+    [summary, targets, bits, parsed.values.block, parsed.values.rank, form.quant],
   );
   const taken = useMemo(() => new Set(runs.map((r) => r.name.split('/').pop() ?? r.name)), [runs]);
   const name = form.nameTouched ? form.name : suggestName(form, taken);
   const nameError = !RUN_NAME.test(name) ? "letters, digits, '.', '_' or '-' (up to 128)" : taken.has(name) ? 'a run with this name exists' : undefined;
-  const errors = { ...parsed.errors, ...(nameError ? { name: nameError } : {}) };
+  const ggml = form.quant === 'ggml';
+  const quantError = ggml && bits.some((b) => !GGML_BITS.includes(b)) ? 'q4_0 and q8_0 need every matrix at 4 or 8 bits: change the bits or the grid' : undefined;
+  const errors = { ...parsed.errors, ...(nameError ? { name: nameError } : {}), ...(quantError ? { quant: quantError } : {}) };
   const valid = Object.keys(errors).length === 0 && targets.length > 0;
   const loftq = form.method === 'loftq';
 
@@ -115,7 +118,7 @@ export function QuantizeView() {
     `--method ${request.method}`,
     `--bits ${request.bits}`,
     bitsMap ? `--bits-map ${shellQuote(bitsMap)}` : '',
-    `--quant ${request.quant} --block ${request.block} --rank ${request.rank} --alpha ${request.alpha}`,
+    `--quant ${ggml && !bitsMap && GGML_BITS.includes(request.bits) ? `q${request.bits}_0` : request.quant} --block ${request.block} --rank ${request.rank} --alpha ${request.alpha}`,
     request.rslora ? '--rslora' : '',
     loftq ? `--iters ${request.iters} --svd ${request.svd}` : '',
     request.targets !== 'all-linear' ? `--targets ${request.targets}` : '',
@@ -223,8 +226,16 @@ export function QuantizeView() {
               options={[
                 { value: 'nf', label: 'NormalFloat (nf)' },
                 { value: 'uniform', label: 'Uniform' },
+                { value: 'ggml', label: 'llama.cpp q4_0 / q8_0' },
               ]}
-              hint={form.quant === 'nf' && bits.some((b) => b > 4) ? '8-bit matrices use uniform levels' : undefined}
+              error={errors.quant}
+              hint={
+                ggml
+                  ? '4-bit → q4_0, 8-bit → q8_0 (block 32, fp16 scales, llama.cpp’s rounding): the GGUF export runs exactly this Q'
+                  : form.quant === 'nf' && bits.some((b) => b > 4)
+                    ? '8-bit matrices use uniform levels'
+                    : undefined
+              }
               onChange={(quant) => update({ quant })}
             />
             <SelectField
