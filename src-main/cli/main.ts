@@ -32,6 +32,7 @@ const USAGE = `usage: loftq <command> [options]
 --bits-map SPEC: comma-separated SELECTOR=BITS rules over --bits, later rules win;
   selectors: first:K, layers:A-B, attn, mlp, q_proj..down_proj, a module path; join with /.
   e.g. --bits 2 --bits-map first:4=4   (the LoftQ paper's mixed precision)
+--quant q4_0|q8_0: llama.cpp's formats (block 32); --quant ggml with --bits-map mixes them.
 `;
 
 class UsageError extends Error {}
