@@ -607,7 +607,7 @@ void checkQuant(Buffer* codes, Buffer* absmax, Buffer* levels, int64_t count, in
 
 napi_value Quantize(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
-    Args a(env, info, 11);
+    Args a(env, info, 12);
     QuantizeArgs q{};
     Buffer* x = a.buffer(0);
     Buffer* ref = a.buffer(1);
@@ -620,6 +620,8 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
     Buffer* diff = a.buffer(8, true);
     Buffer* prevCodes = a.buffer(9, true);
     Buffer* prevAbsmax = a.buffer(10, true);
+    q.rule = static_cast<int>(a.integer(11, 0, 2));
+    if (q.rule != 0 && q.levelCount != (q.rule == 1 ? 256 : 16)) throw JsError("quantize: the q8_0/q4_0 rules need 256/16 integer levels");
     checkBytes(x, static_cast<size_t>(q.count) * 4, "quantize x");
     checkBytes(ref, static_cast<size_t>(q.count) * 4, "quantize ref");
     checkQuant(codes, absmax, levels, q.count, q.blockSize, q.levelCount, "quantize");

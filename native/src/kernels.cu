@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <climits>
 
 #include "check.h"
 
@@ -132,7 +133,9 @@ __device__ void loadCodebook(const float* levels, int n, float* lv, double* mid)
 
 // One warp per quantization block: a pass for the absmax (and the previous Q's error), then
 // a pass for the codes. x/absmax and the nearest-level search are float64, exactly as the CPU
-// kernel decides them, so both backends pick the same codes for the same input.
+// kernel decides them, so both backends pick the same codes for the same input. The ggml
+// rules (q8_0, q4_0) are llama.cpp's float32 steps with every operation rounded as there
+// (no contraction into FMAs), so they match the CPU kernel and libggml bit for bit.
 __global__ void __launch_bounds__(kThreads) quantizeKernel(QuantizeArgs a, double* partials) {
   __shared__ float lv[256];
   __shared__ double mid[256];
@@ -146,16 +149,47 @@ __global__ void __launch_bounds__(kThreads) quantizeKernel(QuantizeArgs a, doubl
     const int64_t start = qb * a.blockSize;
     const int64_t end = min(start + a.blockSize, a.count);
     float amax = 0.f;
+    // q4_0 scales by the value of largest magnitude, the first one in index order.
+    float signedMax = 0.f;
+    long long maxAt = LLONG_MAX;
     const float ps = a.prevCodes ? a.prevAbsmax[qb] : 0.f;
     for (int64_t i = start + lane; i < end; i += 32) {
       const float x = a.x[i];
-      amax = fmaxf(amax, fabsf(x));
+      if (fabsf(x) > amax) {
+        amax = fabsf(x);
+        signedMax = x;
+        maxAt = i;
+      }
       if (a.prevCodes) {
         const double e = static_cast<double>(x) - static_cast<double>(__fmul_rn(lv[a.prevCodes[i]], ps));
         prevErr += e * e;
       }
     }
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    for (int o = 16; o > 0; o >>= 1) {
+      const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
+      const float os = __shfl_xor_sync(0xffffffffu, signedMax, o);
+      const long long oi = __shfl_xor_sync(0xffffffffu, maxAt, o);
+      if (oa > amax || (oa == amax && oi < maxAt)) {
+        amax = oa;
+        signedMax = os;
+        maxAt = oi;
+      }
+    }
+    if (a.rule != 0) {
+      const float d = a.rule == 1 ? __fdiv_rn(amax, 127.f) : __fdiv_rn(signedMax, -8.f);
+      const float id = d != 0.f ? __fdiv_rn(1.f, d) : 0.f;
+      const float scale = __half2float(__float2half_rn(d));
+      if (lane == 0) a.absmax[qb] = scale;
+      for (int64_t i = start + lane; i < end; i += 32) {
+        const float v = __fmul_rn(a.x[i], id);
+        const int c = a.rule == 1 ? static_cast<int>(roundf(v)) + 128 : min(15, static_cast<int>(__fadd_rn(v, 8.5f)));
+        a.codes[i] = static_cast<uint8_t>(c);
+        const double e = static_cast<double>(a.ref[i]) - static_cast<double>(__fmul_rn(lv[c], scale));
+        if (a.diff) a.diff[i] = __double2float_rn(e);
+        err += e * e;
+      }
+      continue;
+    }
     if (lane == 0) a.absmax[qb] = amax;
     const double inv = amax > 0.f ? 1.0 / static_cast<double>(amax) : 0.0;
     for (int64_t i = start + lane; i < end; i += 32) {

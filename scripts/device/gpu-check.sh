@@ -56,6 +56,11 @@ if [ $skip_model = 0 ]; then
   cp "$WORK/run7b/run.json" "$WORK/run7b.json" 2>/dev/null
   stage verify sh -c "python3 scripts/device/verify_run.py $WORK/run7b $M/llama7b | tee $WORK/verify.json"
   stage torch-model sh -c "python3 scripts/device/torch_loftq.py model $M/llama7b --bits 2 --rank 64 --iters 5 | tee $WORK/torch-model.json"
+  # llama.cpp's q4_0 (what `export --format gguf` writes as it is), LoftQ on the GPU, re-checked in float64.
+  rm -rf "$WORK/run7b-q4_0"
+  stage run7b-q4_0 sh -c "node dist/cli.cjs quantize $M/llama7b --out $WORK/run7b-q4_0 --device cuda --method loftq --quant q4_0 --rank 64 --iters 5 --json > $WORK/run7b-q4_0-events.jsonl; rc=\$?; tail -n 1 $WORK/run7b-q4_0-events.jsonl | cut -c1-2000; exit \$rc"
+  stage verify-q4_0 sh -c "python3 scripts/device/verify_run.py $WORK/run7b-q4_0 $M/llama7b | tee $WORK/verify-q4_0.json"
+  cp "$WORK/run7b-q4_0/run.json" "$OUT/run7b-q4_0-run.json" 2>/dev/null
 fi
 
 echo "=== summary" | tee -a "$LOG"

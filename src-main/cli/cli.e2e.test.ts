@@ -345,9 +345,10 @@ describe('bad input: one clear line, exit 1 (2 for usage), nothing left behind',
     }
   });
 
-  it('export refuses an unfinished run and gguf for now', () => {
+  it('export refuses an unfinished run and an unknown format', () => {
     expectUserError(loftq('export', join(tmp, 'run-nan'), '--format', 'peft', '--out', join(tmp, 'never')), /failed/);
-    expectUserError(loftq('export', join(tmp, 'run-qlora'), '--format', 'gguf', '--out', join(tmp, 'never')), /gguf is not available/);
+    expectUserError(loftq('export', join(tmp, 'run-nan'), '--format', 'gguf', '--out', join(tmp, 'never')), /failed/);
+    expectUserError(loftq('export', join(tmp, 'run-qlora'), '--format', 'onnx', '--out', join(tmp, 'never')), /--format must be one of peft, gguf, merged/);
     expect(existsSync(join(tmp, 'never'))).toBe(false);
   });
 });

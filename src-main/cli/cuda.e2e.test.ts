@@ -98,4 +98,19 @@ interface Layer {
       expect(Math.abs(Math.sqrt(num / den) / l.err_init - 1), l.name).toBeLessThan(1e-5);
     }
   });
+
+  it("llama.cpp's q4_0 and q8_0 on the GPU: QLoRA codes and scales identical to the CPU run, LoftQ errors within 0.5%", async () => {
+    for (const quant of ['q4_0', 'q8_0']) {
+      const gpu = quantize(`qlora-${quant}-gpu`, 'auto', '--method', 'qlora', '--quant', quant);
+      const cpu = quantize(`qlora-${quant}-cpu`, 'cpu', '--method', 'qlora', '--quant', quant);
+      expect(record(gpu).device).toMatchObject({ kind: 'cuda', choice: 'auto' });
+      const [g, c] = [await openSafetensors(join(gpu, 'quantized.safetensors')), await openSafetensors(join(cpu, 'quantized.safetensors'))];
+      for (const name of g.tensors.keys()) expect(Buffer.compare(await readTensorRaw(g, name), await readTensorRaw(c, name)), `${quant} ${name}`).toBe(0);
+      const [gl, cl] = [layers(quantize(`loftq-${quant}-gpu`, 'cuda', '--quant', quant)), layers(quantize(`loftq-${quant}-cpu`, 'cpu', '--quant', quant))];
+      gl.forEach((l, i) => {
+        expect(l.err_q, l.name).toBeCloseTo(cl[i].err_q, 12);
+        expect(Math.abs(l.err_init / cl[i].err_init - 1), l.name).toBeLessThan(0.005);
+      });
+    }
+  });
 });

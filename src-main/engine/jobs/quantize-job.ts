@@ -17,7 +17,7 @@ import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
-import { codebookLevels, GGML_BLOCK_SIZE, quantRule } from '../quant/codebook';
+import { codebookLevels, GGML_BLOCK_SIZE } from '../quant/codebook';
 import { packedByteLength } from '../quant/packing';
 import {
   prepareRunDir,
@@ -189,7 +189,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
   const { config, weights, targets, bits } = plan;
   const modelDir = resolve(o.model);
   // The device is chosen before anything is written: `--device cuda` that cannot work fails clean.
-  const opened = await openDevice(o.device, { quantRules: [...new Set(bits.map((b) => quantRule(o.quant, b)))] });
+  const opened = await openDevice(o.device);
   const { device } = opened;
   let runDir: string;
   try {

@@ -3,7 +3,7 @@
 // nearest codebook level to value/absmax (ties go to the lower level).
 import { UserError } from '../errors';
 import type { Codebook } from '../tensor/device';
-import { codebookLevels, GGML_BLOCK_SIZE, quantRule, type QuantKind, type QuantRule } from './codebook';
+import { codebookLevels, GGML_BLOCK_SIZE, QUANT_RULE_NUMBER, quantRule, type QuantKind } from './codebook';
 import { quantizeKernel } from './kernel';
 
 export interface QuantSpec {
@@ -25,8 +25,6 @@ export function codebookFor(spec: QuantSpec): Codebook {
   return { levels: codebookLevels(spec.kind, spec.bits), blockSize: spec.blockSize, rule: quantRule(spec.kind, spec.bits) };
 }
 
-/** The kernel's number for a rule (see quant/kernel.ts). */
-const RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
 
 export interface Quantized {
   codes: Uint8Array;
@@ -54,7 +52,7 @@ export class BlockQuantizer {
     const codebook = 'levels' in source ? source : codebookFor(source);
     this.levels = codebook.levels;
     this.blockSize = codebook.blockSize;
-    this.rule = RULE_NUMBER[codebook.rule ?? 'absmax'];
+    this.rule = QUANT_RULE_NUMBER[codebook.rule ?? 'absmax'];
     const n = this.levels.length;
     this.mid = new Float64Array(n);
     for (let i = 0; i < n - 1; i++) this.mid[i] = (this.levels[i] + this.levels[i + 1]) / 2;

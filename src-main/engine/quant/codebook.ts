@@ -87,6 +87,9 @@ export function codebookName(kind: QuantKind, bits: number): string {
   return kind === 'nf' && bits <= 4 ? `nf${bits}` : `uniform${bits}`;
 }
 
+/** The kernels' number for a rule (quant/kernel.ts and native/src/kernels.cu). */
+export const QUANT_RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
+
 export function quantRule(kind: QuantKind, bits: number): QuantRule {
   return kind === 'ggml' ? (codebookName(kind, bits) as QuantRule) : 'absmax';
 }

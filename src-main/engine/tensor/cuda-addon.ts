@@ -60,6 +60,8 @@ export interface CudaNative {
     diff: NativeBuffer | null,
     prevCodes: NativeBuffer | null,
     prevAbsmax: NativeBuffer | null,
+    /** QUANT_RULE_NUMBER of the codebook's rule (quant/codebook.ts). */
+    rule: number,
   ): Promise<Float64Array>;
   quantError(x: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): Promise<number>;
   dequantize(out: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): void;

@@ -3,7 +3,7 @@
 // operations that hand a result to the host (sums, Grams, downloads) wait, and they wait off
 // the JS thread, so file reads and the next matrix's upload overlap with GPU work.
 import { UserError } from '../errors';
-import type { QuantRule } from '../quant/codebook';
+import { QUANT_RULE_NUMBER } from '../quant/codebook';
 import { DTYPE_BYTES, type FloatDtype } from '../io/dtypes';
 import { packedByteLength } from '../quant/packing';
 import {
@@ -81,8 +81,6 @@ function translate(e: unknown): unknown {
 }
 
 export class CudaDevice implements ComputeDevice {
-  /** The quantizer rules the native kernel implements (q4_0/q8_0 run on the CPU device for now). */
-  static readonly QUANT_RULES: readonly QuantRule[] = ['absmax'];
   readonly info: DeviceInfo;
   private readonly levels = new WeakMap<Codebook, CudaMatrix>();
   /** File reads go through the addon's transfer buffers one at a time. */
@@ -323,7 +321,6 @@ export class CudaDevice implements ComputeDevice {
   }
 
   async quantize(x: DeviceMatrix, ref: DeviceMatrix, out: DeviceQuantized, codebook: Codebook, extras: QuantizeExtras = {}): Promise<QuantizeSums> {
-    if (!CudaDevice.QUANT_RULES.includes(codebook.rule ?? 'absmax')) throw new Error(`the CUDA quantize kernel has no ${codebook.rule} rule`);
     const X = mat(x);
     const R = mat(ref);
     const count = X.rows * X.cols;
@@ -333,7 +330,7 @@ export class CudaDevice implements ComputeDevice {
     if (diff && diff.rows * diff.cols !== count) throw new Error('quantize: diff differs in size');
     const prev = extras.previous ? this.checkQuantized(extras.previous, count, codebook) : null;
     const levels = this.levelsOf(codebook);
-    const sums = await this.native.quantize(X.buf, R.buf, q.codes.buf, q.absmax.buf, count, codebook.blockSize, levels.buf, codebook.levels.length, diff?.buf ?? null, prev?.codes.buf ?? null, prev?.absmax.buf ?? null);
+    const sums = await this.native.quantize(X.buf, R.buf, q.codes.buf, q.absmax.buf, count, codebook.blockSize, levels.buf, codebook.levels.length, diff?.buf ?? null, prev?.codes.buf ?? null, prev?.absmax.buf ?? null, QUANT_RULE_NUMBER[codebook.rule ?? 'absmax']);
     return { errSq: sums[0], previousErrSq: prev ? sums[1] : NaN };
   }
 

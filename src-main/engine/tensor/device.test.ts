@@ -275,16 +275,27 @@ describeOnDevices('device layer', (device, kind) => {
     ['uniform', 3],
     ['uniform', 4],
     ['uniform', 8],
+    ['ggml', 4],
+    ['ggml', 8],
   ];
   for (const [quant, bits] of codebooks) {
     it(`quantize ${quant}${bits}: the host kernel's codes, absmax and W − Q bit for bit; sums within 1e-12`, async () => {
       const rng = new Rng(seed + bits);
-      for (const [rows, cols, blockSize] of [
-        [64, 130, 64],
-        [33, 97, 100],
-        [17, 19, 1],
-        [301, 257, 4097],
-      ]) {
+      // llama.cpp's q4_0/q8_0 have one block size.
+      const shapes =
+        quant === 'ggml'
+          ? [
+              [64, 128, 32],
+              [33, 96, 32],
+              [301, 256, 32],
+            ]
+          : [
+              [64, 130, 64],
+              [33, 97, 100],
+              [17, 19, 1],
+              [301, 257, 4097],
+            ];
+      for (const [rows, cols, blockSize] of shapes) {
         const n = rows * cols;
         const codebook = codebookFor({ kind: quant, bits, blockSize });
         const host = new BlockQuantizer(codebook);
@@ -293,6 +304,14 @@ describeOnDevices('device layer', (device, kind) => {
         const levels = codebookLevels(quant, bits);
         for (let i = 0; i < Math.min(8, n); i++) w.data[(i * 7919) % n] = ((levels[i % (levels.length - 1)] + levels[(i % (levels.length - 1)) + 1]) / 2) * 0.999;
         const x = matrix(rows, cols, w.data.map((v) => v + 0.1 * rng.normal()));
+        if (quant === 'ggml') {
+          // A block whose values land on q4_0's halfway points (d = −1/8 exactly), one of all
+          // zeros (d = −0), and a value of largest magnitude that appears twice with both signs.
+          for (let j = 0; j < 32; j++) x.data[j] = j === 0 ? 1 : ((j % 17) - 8 + 0.5 * (j % 2)) * 0.125;
+          x.data.fill(0, 32, 64);
+          x.data[70] = -9;
+          x.data[90] = 9;
+        }
         const prevHost = host.quantize(w.data);
         const refDiff = new Float32Array(n);
         const prevOut = new Float64Array(1);

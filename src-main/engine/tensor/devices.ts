@@ -4,7 +4,6 @@
 import { UserError } from '../errors';
 import { CpuDevice } from './cpu-device';
 import { CudaDevice, CudaUnavailable } from './cuda-device';
-import type { QuantRule } from '../quant/codebook';
 import type { ComputeDevice, DeviceInfo } from './device';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
@@ -21,8 +20,6 @@ export interface OpenDeviceOptions {
   env?: NodeJS.ProcessEnv;
   /** CPU threads (0: every core). */
   threads?: number;
-  /** The quantizer rules the job needs: a device that lacks one is not chosen. */
-  quantRules?: readonly QuantRule[];
 }
 
 /** Why CUDA cannot be used here, or null when it can (opens and closes the GPU to find out). */
@@ -47,12 +44,6 @@ export function checkDeviceChoice(choice: string): DeviceChoice {
 export async function openDevice(choice: DeviceChoice, options: OpenDeviceOptions = {}): Promise<OpenedDevice> {
   const env = options.env ?? process.env;
   if (choice === 'cpu') return { device: new CpuDevice(options.threads), choice, reason: 'chosen with --device cpu' };
-  const missing = (options.quantRules ?? []).filter((r) => !CudaDevice.QUANT_RULES.includes(r));
-  if (missing.length > 0) {
-    const why = `the GPU backend does not run llama.cpp's ${missing.join('/')} quantizer yet`;
-    if (choice === 'cuda') throw new UserError(`--device cuda: ${why}; use --device cpu`);
-    return { device: new CpuDevice(options.threads), choice, reason: `auto: CPU, because ${why}` };
-  }
   try {
     const device = CudaDevice.open(env);
     return { device, choice, reason: choice === 'auto' ? `auto: ${device.info.name} answered` : 'chosen with --device cuda' };
