@@ -156,5 +156,16 @@ describe('GGUF export per architecture', () => {
     expect(loftq('export', run, '--format', 'gguf', '--out', out).code).toBe(1);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+
+    // An activation llama.cpp's llama does not compute.
+    const gelu = join(dir, 'gelu');
+    await writeTinyModel(gelu, { ...SHAPE, vocab: 288, configOverrides: { hidden_act: 'gelu' } });
+    await writeTokenizer(gelu, byteLevelBpe());
+    const geluRun = join(dir, 'gelu-run');
+    expect(loftq('quantize', gelu, '--out', geluRun, '--rank', '4').code).toBe(0);
+    const g = loftq('export', geluRun, '--format', 'gguf', '--out', out);
+    expect(g.code).toBe(1);
+    expect(g.stderr.trim().split('\n').filter((l) => !l.startsWith('['))).toEqual([expect.stringMatching(/computes silu, but the model's hidden_act is "gelu"/)]);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -94,6 +94,8 @@ export function reorderRows(data: Uint8Array, rows: number, order: Int32Array): 
 
 export function architectureLayout(config: ModelConfig, contextLength: number): ArchitectureLayout {
   const arch = ggufArchitectureOf(config);
+  const act = config.raw.hidden_act ?? 'silu';
+  if (act !== 'silu') throw new UserError(`llama.cpp's ${arch} architecture computes silu, but the model's hidden_act is ${JSON.stringify(act)}; it cannot be exported to GGUF`);
   const k = (key: string) => `${arch}.${key}`;
   const md = new Map<string, GgufValue>([
     [k('context_length'), gguf.u32(contextLength)],
