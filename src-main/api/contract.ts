@@ -104,7 +104,24 @@ export interface EvalRequest {
   maxTokens?: number;
 }
 
-export type JobKind = 'quantize' | 'export' | 'eval';
+/** Fine-tuning a run's LoRA adapter on its quantized backbone (`loftq train`); unset fields take the CLI's defaults. */
+export interface TrainRequest {
+  run: string;
+  data: string;
+  field?: string;
+  /** A separate held-out file; without it the last rows of `data` are held out. */
+  evalData?: string;
+  steps?: number;
+  lr?: number;
+  batch?: number;
+  accum?: number;
+  seqLen?: number;
+  warmup?: number;
+  evalEvery?: number;
+  seed?: number;
+}
+
+export type JobKind = 'quantize' | 'export' | 'eval' | 'train';
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -143,6 +160,8 @@ export interface StudioApi {
   startQuantize(request: QuantizeRequest): Promise<JobInfo>;
   startExport(request: ExportRequest): Promise<JobInfo>;
   startEval(request: EvalRequest): Promise<JobInfo>;
+  /** Trains the run's adapter; the same settings on a stopped run resume it exactly. */
+  startTrain(request: TrainRequest): Promise<JobInfo>;
   cancelJob(id: string): Promise<void>;
   listJobs(): Promise<JobInfo[]>;
   /** Subscribes to events; returns the unsubscribe function. */
@@ -162,7 +181,7 @@ export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder' | 'rev
 
 /** Every method a transport may carry, for validation at the boundary. */
 export const API_METHODS: readonly ApiMethod[] = [
-  'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'cancelJob', 'listJobs',
+  'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'startTrain', 'cancelJob', 'listJobs',
 ];
 
 /** Wire format of the WebSocket transport (and the IPC one). */

@@ -40,6 +40,7 @@ const STUDIO_API_KEYS = {
   startQuantize: true,
   startExport: true,
   startEval: true,
+  startTrain: true,
   cancelJob: true,
   listJobs: true,
   onEvent: true,

@@ -187,6 +187,51 @@ describe('jobs and runs', () => {
   });
 });
 
+describe('fine-tuning', () => {
+  const request = { model: demoModel, method: 'loftq', bits: 4, quant: 'nf', block: 64, rank: 4, alpha: 4, rslora: false, iters: 1, svd: 'randomized', targets: 'q_proj,v_proj', seed: 0 };
+  const data = resolve('assets/demo-data/train.txt');
+  const settings = { data, steps: 6, batch: 2, seqLen: 64, lr: 0.002, warmup: 1, evalEvery: 3 };
+
+  it('trains a run with live loss events; a cancelled training resumes with the same settings; bad settings are refused in one line', async () => {
+    const c = await Client.connect(wsUrl());
+    try {
+      const q = await c.call<JobInfo>('startQuantize', { ...request, name: 'to-train' });
+      expect(((await c.waitFor(jobEnded(q.id))) as Extract<ApiEvent, { type: 'job' }>).job.state).toBe('done');
+
+      await expect(c.call('startTrain', { run: 'to-train', data: '' })).rejects.toThrow(/a training data file is required/);
+      await expect(c.call('startTrain', { run: 'to-train', data, steps: 'many' })).rejects.toThrow(/^Steps must be a number$/);
+      await expect(c.call('startTrain', { run: '../outside', data })).rejects.toThrow(/not inside the runs folder/);
+
+      // Cancel after the first step, then start again with the same settings: it resumes.
+      const first = await c.call<JobInfo>('startTrain', { run: 'to-train', ...settings });
+      expect(first.kind).toBe('train');
+      await c.waitFor((e) => e.type === 'job' && e.job.id === first.id && e.event?.type === 'train' && e.event.loss !== undefined);
+      await c.call('cancelJob', first.id);
+      expect(((await c.waitFor(jobEnded(first.id))) as Extract<ApiEvent, { type: 'job' }>).job.state).toBe('cancelled');
+      const stopped = await c.call<{ record: { training: { status: string; step: number } } }>('getRun', 'to-train');
+      expect(stopped.record.training.status).toBe('cancelled');
+      expect(stopped.record.training.step).toBeLessThan(6);
+
+      const again = await c.call<JobInfo>('startTrain', { run: 'to-train', ...settings });
+      const end = (await c.waitFor(jobEnded(again.id))) as Extract<ApiEvent, { type: 'job' }>;
+      expect(end.job.state, end.job.error).toBe('done');
+      expect(end.job.result).toMatchObject({ status: 'done', step: 6, steps: 6, resumed_from: stopped.record.training.step });
+      const losses = c.events.filter((e) => e.type === 'job' && e.job.id === again.id && e.event?.type === 'train' && e.event.loss !== undefined);
+      expect(losses.length).toBeGreaterThan(0);
+      const detail = await c.call<{ record: { training: { status: string; last_eval_ppl: number } } }>('getRun', 'to-train');
+      expect(detail.record.training.status).toBe('done');
+      expect(detail.record.training.last_eval_ppl).toBeGreaterThan(1);
+      // A changed setting is refused, naming it (the run's adapter is not silently retrained).
+      const changed = await c.call<JobInfo>('startTrain', { run: 'to-train', ...settings, lr: 0.01 });
+      const changedEnd = (await c.waitFor(jobEnded(changed.id))) as Extract<ApiEvent, { type: 'job' }>;
+      expect(changedEnd.job.state).toBe('failed');
+      expect(changedEnd.job.error).toMatch(/was 0\.002, now 0\.01; start a new run or use the same settings/);
+    } finally {
+      c.close();
+    }
+  }, 120_000);
+});
+
 describe('the runs folder', () => {
   it('tells clients when something else (the CLI) changes it', async () => {
     const c = await Client.connect(wsUrl());

@@ -17,6 +17,7 @@ import type {
   RunDetail,
   RunSummary,
   StudioApi,
+  TrainRequest,
 } from '../api/contract';
 import { UserError } from '../engine/errors';
 import { writeJsonAtomic } from '../engine/io/atomic-write';
@@ -35,9 +36,14 @@ import { runExport } from '../engine/jobs/export-job';
 import { inspectModel } from '../engine/jobs/inspect';
 import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
 import { runQuantize } from '../engine/jobs/quantize-job';
+import { runTrain } from '../engine/jobs/train-job';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
 import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
+
+/** The numeric settings of a TrainRequest, named as the app shows them. */
+const TRAIN_LABELS = { steps: 'Steps', lr: 'Learning rate', batch: 'Batch', accum: 'Gradient accumulation', seqLen: 'Sequence length', warmup: 'Warm-up steps', evalEvery: 'Evaluate every', seed: 'Seed' } as const;
+const TRAIN_NUMBERS = Object.keys(TRAIN_LABELS) as Array<keyof typeof TRAIN_LABELS>;
 
 export interface StudioServiceOptions {
   runsDir: string;
@@ -140,6 +146,10 @@ export class StudioService implements StudioApi {
         break;
       case 'phase':
         info.label = `writing ${event.phase}`;
+        break;
+      case 'train':
+        info.progress = event.steps > 0 ? event.step / event.steps : 0;
+        info.label = event.eval_ppl !== undefined ? `step ${event.step}/${event.steps} · held-out perplexity ${event.eval_ppl.toFixed(3)}` : `step ${event.step}/${event.steps}${event.loss !== undefined ? ` · loss ${event.loss.toFixed(4)}` : ''}`;
         break;
       default:
         break;
@@ -336,6 +346,23 @@ export class StudioService implements StudioApi {
     return this.submit('eval', target, (signal, onEvent) =>
       runEval({ target, data: r.data, field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
     );
+  }
+
+  async startTrain(r: TrainRequest): Promise<JobInfo> {
+    const run = await this.runPath(r?.run);
+    if (typeof r.data !== 'string' || r.data.trim() === '') throw new UserError('a training data file is required');
+    if (r.evalData !== undefined && (typeof r.evalData !== 'string' || r.evalData.trim() === '')) throw new UserError('the held-out data file must be a path');
+    if (r.field !== undefined && typeof r.field !== 'string') throw new UserError('the text field must be a name');
+    // Numbers only here; the engine checks each one's range (the same rules as `loftq train`).
+    const settings: Record<string, number> = {};
+    for (const key of TRAIN_NUMBERS) {
+      const v = r[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${TRAIN_LABELS[key]} must be a number`);
+      settings[key] = v;
+    }
+    if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
+    return this.submit('train', run, (signal, onEvent) => runTrain({ run, data: r.data, field: r.field, evalData: r.evalData, ...settings, signal, onEvent }));
   }
 
   async cancelJob(id: string): Promise<void> {

@@ -18,6 +18,7 @@ const PARAMS: Record<ApiMethod, ParamKind[]> = {
   startQuantize: ['object'],
   startExport: ['object'],
   startEval: ['object'],
+  startTrain: ['object'],
   cancelJob: ['string'],
   listJobs: [],
 };

@@ -39,6 +39,7 @@ export function fakeApi(overrides: Partial<ClientApi> = {}) {
     startQuantize: vi.fn(async (r) => job({ id: 'job-1', target: `/runs/${r.name}`, state: 'queued' })),
     startExport: vi.fn(),
     startEval: vi.fn(),
+    startTrain: vi.fn(async (r) => job({ id: 'job-t', kind: 'train', target: r.run, state: 'queued' })),
     cancelJob: vi.fn(async () => undefined),
     listJobs: vi.fn(async () => [] as JobInfo[]),
     ...overrides,

@@ -38,6 +38,7 @@ export function ipcApi(studio: StudioApi): ClientApi {
     startQuantize: (r) => studio.startQuantize(r),
     startExport: (r) => studio.startExport(r),
     startEval: (r) => studio.startEval(r),
+    startTrain: (r) => studio.startTrain(r),
     cancelJob: (id) => studio.cancelJob(id),
     listJobs: () => studio.listJobs(),
     ...(studio.pickFolder ? { pickFolder: (purpose) => studio.pickFolder!(purpose) } : {}),

@@ -254,6 +254,7 @@ export function createWsApi(options: WsTransportOptions): ClientApi {
     startQuantize: (r) => t.call('startQuantize', [r]),
     startExport: (r) => t.call('startExport', [r]),
     startEval: (r) => t.call('startEval', [r]),
+    startTrain: (r) => t.call('startTrain', [r]),
     cancelJob: (id) => t.call('cancelJob', [id]),
     listJobs: () => t.call('listJobs', []),
   };
