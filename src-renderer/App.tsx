@@ -7,6 +7,7 @@ import { LayerErrorView } from './features/layer-error/LayerErrorView';
 import { ModelsView } from './features/models/ModelsView';
 import { QuantizeView } from './features/quantize/QuantizeView';
 import { RunsView } from './features/runs/RunsView';
+import { TrainView } from './features/train/TrainView';
 import { useNav, VIEW_LABELS, type View } from './stores/nav';
 
 const VIEW_COMPONENTS: Record<View, () => React.JSX.Element> = {
@@ -14,6 +15,7 @@ const VIEW_COMPONENTS: Record<View, () => React.JSX.Element> = {
   quantize: QuantizeView,
   runs: RunsView,
   layers: LayerErrorView,
+  train: TrainView,
   compare: CompareView,
   export: ExportView,
 };

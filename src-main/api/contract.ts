@@ -51,6 +51,12 @@ export interface RunDetail extends RunSummary {
   metrics: MetricRecord[];
 }
 
+/** The demo model's texts (assets/demo-data): what it was trained on and its held-out text. */
+export interface DemoData {
+  train: string;
+  eval: string;
+}
+
 /** The device the engine computes on by default (`auto`), and whether the GPU can be used. */
 export interface EngineDevice {
   kind: 'cpu' | 'cuda';
@@ -151,7 +157,7 @@ export type PickPurpose = 'model' | 'export' | 'data';
 
 export interface StudioApi {
   /** Server facts: the runs folder and the demo model's path (null when missing). */
-  info(): Promise<{ runsDir: string; demoModel: string | null; version: string; transport: 'ipc' | 'websocket'; device: EngineDevice }>;
+  info(): Promise<{ runsDir: string; demoModel: string | null; demoData: DemoData | null; version: string; transport: 'ipc' | 'websocket'; device: EngineDevice }>;
   inspectModel(path: string): Promise<ModelSummary>;
   listRuns(): Promise<RunSummary[]>;
   getRun(dir: string): Promise<RunDetail>;

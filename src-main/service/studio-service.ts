@@ -6,6 +6,7 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type {
+  DemoData,
   EngineDevice,
   ApiEvent,
   EvalRequest,
@@ -201,7 +202,15 @@ export class StudioService implements StudioApi {
   // --- StudioApi ------------------------------------------------------------------------
 
   async info() {
-    return { runsDir: this.runsDir, demoModel: this.options.demoModel, version: this.options.version, transport: this.options.transport, device: await this.engineDevice() };
+    return { runsDir: this.runsDir, demoModel: this.options.demoModel, demoData: this.demoData(), version: this.options.version, transport: this.options.transport, device: await this.engineDevice() };
+  }
+
+  /** assets/demo-data next to the demo model, when both of its texts are there. */
+  private demoData(): DemoData | null {
+    if (!this.options.demoModel) return null;
+    const dir = join(dirname(this.options.demoModel), 'demo-data');
+    const data = { train: join(dir, 'train.txt'), eval: join(dir, 'eval.txt') };
+    return existsSync(data.train) && existsSync(data.eval) ? data : null;
   }
 
   private deviceProbe: Promise<EngineDevice> | null = null;

@@ -1,11 +1,12 @@
-// Engine jobs (quantize, export, eval): their state from 'job' events, and for quantize jobs
-// the live per-matrix progress. Events are applied in batches, one per animation frame.
+// Engine jobs (quantize, export, eval, train): their state from 'job' events, and the live
+// progress of quantize jobs (per matrix) and train jobs (per step). Events are applied in
+// batches, one per animation frame.
 import { create } from 'zustand';
 import type { ApiEvent, JobEvent, JobInfo, LayerRecord } from '../../src-main/api/contract';
 import { createBatcher, type Scheduler } from '../lib/raf';
 import { api } from './api';
 
-export interface QuantizeProgress {
+export interface JobProgress {
   /** Matrices in the run (from the start event, or the latest matrix event). */
   total: number;
   /** The matrix being worked on. */
@@ -13,13 +14,25 @@ export interface QuantizeProgress {
   /** Finished matrices, in the order the engine finished them. */
   layers: LayerRecord[];
   phase: string | null;
+  /** Train jobs: one point per reported step (loss) or evaluation (held-out perplexity). */
+  train: TrainPoint[];
+}
+
+export interface TrainPoint {
+  step: number;
+  steps: number;
+  loss?: number;
+  eval_ppl?: number;
+  tokens_per_s?: number;
+  /** When the point arrived (ms, for the ETA). */
+  at: number;
 }
 
 interface JobsStore {
   jobs: Record<string, JobInfo>;
   /** Job ids, newest first. */
   order: string[];
-  progress: Record<string, QuantizeProgress>;
+  progress: Record<string, JobProgress>;
   /** Finished jobs the user closed in the tray. */
   dismissed: Record<string, true>;
   refresh(): Promise<void>;
@@ -63,12 +76,12 @@ export function isLive(job: JobInfo): boolean {
   return job.state === 'queued' || job.state === 'running';
 }
 
-function emptyProgress(): QuantizeProgress {
-  return { total: 0, current: null, layers: [], phase: null };
+function emptyProgress(): JobProgress {
+  return { total: 0, current: null, layers: [], phase: null, train: [] };
 }
 
 /** Folds one engine event into a job's progress (mutates `p`, a copy owned by the caller). */
-function applyJobEvent(p: QuantizeProgress, e: JobEvent): void {
+function applyJobEvent(p: JobProgress, e: JobEvent): void {
   switch (e.type) {
     case 'start':
       p.total = e.matrices;
@@ -89,6 +102,9 @@ function applyJobEvent(p: QuantizeProgress, e: JobEvent): void {
       p.phase = e.detail ? `${e.phase}: ${e.detail}` : e.phase;
       p.current = null;
       break;
+    case 'train':
+      p.train.push({ step: e.step, steps: e.steps, loss: e.loss, eval_ppl: e.eval_ppl, tokens_per_s: e.tokens_per_s, at: Date.now() });
+      break;
     default:
       break;
   }
@@ -108,7 +124,7 @@ export function applyJobEvents(events: Extract<ApiEvent, { type: 'job' }>[]): vo
       if (!ev.event) continue;
       if (!copied.has(id)) {
         const old = progress[id] ?? emptyProgress();
-        progress[id] = { ...old, layers: [...old.layers] };
+        progress[id] = { ...old, layers: [...old.layers], train: [...old.train] };
         copied.add(id);
       }
       applyJobEvent(progress[id], ev.event);

@@ -2,7 +2,7 @@
 // that views can be linked, reloaded and opened directly; the query keeps the access token.
 import { create } from 'zustand';
 
-export const VIEWS = ['models', 'quantize', 'runs', 'layers', 'compare', 'export'] as const;
+export const VIEWS = ['models', 'quantize', 'runs', 'layers', 'train', 'compare', 'export'] as const;
 export type View = (typeof VIEWS)[number];
 
 export const VIEW_LABELS: Record<View, string> = {
@@ -10,6 +10,7 @@ export const VIEW_LABELS: Record<View, string> = {
   quantize: 'Quantize',
   runs: 'Runs',
   layers: 'Layer error',
+  train: 'Fine-tune',
   compare: 'Compare',
   export: 'Export',
 };

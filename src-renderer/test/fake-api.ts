@@ -25,6 +25,7 @@ export function fakeApi(overrides: Partial<ClientApi> = {}) {
     info: vi.fn(async () => ({
       runsDir: '/runs',
       demoModel: '/demo',
+      demoData: { train: '/demo-data/train.txt', eval: '/demo-data/eval.txt' },
       version: '0.1.0',
       transport: 'websocket' as const,
       device: { kind: 'cpu' as const, name: 'CPU (2 threads)', memory_bytes: 24 * 2 ** 30, cores: 2, cuda: { available: false, reason: 'the CUDA addon is not built' } },

@@ -78,6 +78,16 @@ function RenameCell(props: { run: RunSummary; onDone: () => void }) {
   );
 }
 
+/** A run's fine-tuning at a glance: steps done of total, the last loss and held-out perplexity. */
+export function trainingText(r: RunSummary): string {
+  const t = r.record.training;
+  if (!t) return '–';
+  const parts = [`${t.step}/${t.steps}${t.status === 'done' ? '' : ` ${t.status}`}`];
+  if (t.last_loss != null) parts.push(`loss ${formatNum(t.last_loss, 3)}`);
+  if (t.last_eval_ppl != null) parts.push(`ppl ${formatNum(t.last_eval_ppl, 4)}`);
+  return parts.join(' · ');
+}
+
 export function RunsView() {
   const { runs, loading, error, refresh, remove } = useRuns();
   const info = useConnection((s) => s.info);
@@ -145,6 +155,7 @@ export function RunsView() {
                   Time
                 </th>
                 <th scope="col">Device</th>
+                <th scope="col">Fine-tuning</th>
                 <th scope="col">Created</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
@@ -181,12 +192,18 @@ export function RunsView() {
                   <td className="small" title={deviceReason(r)}>
                     {deviceName(r)}
                   </td>
+                  <td className="small">{trainingText(r)}</td>
                   <td className="small">{formatDate(r.record.created)}</td>
                   <td>
                     <div className="row small-buttons" style={{ flexWrap: 'nowrap' }}>
                       <button type="button" onClick={() => nav.go('layers', r.dir)} aria-label={`Open ${r.name} in Layer error`}>
                         Open
                       </button>
+                      {r.record.status === 'done' && (
+                        <button type="button" onClick={() => nav.go('train', r.dir)} aria-label={`Fine-tune ${r.name}`}>
+                          Fine-tune
+                        </button>
+                      )}
                       {reveal && (
                         <button type="button" onClick={() => void reveal(r.dir)} aria-label={`Show ${r.name} in the file manager`}>
                           Reveal
