@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The dashboard as a user drives it, whatever the transport (web mode or the Electron app):
 // open the demo model, run QLoRA and LoftQ at 2 bits, compare them, export the adapter, run
-// LoftQ on llama.cpp's q4_0 and export it as GGUF, cancel a run midway; screenshots of every view go to e2e/artifacts/<prefix>-*.png, and
+// LoftQ on llama.cpp's q4_0 and export it as GGUF, fine-tune it, cancel a run midway; screenshots of every view go to e2e/artifacts/<prefix>-*.png, and
 // the render time of a 560-matrix run is measured.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -188,6 +188,26 @@ describe(label, () => {
     expect(adapter.metadata.get('general.type')).toBe('adapter');
     expect(adapter.tensors.size).toBe(56);
     await shot('export-gguf');
+  });
+
+  it('fine-tunes the q4_0 run from the app with the demo texts: live loss, then done, shown in Runs', async () => {
+    await goHash(`#/train?run=${encodeURIComponent(join(h.runsDir, 'loftq-q4_0'))}`);
+    const form = page.getByRole('form', { name: 'Fine-tune options' });
+    await form.getByRole('button', { name: 'Use the demo texts' }).click();
+    await form.getByLabel('Steps', { exact: true }).fill('8');
+    await form.getByLabel('Evaluate every').fill('4');
+    await form.getByLabel('Warm-up steps').fill('2');
+    await form.getByRole('button', { name: 'Start fine-tuning' }).click();
+    const panel = page.getByRole('region', { name: 'Fine-tune job' });
+    await panel.getByRole('heading', { name: /done$/ }).waitFor({ timeout: 120_000 });
+    await panel.getByRole('figure', { name: 'Training loss by step' }).waitFor();
+    await expect(panel.getByText('8 / 8').count()).resolves.toBeGreaterThan(0);
+    await page.waitForTimeout(300);
+    await shot('fine-tune');
+    const record = JSON.parse(readFileSync(join(h.runsDir, 'loftq-q4_0', 'run.json'), 'utf8'));
+    expect(record.training).toMatchObject({ status: 'done', step: 8, steps: 8 });
+    await nav('Runs');
+    await page.getByRole('table').first().getByRole('row').filter({ hasText: 'loftq-q4_0' }).getByText(/^8\/8 · loss/).waitFor();
   });
 
   it('cancels a run midway: it is marked cancelled', async () => {
