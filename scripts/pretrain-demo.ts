@@ -284,7 +284,7 @@ export async function pretrainDemo(o: PretrainDemoOptions): Promise<PretrainDemo
   await writeFile(join(o.out, 'tokenizer.json'), JSON.stringify(tokenizerJson()) + '\n');
   await writeFile(
     join(o.out, 'tokenizer_config.json'),
-    JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', model_max_length: 512 }, null, 2) + '\n',
+    JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', model_max_length: 128 }, null, 2) + '\n',
   );
   const params = [weights.embed, weights.norm, weights.lmHead, ...weights.layers.flatMap((l) => [...l.tensors.values()])].reduce((s, t) => s + t.length, 0);
   const command = `npx tsx scripts/pretrain-demo.ts${o.small ? ' --small' : ''}${o.steps !== undefined ? ` --steps ${o.steps}` : ''}${o.minutes !== undefined ? ` --minutes ${o.minutes}` : ''}`;

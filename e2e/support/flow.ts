@@ -105,7 +105,6 @@ describe(label, () => {
     const text = join(h.tmp, 'eval.txt');
     writeFileSync(text, 'the quick brown fox jumps over the lazy dog and runs to the river. '.repeat(40));
     for (const run of ['qlora-2bit', 'loftq-2bit']) {
-      execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'eval', join(h.runsDir, run), '--data', text, '--seq-len', '64', '--max-tokens', '600'], { stdio: 'ignore' });
       // A short fine-tuning (CLI): its loss and held-out perplexity curves appear in Compare.
       execFileSync(process.execPath, [resolve('dist/cli.cjs'), 'train', join(h.runsDir, run), '--data', resolve('assets/demo-data/train.txt'), '--steps', '6', '--batch', '2', '--seq-len', '64', '--eval-every', '3', '--lr', '0.002'], { stdio: 'ignore' });
     }
@@ -116,6 +115,15 @@ describe(label, () => {
       const box = picker.getByRole('checkbox', { name: new RegExp(name) });
       if (!(await box.isChecked())) await box.check();
     }
+    // Perplexity from the app: both runs on one text, the window named under the table.
+    const evaluate = page.getByRole('region', { name: 'Evaluate' });
+    await evaluate.getByLabel('Evaluation data').fill(text);
+    await evaluate.getByLabel('Window (tokens)').fill('64');
+    await evaluate.getByRole('button', { name: 'Evaluate 2 runs' }).click();
+    for (const name of ['qlora-2bit', 'loftq-2bit']) {
+      await evaluate.getByRole('list', { name: 'Evaluations' }).getByRole('listitem').filter({ hasText: name }).locator('.badge.done').waitFor({ timeout: 120_000 });
+    }
+    await page.getByText(/Perplexity measured on sliding window 64, stride 32, eval\.txt/).waitFor();
     const table = page.getByRole('region', { name: 'Summary table' }).getByRole('table');
     await table.getByText('loftq-2bit').waitFor();
     const meanInit = async (name: string) => {

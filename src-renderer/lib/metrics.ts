@@ -42,6 +42,32 @@ export function latestPerplexity(metrics: readonly MetricRecord[]): Partial<Reco
   return out;
 }
 
+/** How a group of evaluations was measured, in words (labels next to the numbers). */
+function protocolOf(m: EvalRecord): string {
+  const seq = typeof m.seq_len === 'number' ? m.seq_len : null;
+  if (typeof m.data === 'string') {
+    const file = m.data.split(/[\\/]/).pop();
+    return `sliding window ${String(seq)}, stride ${String(m.stride)}, ${file}`;
+  }
+  return seq !== null ? `training's held-out rows of ${seq} tokens, no overlap` : "training's held-out rows";
+}
+
+/** The protocol of the numbers latestPerplexity returns, or null when there are none. */
+export function latestPerplexityLabel(metrics: readonly MetricRecord[]): string | null {
+  const evals = evalRecords(metrics);
+  const measured = evals.filter((m) => groupOf(m) !== 'training');
+  const pool = measured.length > 0 ? measured : evals;
+  return pool.length > 0 ? protocolOf(pool[pool.length - 1]) : null;
+}
+
+/** The protocol of perplexityCurve's points, or null when there are none. */
+export function perplexityCurveLabel(metrics: readonly MetricRecord[], weights: 'fp' | 'q' | 'q+lora'): string | null {
+  const evals = evalRecords(metrics).filter((m) => m.weights === weights);
+  const training = evals.filter((m) => groupOf(m) === 'training');
+  const pool = training.length > 0 ? training : evals;
+  return pool.length > 0 ? protocolOf(pool[pool.length - 1]) : null;
+}
+
 export function lossCurve(metrics: readonly MetricRecord[]): { step: number; loss: number }[] {
   return metrics.filter((m): m is Extract<MetricRecord, { loss: number }> => 'loss' in m && typeof m.loss === 'number').map((m) => ({ step: m.step, loss: m.loss }));
 }

@@ -8,7 +8,7 @@ export async function trainCommand(args: TrainArgs, out: Output, signal: AbortSi
   out.result({ ...r, config: { ...r.config } }, () =>
     `run ${r.run}: trained ${r.step}/${r.steps} steps` +
       (r.resumed_from !== null ? ` (resumed from step ${r.resumed_from})` : '') +
-      `\n  last loss ${r.last_loss === null ? '-' : r.last_loss.toFixed(4)}, held-out perplexity ${r.last_eval_ppl === null ? '-' : r.last_eval_ppl.toFixed(3)}` +
+      `\n  last loss ${r.last_loss === null ? '-' : r.last_loss.toFixed(4)}, held-out perplexity ${r.last_eval_ppl === null ? '-' : `${r.last_eval_ppl.toFixed(3)} (rows of ${r.config.seqLen} tokens, no overlap; loftq eval's sliding window reads lower)`}` +
       `\n  adapter: ${r.adapter}\n`,
   );
 }

@@ -54,12 +54,14 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   // A run's backbone has the model's config and tokenizer, so the original is needed only for fp.
   const modelDir = isRun ? join(target, RUN_FILES.backbone) : target;
   const config = await readModelConfig(modelDir);
-  const seqLen = o.seqLen ?? Math.min(DEFAULT_SEQ_LEN, config.maxPositionEmbeddings);
+  const tokenizer = await loadTokenizer(modelDir);
+  checkTokenizerMatchesModel(tokenizer, config.vocabSize);
+  // The window the model is meant for: its positions, and the tokenizer's model_max_length
+  // (the length it was trained on, where a config allows more positions than were trained).
+  const seqLen = o.seqLen ?? Math.min(DEFAULT_SEQ_LEN, config.maxPositionEmbeddings, tokenizer.modelMaxLength ?? Infinity);
   const stride = o.stride ?? Math.max(1, Math.floor(seqLen / 2));
   checkWindow(seqLen, stride, config.maxPositionEmbeddings);
 
-  const tokenizer = await loadTokenizer(modelDir);
-  checkTokenizerMatchesModel(tokenizer, config.vocabSize);
   const ids = await readTokens(openTextDataset(resolve(o.data), { field: o.field }), tokenizer, { maxTokens: o.maxTokens, separator: 'eos' });
 
   const sources: Array<{ weights: WeightsKind; load: () => Promise<WeightSet> }> = [];

@@ -17,6 +17,11 @@ export interface TextTokenizer {
   readonly eosId: number | null;
   /** Whether encode() prepends BOS when not told otherwise. */
   readonly addBosByDefault: boolean;
+  /**
+   * tokenizer_config.json's model_max_length: the longest input the model is meant for (often
+   * the length it was trained on), or null when absent or transformers' "no limit" sentinel.
+   */
+  readonly modelMaxLength: number | null;
   encode(text: string, opts?: { addBos?: boolean }): Int32Array;
   /**
    * Encodes a piece that continues a text whose earlier part was encoded separately (cut
@@ -137,6 +142,9 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   }
 
   const prepends = hasPrependNormalizer(json.normalizer);
+  const maxLength = config.model_max_length;
+  // transformers writes int(1e30) when a tokenizer has no limit; anything that large is "none".
+  const modelMaxLength = typeof maxLength === 'number' && Number.isSafeInteger(maxLength) && maxLength > 0 && maxLength < 1e9 ? maxLength : null;
 
   // Faithful decoding: the library would otherwise tidy spaces (" ." → ".") unless told not to.
   const cleanUp = config.clean_up_tokenization_spaces === true;
@@ -148,6 +156,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
     bosId,
     eosId,
     addBosByDefault,
+    modelMaxLength,
     encode(text, opts = {}) {
       const addBos = opts.addBos ?? addBosByDefault;
       if (addBos && bosId === null) throw new UserError(`${path}: this tokenizer has no BOS token`);

@@ -10,11 +10,11 @@ describe('training metrics', () => {
     try {
       const time = new Date('2030-01-02T03:04:05.000Z');
       await appendTrainStep(dir, trainStepMetric({ step: 1, loss: 2.5, lr: 1e-4, gradNorm: 0.75, tokensPerS: 1234.5, time }));
-      await appendEval(dir, evalMetric({ step: 1, loss: Math.log(20), tokens: 4096, time }));
+      await appendEval(dir, evalMetric({ step: 1, loss: Math.log(20), tokens: 4096, seqLen: 128, time }));
       const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
       expect(lines[0]).toEqual({ step: 1, loss: 2.5, lr: 1e-4, grad_norm: 0.75, tokens_per_s: 1234.5, time: '2030-01-02T03:04:05.000Z' });
       expect(Object.keys(lines[0])).toEqual(['step', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'time']);
-      expect(lines[1]).toMatchObject({ step: 1, split: 'eval', tokens: 4096, weights: 'q+lora', time: '2030-01-02T03:04:05.000Z' });
+      expect(lines[1]).toMatchObject({ step: 1, split: 'eval', tokens: 4096, weights: 'q+lora', protocol: 'rows', seq_len: 128, time: '2030-01-02T03:04:05.000Z' });
       expect(lines[1].eval_ppl).toBeCloseTo(20, 12);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -67,6 +67,12 @@ export interface EvalMetric {
   eval_loss: number;
   tokens: number;
   weights: 'q+lora';
+  /**
+   * How it was measured: 'rows' is exp(mean loss) over the held-out rows of seq_len tokens,
+   * each scored on its own (no overlap), not `loftq eval`'s sliding window, so it reads higher.
+   */
+  protocol: 'rows';
+  seq_len: number;
   time: string;
 }
 
@@ -81,7 +87,7 @@ export function trainStepMetric(m: { step: number; loss: number; lr: number; gra
   };
 }
 
-export function evalMetric(m: { step: number; loss: number; tokens: number; time?: Date }): EvalMetric {
+export function evalMetric(m: { step: number; loss: number; tokens: number; seqLen: number; time?: Date }): EvalMetric {
   return {
     step: m.step,
     split: 'eval',
@@ -89,6 +95,8 @@ export function evalMetric(m: { step: number; loss: number; tokens: number; time
     eval_loss: m.loss,
     tokens: m.tokens,
     weights: 'q+lora',
+    protocol: 'rows',
+    seq_len: m.seqLen,
     time: (m.time ?? new Date()).toISOString(),
   };
 }

@@ -153,7 +153,7 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   const evaluate = async () => {
     if (!o.evaluate || !data.eval || config.evalEvery === 0) return;
     const r = await o.evaluate({ step: loop.step, params, rows: data.eval, signal });
-    lastEval = evalMetric({ step: loop.step, loss: r.loss, tokens: r.tokens });
+    lastEval = evalMetric({ step: loop.step, loss: r.loss, tokens: r.tokens, seqLen: config.seqLen });
     await appendEval(runDir, lastEval);
     emit({ type: 'train_eval', ...lastEval });
   };

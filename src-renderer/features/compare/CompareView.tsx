@@ -8,12 +8,13 @@ import { axisProps, legendProps, numberTick, tooltipProps } from '../../componen
 import { Segmented, StatusBadge } from '../../components/common';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum } from '../../lib/format';
-import { latestPerplexity, lossCurve, perLayerMean, perplexityCurve, smooth } from '../../lib/metrics';
+import { latestPerplexity, latestPerplexityLabel, lossCurve, perLayerMean, perplexityCurve, perplexityCurveLabel, smooth } from '../../lib/metrics';
 import { useCompare } from '../../stores/compare';
 import { useNav } from '../../stores/nav';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
 import { bitsText } from '../runs/RunsView';
 import { StepChart } from '../../components/StepChart';
+import { EvaluatePanel } from './EvaluatePanel';
 
 function memoryBytes(r: RunSummary): number | undefined {
   const q = summaryNumber(r, 'quantized_bytes');
@@ -43,6 +44,10 @@ export function CompareView() {
   }, [key, version, loadDetail]);
 
   const series = selectedRuns.map((r, i) => ({ run: r, key: `run${i}`, color: palette.series[i % palette.series.length], detail: details[r.dir]?.data ?? null }));
+  // What the perplexities were measured on, said next to them (runs measured differently are listed once each).
+  const distinct = (labels: Array<string | null>) => [...new Set(labels.filter((l): l is string => l !== null))].join('; ') || null;
+  const pplLabel = distinct(series.map((s) => (s.detail ? perplexityCurveLabel(s.detail.metrics, 'q+lora') : null)));
+  const tableLabel = distinct(series.map((s) => (s.detail ? latestPerplexityLabel(s.detail.metrics) : null)));
 
   const layerData = (() => {
     const rows = new Map<number, Record<string, number>>();
@@ -112,6 +117,7 @@ export function CompareView() {
           )}
         </fieldset>
       </section>
+      {selectedRuns.length > 0 && <EvaluatePanel runs={selectedRuns} />}
       {selectedRuns.length > 0 && (
         <>
           <section className="panel" aria-label="Summary table">
@@ -166,6 +172,7 @@ export function CompareView() {
                 </tbody>
               </table>
             </div>
+            {tableLabel && <p className="small muted">Perplexity measured on {tableLabel}.</p>}
           </section>
           <ChartCard
             title={`Mean ${metric} per layer`}
@@ -230,6 +237,7 @@ export function CompareView() {
                 </label>
               }
             >
+              {pplLabel && <p className="small muted chart-note">Measured on {pplLabel}.</p>}
               <StepChart data={pplData} series={series} log={logLoss} palette={palette} dots />
             </ChartCard>
           )}

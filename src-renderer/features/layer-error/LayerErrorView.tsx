@@ -11,7 +11,7 @@ import { Heatmap } from '../../components/Heatmap';
 import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum, formatSeconds } from '../../lib/format';
-import { lossCurve, perLayerMean, perplexityCurve } from '../../lib/metrics';
+import { lossCurve, perLayerMean, perplexityCurve, perplexityCurveLabel } from '../../lib/metrics';
 import { moduleLabel, parseModulePath } from '../../lib/targets';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
@@ -103,6 +103,7 @@ export function LayerErrorView() {
     return {
       loss: lossCurve(m).map((c) => ({ step: c.step, run: c.loss })),
       ppl: perplexityCurve(m, 'q+lora').map((c) => ({ step: c.step, run: c.ppl })),
+      pplLabel: perplexityCurveLabel(m, 'q+lora'),
     };
   }, [metrics]);
 
@@ -281,6 +282,7 @@ export function LayerErrorView() {
               fileBase={`${name}-ppl`}
               data={() => ({ columns: ['step', 'perplexity'], rows: training.ppl.map((r) => [r.step, r.run]) })}
             >
+              {training.pplLabel && <p className="small muted chart-note">Measured on {training.pplLabel}.</p>}
               <StepChart data={training.ppl} series={[{ key: 'run', color: palette.series[1], run: { name: 'perplexity' } }]} log={false} palette={palette} dots />
             </ChartCard>
           )}

@@ -156,7 +156,9 @@ export function TrainView() {
           )}
           {pplData.length > 0 && (
             <figure aria-label="Held-out perplexity by step" style={{ margin: '12px 0 0' }}>
-              <figcaption className="small muted">Held-out perplexity (Q + adapter) by step</figcaption>
+              <figcaption className="small muted">
+                Held-out perplexity (Q + adapter) by step: exp(mean loss) over held-out rows of {form.seqLen} tokens, each on its own (Evaluate’s sliding window reads lower)
+              </figcaption>
               <StepChart data={pplData} series={[{ key: 'ppl', color: palette.series[1], run: { name: 'held-out perplexity' } }]} log={false} palette={palette} dots />
             </figure>
           )}

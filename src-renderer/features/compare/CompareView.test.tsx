@@ -1,0 +1,67 @@
+import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { RunDetail } from '../../../src-main/api/contract';
+import { useCompare } from '../../stores/compare';
+import { useRuns } from '../../stores/runs';
+import { startStores } from '../../stores/start';
+import { fakeApi, job, runSummary } from '../../test/fake-api';
+import { CompareView } from './CompareView';
+
+describe('Compare view: evaluate from the app', () => {
+  let stop: () => void;
+  let fake: ReturnType<typeof fakeApi>;
+  beforeEach(async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const runs = [runSummary('loftq-2bit'), runSummary('qlora-2bit', { method: 'qlora' })];
+    const detail = (name: string): RunDetail => ({
+      ...runSummary(name),
+      layers: [],
+      metrics: [
+        { step: 0, split: 'eval', eval_ppl: 1.61, tokens: 500, weights: 'q+lora', protocol: 'rows', seq_len: 128 },
+        { step: 0, split: 'eval', eval_ppl: 1.55, tokens: 24004, weights: 'q+lora', data: '/demo-data/eval.txt', seq_len: 128, stride: 64 },
+        { step: 0, split: 'eval', eval_ppl: 1.56, tokens: 24004, weights: 'q', data: '/demo-data/eval.txt', seq_len: 128, stride: 64 },
+      ],
+    });
+    let n = 0;
+    fake = fakeApi({
+      listRuns: vi.fn(async () => runs),
+      getRun: vi.fn(async (dir: string) => detail(dir.split('/').pop()!)),
+      startEval: vi.fn(async (r) => job({ id: `job-e${++n}`, kind: 'eval', target: r.target, state: 'queued' })),
+    });
+    useRuns.setState({ runs: [], details: {}, version: 0 });
+    useCompare.setState({ selected: [], touched: false });
+    stop = startStores(fake.api);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(200);
+    });
+  });
+  afterEach(() => {
+    cleanup();
+    stop();
+    vi.useRealTimers();
+  });
+
+  it('evaluates the chosen runs on one text and names the protocol of every perplexity shown', async () => {
+    render(<CompareView />);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(50);
+    });
+    // The summary's perplexities say what they were measured on; the training curve's differ and say so.
+    expect(screen.getByText(/Perplexity measured on sliding window 128, stride 64, eval\.txt/)).toBeTruthy();
+    expect(screen.getAllByText('1.55 / 1.56 / –')).toHaveLength(2);
+    expect(screen.getByText("Measured on training's held-out rows of 128 tokens, no overlap.")).toBeTruthy();
+
+    const start = screen.getByRole('button', { name: 'Evaluate 2 runs' }) as HTMLButtonElement;
+    expect(start.disabled).toBe(true);
+    fireEvent.click(screen.getByRole('button', { name: 'The demo’s held-out text' }));
+    fireEvent.change(screen.getByLabelText('Window (tokens)'), { target: { value: '1' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/whole number ≥ 2/);
+    fireEvent.change(screen.getByLabelText('Window (tokens)'), { target: { value: '' } });
+    await act(async () => {
+      fireEvent.click(start);
+    });
+    expect(fake.api.startEval).toHaveBeenCalledTimes(2);
+    expect(fake.api.startEval).toHaveBeenCalledWith({ target: '/runs/loftq-2bit', data: '/demo-data/eval.txt', seqLen: undefined, stride: undefined });
+    expect(screen.getByRole('list', { name: 'Evaluations' }).textContent).toMatch(/qlora-2bit/);
+  });
+});
