@@ -90,7 +90,7 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
         <ul className="plain" aria-label="Evaluations" style={{ marginTop: 8 }}>
           {latest.map((j) => (
             <li key={j.id} style={{ marginBottom: 6 }}>
-              <span className="mono">{basename(j.target)}</span> <StatusBadge status={j.state} /> <span className="small muted">{j.state === 'failed' ? j.error : j.label}</span>
+              <span className="mono">{basename(j.target)}</span> <StatusBadge status={j.state} /> <span className="small muted">{j.state === 'failed' ? j.error : isLive(j) ? j.label : ''}</span>
               {isLive(j) && <ProgressBar value={j.progress} label={`Evaluation of ${basename(j.target)}`} />}
             </li>
           ))}
