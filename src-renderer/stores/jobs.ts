@@ -3,6 +3,7 @@
 // batches, one per animation frame.
 import { create } from 'zustand';
 import type { ApiEvent, JobEvent, JobInfo, LayerRecord } from '../../src-main/api/contract';
+import { inAppWords } from '../lib/app-words';
 import { createBatcher, type Scheduler } from '../lib/raf';
 import { api } from './api';
 
@@ -49,7 +50,7 @@ export const useJobs = create<JobsStore>((set) => ({
     const list = await api().listJobs();
     set((s) => {
       const jobs = { ...s.jobs };
-      for (const j of list) jobs[j.id] = j;
+      for (const j of list) jobs[j.id] = shown(j);
       return { jobs, order: orderOf(jobs) };
     });
   },
@@ -60,6 +61,11 @@ export const useJobs = create<JobsStore>((set) => ({
     set((s) => ({ dismissed: { ...s.dismissed, [id]: true } }));
   },
 }));
+
+/** A job as the app shows it: the engine's error and label in the app's words. */
+function shown(job: JobInfo): JobInfo {
+  return job.error === undefined ? { ...job, label: inAppWords(job.label) } : { ...job, error: inAppWords(job.error), label: inAppWords(job.label) };
+}
 
 function orderOf(jobs: Record<string, JobInfo>): string[] {
   return Object.values(jobs)
@@ -120,7 +126,7 @@ export function applyJobEvents(events: Extract<ApiEvent, { type: 'job' }>[]): vo
     for (const ev of events) {
       const id = ev.job.id;
       // Keep the newest info (events of a job arrive in order).
-      jobs[id] = ev.job;
+      jobs[id] = shown(ev.job);
       if (!ev.event) continue;
       if (!copied.has(id)) {
         const old = progress[id] ?? emptyProgress();
@@ -137,7 +143,7 @@ export function applyJobEvents(events: Extract<ApiEvent, { type: 'job' }>[]): vo
 export function noteJob(job: JobInfo): void {
   if (useJobs.getState().jobs[job.id]) return;
   useJobs.setState((s) => {
-    const jobs = { ...s.jobs, [job.id]: job };
+    const jobs = { ...s.jobs, [job.id]: shown(job) };
     return { jobs, order: orderOf(jobs) };
   });
 }

@@ -1,5 +1,6 @@
 // What the renderer's stores talk to: the contract's StudioApi plus the connection's state.
 import type { StudioApi } from '../../src-main/api/contract';
+import { inAppWords } from '../lib/app-words';
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 
@@ -34,6 +35,7 @@ export class ApiError extends Error {
   }
 }
 
+/** An error as the app shows it: the engine's message in the app's words. */
 export function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return inAppWords(e instanceof Error ? e.message : String(e));
 }

@@ -120,4 +120,25 @@ describe('Quantize view', () => {
     });
     expect(api.startQuantize).toHaveBeenCalledWith(expect.objectContaining({ quant: 'ggml', bits: 8, block: 32 }));
   });
+
+  it('catches what the engine would refuse, in its own words, and shows the scaling alpha implies', () => {
+    render(<QuantizeView />);
+    expect(screen.getByText('scaling s = α/r = 1')).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('LoRA alpha'), { target: { value: '32' } });
+    expect(screen.getByText('scaling s = α/r = 2')).toBeTruthy();
+    fireEvent.click(screen.getByRole('checkbox', { name: /rsLoRA/ }));
+    expect(screen.getByText('scaling s = α/√r = 8')).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '999' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/^at most \d+: layer \d+\.\w+\.\w+ is \d+ × \d+$/);
+    expect(screen.getByRole('alert').textContent).not.toMatch(/--/);
+    expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '16' } });
+    fireEvent.change(screen.getByLabelText('Iterations T'), { target: { value: '500' } });
+    expect(screen.getByRole('alert').textContent).toBe('at most 100: the error stops falling long before');
+    fireEvent.change(screen.getByLabelText('Iterations T'), { target: { value: '40' } });
+    expect(screen.getByText(/past about 10 steps/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('Block size'), { target: { value: '100' } });
+    expect(screen.getByText(/does not divide .*matrices: their last block is shorter/)).toBeTruthy();
+    expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(false);
+  });
 });

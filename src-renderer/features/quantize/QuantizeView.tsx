@@ -20,6 +20,34 @@ function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=,@+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+const loftqMethod = (m: string) => m === 'loftq';
+
+/**
+ * What the form can tell before Run, in the app's words: a rank no chosen matrix can have, a
+ * T past the engine's cap, blocks that do not divide the matrices (a partial last block), and
+ * the scaling s the rank and alpha imply.
+ */
+export function formChecks(
+  targets: readonly { name: string; shape: readonly [number, number] }[],
+  v: { rank: number; alpha: number; iters: number; block: number },
+  rslora: boolean,
+  loftq: boolean,
+): { errors: { rank?: string; iters?: string }; itersHint?: string; blockHint?: string; scaling: string } {
+  const errors: { rank?: string; iters?: string } = {};
+  let smallest: { name: string; shape: readonly [number, number] } | null = null;
+  for (const t of targets) if (!smallest || Math.min(...t.shape) < Math.min(...smallest.shape)) smallest = t;
+  if (smallest && v.rank > Math.min(...smallest.shape)) {
+    errors.rank = `at most ${Math.min(...smallest.shape)}: ${smallest.name.replace(/^model\.layers\./, 'layer ')} is ${smallest.shape.join(' × ')}`;
+  }
+  if (loftq && v.iters > 100) errors.iters = 'at most 100: the error stops falling long before';
+  const itersHint = loftq && v.iters > 20 && v.iters <= 100 ? 'past about 10 steps the error rarely falls further; the run stops when it stops falling' : undefined;
+  const partial = targets.filter((t) => (t.shape[0] * t.shape[1]) % v.block !== 0).length;
+  const blockHint = partial > 0 ? `does not divide ${partial === targets.length ? 'any' : `${partial} of the`} matrices: their last block is shorter` : undefined;
+  const s = rslora ? v.alpha / Math.sqrt(v.rank) : v.alpha / v.rank;
+  const scaling = `scaling s = α/${rslora ? '√r' : 'r'} = ${Number.isFinite(s) ? Number(s.toPrecision(4)) : '–'}`;
+  return { errors, itersHint, blockHint, scaling };
+}
+
 export function QuantizeView() {
   const summary = useModel((s) => s.summary);
   const openModel = useModel((s) => s.open);
@@ -60,8 +88,9 @@ export function QuantizeView() {
   const name = form.nameTouched ? form.name : suggestName(form, taken);
   const nameError = !RUN_NAME.test(name) ? "letters, digits, '.', '_' or '-' (up to 128)" : taken.has(name) ? 'a run with this name exists' : undefined;
   const ggml = form.quant === 'ggml';
+  const checks = formChecks(targets, parsed.values, form.rslora, loftqMethod(form.method));
   const quantError = ggml && bits.some((b) => !GGML_BITS.includes(b)) ? 'q4_0 and q8_0 need every matrix at 4 or 8 bits: change the bits or the grid' : undefined;
-  const errors = { ...parsed.errors, ...(nameError ? { name: nameError } : {}), ...(quantError ? { quant: quantError } : {}) };
+  const errors = { ...checks.errors, ...parsed.errors, ...(nameError ? { name: nameError } : {}), ...(quantError ? { quant: quantError } : {}) };
   const valid = Object.keys(errors).length === 0 && targets.length > 0;
   const loftq = form.method === 'loftq';
 
@@ -208,7 +237,7 @@ export function QuantizeView() {
               {errors.modules && <div className="small" style={{ color: 'var(--danger)' }}>{errors.modules}</div>}
             </fieldset>
             <TextField label="Rank r" type="number" min={1} value={form.rank} error={errors.rank} onChange={(rank) => update({ rank })} />
-            <TextField label="LoRA alpha" type="number" min={0} step="any" value={form.alpha} error={errors.alpha} onChange={(alpha) => update({ alpha })} />
+            <TextField label="LoRA alpha" type="number" min={0} step="any" value={form.alpha} error={errors.alpha} hint={errors.alpha ? undefined : checks.scaling} onChange={(alpha) => update({ alpha })} />
             <TextField
               label="Iterations T"
               type="number"
@@ -216,10 +245,10 @@ export function QuantizeView() {
               value={form.iters}
               disabled={!loftq}
               error={loftq ? errors.iters : undefined}
-              hint={loftq ? undefined : 'LoftQ only'}
+              hint={loftq ? checks.itersHint : 'LoftQ only'}
               onChange={(iters) => update({ iters })}
             />
-            <TextField label="Block size" type="number" min={1} value={form.block} error={errors.block} onChange={(block) => update({ block })} />
+            <TextField label="Block size" type="number" min={1} value={form.block} error={errors.block} hint={errors.block ? undefined : checks.blockHint} onChange={(block) => update({ block })} />
             <SelectField
               label="Quantizer"
               value={form.quant}
