@@ -3,7 +3,7 @@
 // runs are created, renamed and deleted only inside it; exports go where the user chose.
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type {
   DemoData,
@@ -233,7 +233,7 @@ export class StudioService implements StudioApi {
 
   async inspectModel(path: string) {
     if (typeof path !== 'string' || path.trim() === '') throw new UserError('a model folder is required');
-    return this.heavy.run(() => inspectModel(path));
+    return this.heavy.run(() => inspectModel(expandHome(path)));
   }
 
   async listRuns(): Promise<RunSummary[]> {
@@ -321,7 +321,7 @@ export class StudioService implements StudioApi {
     if (existsSync(out)) throw new UserError(`a run named ${r.name} already exists`);
     const options = {
       ...QUANTIZE_DEFAULTS,
-      model: String(r.model),
+      model: expandHome(String(r.model)),
       out,
       method: r.method,
       bits: Number(r.bits),
@@ -344,16 +344,16 @@ export class StudioService implements StudioApi {
   async startExport(r: ExportRequest): Promise<JobInfo> {
     const run = await this.runPath(r?.run);
     if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
-    return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: r.out, force: r.force === true, onEvent }));
+    return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: expandHome(r.out), force: r.force === true, onEvent }));
   }
 
   async startEval(r: EvalRequest): Promise<JobInfo> {
     if (typeof r?.data !== 'string' || r.data.trim() === '') throw new UserError('a dataset file is required');
     // A run is evaluated only inside the runs folder; a model folder may be anywhere (read only).
-    const named = resolve(this.runsDir, String(r.target));
+    const named = resolve(this.runsDir, expandHome(String(r.target)));
     const target = existsSync(join(named, RUN_FILES.run)) || isWithin(named, this.runsDir) ? await this.runPath(String(r.target)) : named;
     return this.submit('eval', target, (signal, onEvent) =>
-      runEval({ target, data: r.data, field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
+      runEval({ target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
     );
   }
 
@@ -371,7 +371,7 @@ export class StudioService implements StudioApi {
       settings[key] = v;
     }
     if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
-    return this.submit('train', run, (signal, onEvent) => runTrain({ run, data: r.data, field: r.field, evalData: r.evalData, ...settings, signal, onEvent }));
+    return this.submit('train', run, (signal, onEvent) => runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, signal, onEvent }));
   }
 
   async cancelJob(id: string): Promise<void> {
@@ -388,6 +388,12 @@ export class StudioService implements StudioApi {
     this.queue.cancelAll();
     await this.queue.idle();
   }
+}
+
+/** `~` and `~/…` as the user's home folder, as a shell would (typed paths in the app). */
+export function expandHome(p: string): string {
+  if (p === '~') return homedir();
+  return p.startsWith('~/') || (sep === '\\' && p.startsWith('~\\')) ? join(homedir(), p.slice(2)) : p;
 }
 
 /** A path as it goes into a one-line message: control characters (a newline in a name) escaped. */
