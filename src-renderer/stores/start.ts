@@ -21,6 +21,7 @@ export function startStores(client: ClientApi): () => void {
       .refresh()
       .catch(() => undefined);
     useRuns.getState().changed(); // reloads the list and marks cached run details stale
+    void useModel.getState().restore(); // the model open before a reload
   };
   const offStatus = client.onStatus((status) => {
     const was = useConnection.getState().status.state;

@@ -10,7 +10,7 @@ import { api } from '../../stores/api';
 import { useNav } from '../../stores/nav';
 
 export function ModelsView() {
-  const { path, summary, loading, error, setPath, open } = useModel();
+  const { path, summary, loading, error, setPath, open, recent, forget } = useModel();
   const info = useConnection((s) => s.info);
   const online = useConnection((s) => s.status.state === 'open');
   const go = useNav((s) => s.go);
@@ -31,6 +31,7 @@ export function ModelsView() {
             value={path}
             onChange={setPath}
             placeholder="/path/to/model (config.json + *.safetensors)"
+            hint="~ is your home folder"
             mono
             onEnter={() => void open(path)}
           />
@@ -62,6 +63,23 @@ export function ModelsView() {
         <div style={{ marginTop: 10 }}>
           <ErrorNote error={error} />
         </div>
+        {recent.length > 0 && (
+          <div aria-label="Recent models" role="group" style={{ marginTop: 10 }}>
+            <div className="flabel">Recent</div>
+            <ul className="plain">
+              {recent.map((p) => (
+                <li key={p} className="row" style={{ gap: 6 }}>
+                  <button type="button" className="link mono wrap-any" disabled={loading || !online} onClick={() => void open(p)}>
+                    {p}
+                  </button>
+                  <button type="button" className="small" aria-label={`Forget ${p}`} onClick={() => forget(p)}>
+                    ×
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
       </section>
 
       {summary && axes && (
