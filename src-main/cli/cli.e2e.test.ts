@@ -371,6 +371,11 @@ describe('cancel', () => {
     const record = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
     expect(record.status).toBe('cancelled');
     expect(readdirSync(run).sort()).toEqual(['.loftq-run', 'layers.json', 'run.json']);
+    // The summary holds the means of the matrices that finished, and says how many those are.
+    const layers = JSON.parse(readFileSync(join(run, 'layers.json'), 'utf8')) as Array<{ err_init: number }>;
+    expect(layers.length).toBeGreaterThan(0);
+    expect(record.summary).toMatchObject({ matrices: layers.length, matrices_planned: 42 });
+    expect(record.summary.mean_err_init).toBeCloseTo(layers.reduce((s, l) => s + l.err_init, 0) / layers.length, 12);
   });
 
   it('a second Ctrl-C exits at once and still marks the run cancelled, with no partial files', async () => {

@@ -378,6 +378,8 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     record.finished = new Date().toISOString();
     record.timings = { total_s: (performance.now() - started) / 1000 };
     record.error = e instanceof Error ? e.message : String(e);
+    // The means of the matrices that did finish, said as such (matrices of matrices_planned).
+    if (layers.length > 0) record.summary = { ...summarize(layers, averageBits(targets, bits, o.block, o.quant === 'ggml' ? 16 : 32)), matrices_planned: targets.length };
     await quantizedFile?.abort();
     await adapterFile?.abort();
     // Keep what is complete and coherent: metrics of finished matrices; drop partial outputs.

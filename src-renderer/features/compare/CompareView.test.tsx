@@ -5,7 +5,7 @@ import { useCompare } from '../../stores/compare';
 import { useRuns } from '../../stores/runs';
 import { startStores } from '../../stores/start';
 import { fakeApi, job, runSummary } from '../../test/fake-api';
-import { CompareView } from './CompareView';
+import { CompareView, defaultPair, runColors } from './CompareView';
 
 describe('Compare view: evaluate from the app', () => {
   let stop: () => void;
@@ -63,5 +63,39 @@ describe('Compare view: evaluate from the app', () => {
     expect(fake.api.startEval).toHaveBeenCalledTimes(2);
     expect(fake.api.startEval).toHaveBeenCalledWith({ target: '/runs/loftq-2bit', data: '/demo-data/eval.txt', seqLen: undefined, stride: undefined });
     expect(screen.getByRole('list', { name: 'Evaluations' }).textContent).toMatch(/qlora-2bit/);
+  });
+});
+
+describe('Compare: which runs and colours', () => {
+  const run = (name: string, created: string, method: string, bits: number, model = '/m/demo') => {
+    const r = runSummary(name, { method, bits });
+    r.record.created = created;
+    r.record.model = { path: model };
+    return r;
+  };
+
+  it('opens with a like-for-like pair: same model and bits, QLoRA vs LoftQ', () => {
+    const runs = [
+      run('loftq-4bit', '2026-01-01T00:00:05Z', 'loftq', 4),
+      run('loftq-2bit', '2026-01-01T00:00:04Z', 'loftq', 2),
+      run('qlora-2bit-other-model', '2026-01-01T00:00:03Z', 'qlora', 2, '/m/other'),
+      run('qlora-2bit', '2026-01-01T00:00:02Z', 'qlora', 2),
+    ];
+    expect(defaultPair(runs)).toEqual(['/runs/qlora-2bit', '/runs/loftq-2bit']);
+    // Nothing comparable: the two newest finished runs.
+    expect(defaultPair(runs.slice(0, 2))).toEqual(['/runs/loftq-4bit', '/runs/loftq-2bit']);
+  });
+
+  it("gives each run one colour, whatever is selected or added later", () => {
+    const a = run('a', '2026-01-01T00:00:01Z', 'loftq', 2);
+    const b = run('b', '2026-01-01T00:00:02Z', 'qlora', 2);
+    const c = run('c', '2026-01-01T00:00:03Z', 'loftq', 4);
+    const palette = ['red', 'green', 'blue'];
+    const before = runColors([b, a], palette);
+    const after = runColors([c, b, a], palette);
+    expect(before.get('/runs/a')).toBe('red');
+    expect(after.get('/runs/a')).toBe('red');
+    expect(after.get('/runs/b')).toBe(before.get('/runs/b'));
+    expect(after.get('/runs/c')).toBe('blue');
   });
 });

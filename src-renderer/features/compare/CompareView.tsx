@@ -22,6 +22,29 @@ function memoryBytes(r: RunSummary): number | undefined {
   return q === undefined ? undefined : q + (a ?? 0) * 4;
 }
 
+/**
+ * The pair Compare opens with: the newest finished run and one of the same model, bits and
+ * quantizer with the other initialization (QLoRA vs LoftQ), so the first thing shown compares
+ * like with like; else the two newest finished runs.
+ */
+export function defaultPair(runs: readonly RunSummary[]): string[] {
+  const done = runs.filter((r) => r.record.status === 'done').sort((a, b) => b.record.created.localeCompare(a.record.created));
+  const same = (a: RunSummary, b: RunSummary) =>
+    a.record.model.path === b.record.model.path &&
+    (['bits', 'bits_map', 'quant', 'block'] as const).every((k) => JSON.stringify(configValue(a, k) ?? null) === JSON.stringify(configValue(b, k) ?? null));
+  for (const r of done) {
+    const other = done.find((o) => o !== r && same(o, r) && configValue(o, 'method') !== configValue(r, 'method'));
+    if (other) return configValue(r, 'method') === 'qlora' ? [r.dir, other.dir] : [other.dir, r.dir];
+  }
+  return done.slice(0, 2).map((r) => r.dir);
+}
+
+/** A colour per run that stays whatever else is selected: by the run's place in creation order. */
+export function runColors(runs: readonly RunSummary[], series: readonly string[]): Map<string, string> {
+  const byAge = [...runs].sort((a, b) => a.record.created.localeCompare(b.record.created) || a.dir.localeCompare(b.dir));
+  return new Map(byAge.map((r, i) => [r.dir, series[i % series.length]]));
+}
+
 export function CompareView() {
   const runs = useRuns((s) => s.runs);
   const details = useRuns((s) => s.details);
@@ -35,7 +58,7 @@ export function CompareView() {
   const [logLoss, setLogLoss] = useState(false);
 
   const known = new Set(runs.map((r) => r.dir));
-  const selected = (touched ? chosen : runs.filter((r) => r.record.status === 'done').slice(0, 2).map((r) => r.dir)).filter((d) => known.has(d));
+  const selected = (touched ? chosen : defaultPair(runs)).filter((d) => known.has(d));
   const selectedRuns = selected.map((d) => runs.find((r) => r.dir === d)!).filter(Boolean);
   const key = selected.join('\n');
 
@@ -43,7 +66,8 @@ export function CompareView() {
     for (const dir of key ? key.split('\n') : []) void loadDetail(dir);
   }, [key, version, loadDetail]);
 
-  const series = selectedRuns.map((r, i) => ({ run: r, key: `run${i}`, color: palette.series[i % palette.series.length], detail: details[r.dir]?.data ?? null }));
+  const colors = runColors(runs, palette.series);
+  const series = selectedRuns.map((r, i) => ({ run: r, key: `run${i}`, color: colors.get(r.dir) ?? palette.series[0], detail: details[r.dir]?.data ?? null }));
   // What the perplexities were measured on, said next to them (runs measured differently are listed once each).
   const distinct = (labels: Array<string | null>) => [...new Set(labels.filter((l): l is string => l !== null))].join('; ') || null;
   const pplLabel = distinct(series.map((s) => (s.detail ? perplexityCurveLabel(s.detail.metrics, 'q+lora') : null)));

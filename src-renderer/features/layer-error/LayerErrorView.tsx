@@ -2,7 +2,7 @@
 // error per matrix, the error per alternating step of a selected matrix, and that matrix's
 // residual singular values. Each chart saves as PNG and CSV.
 import { useDeferredValue, useEffect, useMemo, useState } from 'react';
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LayerRecord, RunDetail, RunSummary } from '../../../src-main/api/contract';
 import { ChartCard } from '../../components/ChartCard';
 import { axisProps, legendProps, numberTick, tooltipProps } from '../../components/chart-style';
@@ -210,6 +210,15 @@ export function LayerErrorView() {
           </ChartCard>
           {current && (
             <div className="cols-charts">
+              {method === 'qlora' ? (
+                <section className="panel" aria-label="Alternating steps">
+                  <h3>No alternating steps</h3>
+                  <p className="small muted">
+                    QLoRA quantizes W once and starts the adapter at B = 0, so its error is that of Q alone: err = ‖W − Q‖ / ‖W‖ = {formatNum(current.err_q)} for {shortName(current.name)}. LoftQ runs
+                    show their steps here.
+                  </p>
+                </section>
+              ) : (
               <ChartCard
                 title={`Error per alternating step: ${shortName(current.name)}`}
                 fileBase={name}
@@ -226,9 +235,11 @@ export function LayerErrorView() {
                   </LineChart>
                 </ResponsiveContainer>
                 <p className="small muted" style={{ margin: 0 }}>
-                  Step Q is q(W) alone (QLoRA&apos;s error); T1… are LoftQ&apos;s alternating steps. {current.name} · [{current.shape[0]} × {current.shape[1]}] · {current.bits} bits · {formatSeconds(current.seconds)}
+                  Step Q is q(W) alone (QLoRA&apos;s error); T1… are LoftQ&apos;s alternating steps. err = ‖W − Q − s·B·A‖ / ‖W‖. {current.name} · [{current.shape[0]} × {current.shape[1]}] · {current.bits} bits ·{' '}
+                  {formatSeconds(current.seconds)}
                 </p>
               </ChartCard>
+              )}
               <ChartCard
                 title={`Residual singular values: ${shortName(current.name)}`}
                 fileBase={name}
@@ -256,8 +267,16 @@ export function LayerErrorView() {
                       <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
                       <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
                       <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
+                      {typeof rank === 'number' && rank <= spectrum.length && (
+                        <ReferenceLine x={rank} stroke={palette.muted} strokeDasharray="4 3" label={{ value: `r = ${rank}`, fill: palette.muted, position: 'top', fontSize: 11 }} />
+                      )}
                     </LineChart>
                   </ResponsiveContainer>
+                )}
+                {spectrum.length > 0 && typeof rank === 'number' && (
+                  <p className="small muted" style={{ margin: 0 }}>
+                    What the rank-{rank} adapter left: the singular values of W − Q − s·B·A, largest first{rank <= spectrum.length ? '; the dashed line marks r' : ''}.
+                  </p>
                 )}
               </ChartCard>
             </div>

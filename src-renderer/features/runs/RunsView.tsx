@@ -181,6 +181,11 @@ export function RunsView() {
                   </td>
                   <td>
                     <StatusBadge status={r.record.status} />
+                    {summaryNumber(r, 'matrices_planned') !== undefined && (
+                      <div className="small muted">
+                        means of {summaryNumber(r, 'matrices')} of {summaryNumber(r, 'matrices_planned')} matrices
+                      </div>
+                    )}
                   </td>
                   <td>{String(configValue(r, 'method') ?? '–')}</td>
                   <td className="num">{bitsText(r)}</td>
