@@ -11,14 +11,25 @@ export interface StepSeries {
   run: { name: string };
 }
 
-export function StepChart(props: { data: Record<string, number>[]; series: StepSeries[]; log: boolean; palette: ReturnType<typeof usePalette>; dots: boolean }) {
-  const { data, series, log, palette, dots } = props;
+/** Below a loss or a perplexity there is nothing: the axis starts at most at 0. */
+const floorAtZero = (min: number) => Math.max(0, min - 0.05 * Math.abs(min));
+
+export function StepChart(props: { data: Record<string, number>[]; series: StepSeries[]; log: boolean; palette: ReturnType<typeof usePalette>; dots: boolean; yLabel: string }) {
+  const { data, series, log, palette, dots, yLabel } = props;
   return (
     <ResponsiveContainer width="100%" height={280}>
-      <LineChart data={data} margin={{ top: 8, right: 16, bottom: 16, left: 8 }} syncId="steps">
+      <LineChart data={data} margin={{ top: 8, right: 16, bottom: 20, left: 16 }} syncId="steps">
         <CartesianGrid stroke={palette.grid} />
-        <XAxis dataKey="step" {...axisProps(palette)} />
-        <YAxis {...axisProps(palette)} scale={log ? 'log' : 'auto'} domain={['auto', 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
+        <XAxis dataKey="step" {...axisProps(palette)} label={{ value: 'optimizer step', position: 'insideBottom', offset: -12, fill: palette.muted, fontSize: 11 }} />
+        <YAxis
+          {...axisProps(palette)}
+          scale={log ? 'log' : 'auto'}
+          domain={log ? ['auto', 'auto'] : [floorAtZero, 'auto']}
+          allowDataOverflow
+          tickFormatter={numberTick}
+          width={64}
+          label={{ value: yLabel, angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }}
+        />
         <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
         <Legend {...legendProps(palette)} />
         {series.map((s) => (

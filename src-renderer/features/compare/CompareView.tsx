@@ -219,7 +219,7 @@ export function CompareView() {
               <LineChart data={layerData} margin={{ top: 8, right: 16, bottom: 4, left: 8 }} syncId="compare">
                 <CartesianGrid stroke={palette.grid} />
                 <XAxis dataKey="layer" {...axisProps(palette)} tickFormatter={(v) => `L${String(v)}`} />
-                <YAxis {...axisProps(palette)} domain={['auto', 'auto']} tickFormatter={numberTick} width={56} />
+                <YAxis {...axisProps(palette)} domain={[(min: number) => Math.max(0, min - 0.05 * min), 'auto']} tickFormatter={numberTick} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                 <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} labelFormatter={(l) => `layer ${String(l)}`} />
                 <Legend {...legendProps(palette)} />
                 {series.map((s) => (
@@ -227,6 +227,9 @@ export function CompareView() {
                 ))}
               </LineChart>
             </ResponsiveContainer>
+            <p className="small muted" style={{ margin: 0 }}>
+              Mean over each decoder layer&apos;s matrices of err_init = ‖W − Q − s·B·A‖ / ‖W‖ (the initialization&apos;s error) or err_q = ‖W − Q‖ / ‖W‖ (Q alone, QLoRA&apos;s).
+            </p>
           </ChartCard>
           {lossData.length > 0 && (
             <ChartCard
@@ -246,7 +249,7 @@ export function CompareView() {
                 </div>
               }
             >
-              <StepChart data={lossData} series={series} log={logLoss} palette={palette} dots={false} />
+              <StepChart data={lossData} series={series} log={logLoss} palette={palette} dots={false} yLabel="loss (nats / token)" />
             </ChartCard>
           )}
           {pplData.length > 0 && (
@@ -262,7 +265,7 @@ export function CompareView() {
               }
             >
               {pplLabel && <p className="small muted chart-note">Measured on {pplLabel}.</p>}
-              <StepChart data={pplData} series={series} log={logLoss} palette={palette} dots />
+              <StepChart data={pplData} series={series} log={logLoss} palette={palette} dots yLabel="perplexity" />
             </ChartCard>
           )}
         </>

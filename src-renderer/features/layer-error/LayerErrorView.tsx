@@ -200,7 +200,7 @@ export function LayerErrorView() {
               <BarChart data={bars} margin={{ top: 8, right: 16, bottom: manyBars ? 8 : 24, left: 8 }} barCategoryGap={manyBars ? 0 : '15%'}>
                 <CartesianGrid stroke={palette.grid} vertical={false} />
                 <XAxis dataKey="label" {...axisProps(palette)} interval={manyBars ? Math.ceil(bars.length / 30) : 0} angle={-40} textAnchor="end" height={manyBars ? 44 : 52} />
-                <YAxis {...axisProps(palette)} tickFormatter={numberTick} width={52} />
+                <YAxis {...axisProps(palette)} tickFormatter={numberTick} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                 <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} labelFormatter={(l, p) => (perLayer ? `layer ${String(l).slice(1)} (mean)` : ((p?.[0]?.payload as { name?: string } | undefined)?.name ?? ''))} />
                 <Legend {...legendProps(palette)} />
                 <Bar dataKey="err_q" name="err_q (Q alone)" fill={palette.errQ} isAnimationActive={false} onClick={(_d, i) => setSelected(bars[i]?.name ?? null)} />
@@ -229,7 +229,7 @@ export function LayerErrorView() {
                   <LineChart data={steps} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
                     <CartesianGrid stroke={palette.grid} />
                     <XAxis dataKey="step" {...axisProps(palette)} tickFormatter={(v) => (v === 0 ? 'Q' : `T${String(v)}`)} />
-                    <YAxis {...axisProps(palette)} domain={['auto', 'auto']} tickFormatter={numberTick} width={56} />
+                    <YAxis {...axisProps(palette)} domain={[(min: number) => Math.max(0, min - 0.05 * min), 'auto']} tickFormatter={numberTick} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                     <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
                     <Line type="linear" dataKey="err" name="‖W − Q − sBA‖ / ‖W‖" stroke={palette.series[0]} strokeWidth={2} dot isAnimationActive={false} />
                   </LineChart>
@@ -264,7 +264,7 @@ export function LayerErrorView() {
                     <LineChart data={spectrum} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
                       <CartesianGrid stroke={palette.grid} />
                       <XAxis dataKey="index" {...axisProps(palette)} tickFormatter={(v) => `σ${String(v)}`} />
-                      <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={56} />
+                      <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={64} label={{ value: 'singular value σᵢ', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                       <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
                       <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
                       {typeof rank === 'number' && rank <= spectrum.length && (
@@ -292,7 +292,7 @@ export function LayerErrorView() {
               fileBase={`${name}-loss`}
               data={() => ({ columns: ['step', 'loss'], rows: training.loss.map((r) => [r.step, r.run]) })}
             >
-              <StepChart data={training.loss} series={[{ key: 'run', color: palette.series[0], run: { name: 'loss' } }]} log={false} palette={palette} dots={false} />
+              <StepChart data={training.loss} series={[{ key: 'run', color: palette.series[0], run: { name: 'loss' } }]} log={false} palette={palette} dots={false} yLabel="loss (nats / token)" />
             </ChartCard>
           )}
           {training.ppl.length > 0 && (
@@ -302,7 +302,7 @@ export function LayerErrorView() {
               data={() => ({ columns: ['step', 'perplexity'], rows: training.ppl.map((r) => [r.step, r.run]) })}
             >
               {training.pplLabel && <p className="small muted chart-note">Measured on {training.pplLabel}.</p>}
-              <StepChart data={training.ppl} series={[{ key: 'run', color: palette.series[1], run: { name: 'perplexity' } }]} log={false} palette={palette} dots />
+              <StepChart data={training.ppl} series={[{ key: 'run', color: palette.series[1], run: { name: 'perplexity' } }]} log={false} palette={palette} dots yLabel="perplexity" />
             </ChartCard>
           )}
         </div>

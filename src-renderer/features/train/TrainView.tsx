@@ -151,7 +151,7 @@ export function TrainView() {
           {lossData.length > 0 && (
             <figure aria-label="Training loss by step" style={{ margin: '12px 0 0' }}>
               <figcaption className="small muted">Training loss (mean cross-entropy per token, nats) by step</figcaption>
-              <StepChart data={lossData} series={[{ key: 'loss', color: palette.series[0], run: { name: 'training loss' } }]} log={false} palette={palette} dots={false} />
+              <StepChart data={lossData} series={[{ key: 'loss', color: palette.series[0], run: { name: 'training loss' } }]} log={false} palette={palette} dots={false} yLabel="loss (nats / token)" />
             </figure>
           )}
           {pplData.length > 0 && (
@@ -159,7 +159,7 @@ export function TrainView() {
               <figcaption className="small muted">
                 Held-out perplexity (Q + adapter) by step: exp(mean loss) over held-out rows of {form.seqLen} tokens, each on its own (Evaluate’s sliding window reads lower)
               </figcaption>
-              <StepChart data={pplData} series={[{ key: 'ppl', color: palette.series[1], run: { name: 'held-out perplexity' } }]} log={false} palette={palette} dots />
+              <StepChart data={pplData} series={[{ key: 'ppl', color: palette.series[1], run: { name: 'held-out perplexity' } }]} log={false} palette={palette} dots yLabel="perplexity" />
             </figure>
           )}
         </section>
