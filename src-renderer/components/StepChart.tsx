@@ -31,7 +31,7 @@ export function StepChart(props: { data: Record<string, number>[]; series: StepS
           label={{ value: yLabel, angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }}
         />
         <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
-        <Legend {...legendProps(palette)} />
+        <Legend {...legendProps(palette)} verticalAlign="top" />
         {series.map((s) => (
           <Line key={s.key} type="monotone" dataKey={s.key} name={s.run.name} stroke={s.color} dot={dots} isAnimationActive={false} connectNulls />
         ))}

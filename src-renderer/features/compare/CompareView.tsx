@@ -153,12 +153,12 @@ export function CompareView() {
                     <th scope="col">Run</th>
                     <th scope="col">Method</th>
                     <th scope="col" className="num">Bits</th>
-                    <th scope="col" className="num">Rank</th>
-                    <th scope="col" className="num">Avg bits</th>
-                    <th scope="col" className="num">Memory</th>
+                    <th scope="col" className="num wide-only">Rank</th>
+                    <th scope="col" className="num wide-only">Avg bits</th>
+                    <th scope="col" className="num wide-only">Memory</th>
                     <th scope="col" className="num">Mean err_q</th>
                     <th scope="col" className="num">Mean err_init</th>
-                    <th scope="col" className="num">Max err_init</th>
+                    <th scope="col" className="num wide-only">Max err_init</th>
                     <th scope="col" className="num" title="perplexity with Q + adapter / Q alone / the original weights, when measured (loftq eval)">
                       PPL q+lora / q / fp
                     </th>
@@ -177,14 +177,14 @@ export function CompareView() {
                         </td>
                         <td>{String(configValue(s.run, 'method') ?? '–')}</td>
                         <td className="num">{bitsText(s.run)}</td>
-                        <td className="num">{String(configValue(s.run, 'rank') ?? '–')}</td>
-                        <td className="num">{formatNum(summaryNumber(s.run, 'avg_bits'))}</td>
-                        <td className="num" title="quantized codes + absmax + fp32 adapter">
+                        <td className="num wide-only">{String(configValue(s.run, 'rank') ?? '–')}</td>
+                        <td className="num wide-only">{formatNum(summaryNumber(s.run, 'avg_bits'))}</td>
+                        <td className="num wide-only" title="quantized codes + absmax + fp32 adapter">
                           {memoryBytes(s.run) === undefined ? '–' : formatBytes(memoryBytes(s.run)!)}
                         </td>
                         <td className="num">{formatNum(summaryNumber(s.run, 'mean_err_q'))}</td>
                         <td className="num">{formatNum(summaryNumber(s.run, 'mean_err_init'))}</td>
-                        <td className="num">{formatNum(summaryNumber(s.run, 'max_err_init'))}</td>
+                        <td className="num wide-only">{formatNum(summaryNumber(s.run, 'max_err_init'))}</td>
                         <td className="num">
                           {ppl['q+lora'] === undefined && ppl.q === undefined && ppl.fp === undefined
                             ? '–'

@@ -261,14 +261,14 @@ export function LayerErrorView() {
                   <div className="empty">This matrix has no recorded spectrum.</div>
                 ) : (
                   <ResponsiveContainer width="100%" height={240}>
-                    <LineChart data={spectrum} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
+                    <LineChart data={spectrum} margin={{ top: 20, right: 24, bottom: 4, left: 8 }}>
                       <CartesianGrid stroke={palette.grid} />
                       <XAxis dataKey="index" {...axisProps(palette)} tickFormatter={(v) => `σ${String(v)}`} />
                       <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={64} label={{ value: 'singular value σᵢ', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                       <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
                       <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
                       {typeof rank === 'number' && rank <= spectrum.length && (
-                        <ReferenceLine x={rank} stroke={palette.muted} strokeDasharray="4 3" label={{ value: `r = ${rank}`, fill: palette.muted, position: 'top', fontSize: 11 }} />
+                        <ReferenceLine x={rank} stroke={palette.muted} strokeDasharray="4 3" label={{ value: `r = ${rank}`, fill: palette.muted, position: 'top', offset: 6, fontSize: 11 }} />
                       )}
                     </LineChart>
                   </ResponsiveContainer>

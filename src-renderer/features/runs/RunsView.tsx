@@ -151,13 +151,13 @@ export function RunsView() {
                 <th scope="col" className="num">
                   Mean err_init
                 </th>
-                <th scope="col" className="num">
+                <th scope="col" className="num wide-only">
                   Time
                 </th>
-                <th scope="col">Device</th>
+                <th scope="col" className="wide-only">Device</th>
                 <th scope="col">Fine-tuning</th>
-                <th scope="col">Created</th>
-                <th scope="col">
+                <th scope="col" className="wide-only">Created</th>
+                <th scope="col" className="sticky-end">
                   <span className="sr-only">Actions</span>
                 </th>
               </tr>
@@ -193,13 +193,13 @@ export function RunsView() {
                   <td className="num">{formatNum(summaryNumber(r, 'avg_bits'))}</td>
                   <td className="num">{formatNum(summaryNumber(r, 'mean_err_q'))}</td>
                   <td className="num">{formatNum(summaryNumber(r, 'mean_err_init'))}</td>
-                  <td className="num">{formatSeconds(r.record.timings?.total_s)}</td>
-                  <td className="small" title={deviceReason(r)}>
+                  <td className="num wide-only">{formatSeconds(r.record.timings?.total_s)}</td>
+                  <td className="small wide-only" title={deviceReason(r)}>
                     {deviceName(r)}
                   </td>
                   <td className="small">{trainingText(r)}</td>
-                  <td className="small">{formatDate(r.record.created)}</td>
-                  <td>
+                  <td className="small wide-only">{formatDate(r.record.created)}</td>
+                  <td className="sticky-end">
                     <div className="row small-buttons" style={{ flexWrap: 'nowrap' }}>
                       <button type="button" onClick={() => nav.go('layers', r.dir)} aria-label={`Open ${r.name} in Layer error`}>
                         Open
