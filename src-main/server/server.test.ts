@@ -92,6 +92,14 @@ describe('access control', () => {
     await expect(Client.connect(wsUrl('x'.repeat(32)))).rejects.toThrow(/403/);
   });
 
+  it('tells the page whether its token is accepted (GET /api/token), so it can say why it cannot connect', async () => {
+    const status = async (token: string, host?: string) =>
+      (await fetch(`http://127.0.0.1:${server.port}/api/token?token=${encodeURIComponent(token)}`, { headers: host ? { Host: host } : {} })).status;
+    expect(await status(server.token)).toBe(204);
+    expect(await status('x'.repeat(32))).toBe(403);
+    expect(await status('')).toBe(403);
+  });
+
   it('refuses a cross-site Origin and a foreign Host (DNS rebinding)', async () => {
     await expect(Client.connect(wsUrl(), { Origin: 'http://evil.example' })).rejects.toThrow(/403/);
     await expect(Client.connect(wsUrl(), { Host: `evil.example:${server.port}` })).rejects.toThrow(/403/);

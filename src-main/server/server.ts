@@ -37,6 +37,15 @@ function sameToken(given: string | null, token: string): boolean {
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const token = o.token ?? randomBytes(24).toString('base64url');
   const http = createServer((req, res) => {
+    // The page asks here whether its token is accepted, since a browser cannot see why a
+    // WebSocket upgrade was refused; nothing else is answered on /api over plain HTTP.
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/api/token') {
+      const ok = (req.method === 'GET' || req.method === 'HEAD') && allowedHosts.has(req.headers.host ?? '') && sameToken(url.searchParams.get('token'), token);
+      res.writeHead(ok ? 204 : 403, { 'Cache-Control': 'no-store' });
+      res.end();
+      return;
+    }
     serveStatic(o.staticDir, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();

@@ -55,5 +55,12 @@ export function createApi(win: Window = window, createSocket?: SocketFactory): C
       fatal: 'This page has no access token in its address: open the URL that `loftq serve` printed.',
     });
   }
-  return createWsApi({ url, createSocket });
+  return createWsApi({ url, createSocket, checkToken: () => checkToken(win) });
+}
+
+/** GET /api/token with the page's token: 204 accepted, 403 refused, anything else unknown. */
+async function checkToken(win: Window): Promise<'ok' | 'rejected' | 'unreachable'> {
+  const token = new URLSearchParams(win.location.search).get('token') ?? '';
+  const res = await win.fetch(new URL(`/api/token?token=${encodeURIComponent(token)}`, win.location.href), { cache: 'no-store' });
+  return res.status === 204 ? 'ok' : res.status === 403 ? 'rejected' : 'unreachable';
 }

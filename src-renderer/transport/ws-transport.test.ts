@@ -3,7 +3,7 @@ import type { ApiEvent, JobInfo, StudioApi } from '../../src-main/api/contract';
 import { socketFactory } from '../test/fake-socket';
 import { createApi, wsUrlFromLocation } from './create-api';
 import { ApiError, type ConnectionStatus } from './types';
-import { createWsApi } from './ws-transport';
+import { createWsApi, TOKEN_REJECTED } from './ws-transport';
 
 const JOB: JobInfo = { id: 'job-1', kind: 'quantize', state: 'running', target: '/runs/a', progress: 0.5, label: 'x', started: '2026-01-01T00:00:00Z' };
 
@@ -129,6 +129,26 @@ describe('WebSocket transport', () => {
     vi.advanceTimersByTime(100);
     expect(f.sockets).toHaveLength(7);
     expect(statuses.map((s) => s.state)).toContain('connecting');
+  });
+
+  it('says the access token was refused when the server says so, and stops retrying', async () => {
+    const f = socketFactory();
+    const checkToken = vi.fn(async () => 'rejected' as const);
+    const api = createWsApi({ url: 'ws://127.0.0.1:9/api?token=old', createSocket: f.create, initialDelayMs: 100, maxDelayMs: 800, jitter: 0, checkToken });
+    f.last.drop();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(checkToken).toHaveBeenCalledTimes(1);
+    expect(api.status()).toMatchObject({ state: 'closed', error: TOKEN_REJECTED });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(f.sockets).toHaveLength(1);
+    // An engine that is simply down keeps being retried.
+    const g = socketFactory();
+    const down = createWsApi({ url: 'ws://127.0.0.1:9/api?token=t', createSocket: g.create, initialDelayMs: 100, maxDelayMs: 800, jitter: 0, checkToken: async () => 'unreachable' as const });
+    g.last.drop();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(down.status()).toMatchObject({ state: 'closed', error: 'cannot reach the LoftQ engine' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(g.sockets).toHaveLength(2);
   });
 
   it('fails a queued request after the queue timeout', async () => {

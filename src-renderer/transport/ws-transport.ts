@@ -30,7 +30,16 @@ export interface WsTransportOptions {
   queueTimeoutMs?: number;
   /** Set when the transport cannot work at all (e.g. no token): shown, and nothing is tried. */
   fatal?: string;
+  /**
+   * Asks the server whether the page's token is the one it accepts (a browser cannot see why a
+   * WebSocket was refused): after a failed connection, 'rejected' stops the retries with a
+   * message that says so.
+   */
+  checkToken?: () => Promise<'ok' | 'rejected' | 'unreachable'>;
 }
+
+/** What the user reads when the server refuses the page's token. */
+export const TOKEN_REJECTED = 'The engine refused this page’s access token (the server was restarted, or the address is old): open the address that `loftq serve` printed.';
 
 const OPEN = 1;
 
@@ -59,7 +68,7 @@ export class WsTransport {
   private current: ConnectionStatus = { state: 'connecting', attempt: 0 };
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private disposed = false;
-  private readonly o: Required<Omit<WsTransportOptions, 'fatal'>> & { fatal?: string };
+  private readonly o: Required<Omit<WsTransportOptions, 'fatal' | 'checkToken'>> & Pick<WsTransportOptions, 'fatal' | 'checkToken'>;
 
   constructor(options: WsTransportOptions) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as WsTransportOptions;
@@ -182,7 +191,18 @@ export class WsTransport {
       }
       if (this.disposed) return;
       const why = ev?.reason ? `closed: ${ev.reason}` : ev?.code && ev.code !== 1006 ? `closed (code ${ev.code})` : 'cannot reach the LoftQ engine';
-      this.scheduleReconnect(why);
+      const check = this.o.checkToken;
+      if (!check || ev?.reason) {
+        this.scheduleReconnect(why);
+        return;
+      }
+      void check()
+        .catch(() => 'unreachable' as const)
+        .then((answer) => {
+          if (this.disposed) return;
+          if (answer === 'rejected') this.setStatus({ state: 'closed', attempt: this.current.attempt + 1, error: TOKEN_REJECTED });
+          else this.scheduleReconnect(why);
+        });
     };
   }
 
