@@ -1,5 +1,6 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { useCompare } from '../../stores/compare';
 import { useNav } from '../../stores/nav';
 import { useRuns } from '../../stores/runs';
 import { startStores } from '../../stores/start';
@@ -34,7 +35,7 @@ describe('Runs view', () => {
     expect(rows).toHaveLength(3);
     expect(within(rows[1]).getByText('loftq-2bit')).toBeTruthy();
     const cells = within(rows[2]).getAllByRole('cell').map((c) => c.textContent);
-    expect(cells.slice(2, 8)).toEqual(['qlora', '2', '16', '2.5', '0.58', '0.58']);
+    expect(cells.slice(3, 9)).toEqual(['qlora', '2', '16', '2.5', '0.58', '0.58']);
   });
 
   it('deletes only after confirmation', async () => {
@@ -93,5 +94,17 @@ describe('Runs view', () => {
       await vi.advanceTimersByTimeAsync(200);
     });
     expect(vi.mocked(fake.api.listRuns).mock.calls.length).toBe(calls + 1);
+  });
+
+  it('picks runs for Compare', () => {
+    render(<RunsView />);
+    const compare = screen.getByRole('button', { name: /^Compare/ }) as HTMLButtonElement;
+    expect(compare.disabled).toBe(true);
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Pick loftq-2bit for Compare' }));
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Pick qlora-2bit for Compare' }));
+    expect(compare.textContent).toBe('Compare 2 selected');
+    fireEvent.click(compare);
+    expect(useCompare.getState()).toMatchObject({ selected: ['/runs/loftq-2bit', '/runs/qlora-2bit'], touched: true });
+    expect(useNav.getState().view).toBe('compare');
   });
 });

@@ -7,6 +7,7 @@ import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { formatDate, formatNum, formatSeconds } from '../../lib/format';
 import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
+import { useCompare } from '../../stores/compare';
 import { useNav } from '../../stores/nav';
 import { RUN_NAME } from '../../stores/quantize';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
@@ -96,6 +97,14 @@ export function RunsView() {
   const reveal = api().revealPath;
   const nav = useNav();
   const [editing, setEditing] = useState<string | null>(null);
+  // Runs ticked for Compare (those still listed).
+  const [pickedRaw, setPicked] = useState<string[]>([]);
+  const picked = pickedRaw.filter((d) => runs.some((r) => r.dir === d));
+  const setCompare = useCompare((s) => s.set);
+  const compareSelected = () => {
+    setCompare(picked);
+    nav.go('compare');
+  };
   const [deleting, setDeleting] = useState<RunSummary | null>(null);
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -121,6 +130,9 @@ export function RunsView() {
         <p className="grow">
           Every run in <span className="mono">{info?.runsDir ?? 'the runs folder'}</span>, including those made with the CLI.
         </p>
+        <button type="button" className="primary" disabled={picked.length < 2} onClick={() => compareSelected()}>
+          Compare {picked.length > 0 ? picked.length : ''} selected
+        </button>
         <button type="button" disabled={loading || !online} onClick={() => void refresh()}>
           {loading ? 'Refreshing…' : 'Refresh'}
         </button>
@@ -133,6 +145,9 @@ export function RunsView() {
           <table>
             <thead>
               <tr>
+                <th scope="col">
+                  <span className="sr-only">Pick for Compare</span>
+                </th>
                 <th scope="col">Run</th>
                 <th scope="col">Status</th>
                 <th scope="col">Method</th>
@@ -165,6 +180,9 @@ export function RunsView() {
             <tbody>
               {runs.map((r) => (
                 <tr key={r.dir} className={r.dir === nav.run ? 'selected' : undefined}>
+                  <td>
+                    <input type="checkbox" aria-label={`Pick ${r.name} for Compare`} checked={picked.includes(r.dir)} onChange={(e) => setPicked(e.target.checked ? [...picked, r.dir] : picked.filter((d) => d !== r.dir))} />
+                  </td>
                   <td className="name-cell">
                     {editing === r.dir ? (
                       <RenameCell run={r} onDone={() => setEditing(null)} />
