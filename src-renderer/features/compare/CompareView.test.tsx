@@ -6,6 +6,7 @@ import { useRuns } from '../../stores/runs';
 import { startStores } from '../../stores/start';
 import { fakeApi, job, runSummary } from '../../test/fake-api';
 import { CompareView, defaultPair, runColors } from './CompareView';
+import { differenceCells, sharedDomain } from './CompareHeatmaps';
 
 describe('Compare view: evaluate from the app', () => {
   let stop: () => void;
@@ -97,5 +98,20 @@ describe('Compare: which runs and colours', () => {
     expect(after.get('/runs/a')).toBe('red');
     expect(after.get('/runs/b')).toBe(before.get('/runs/b'));
     expect(after.get('/runs/c')).toBe('blue');
+  });
+});
+
+describe('Compare: heatmaps', () => {
+  const layer = (name: string, err_init: number) => ({ name, shape: [8, 8] as [number, number], bits: 2, method: 'x', err_q: 0.6, err_init, step_errors: [], residual_top_sv: [], seconds: 0 });
+  it('share one colour scale, and the difference map is LoftQ − QLoRA per matrix both have', () => {
+    const loftq = { run: runSummary('l', { method: 'loftq' }), layers: [layer('model.layers.0.self_attn.q_proj', 0.4), layer('model.layers.1.self_attn.q_proj', 0.45)] };
+    const qlora = { run: runSummary('q', { method: 'qlora' }), layers: [layer('model.layers.0.self_attn.q_proj', 0.58), layer('model.layers.1.self_attn.q_proj', 0.6), layer('model.layers.2.self_attn.q_proj', 0.7)] };
+    expect(sharedDomain([loftq, qlora])).toEqual([0.4, 0.7]);
+    const d = differenceCells([qlora, loftq]);
+    expect(d?.cells.map((c) => [c.layer, Number(c.value.toFixed(6))])).toEqual([
+      [0, -0.18],
+      [1, -0.15],
+    ]);
+    expect(differenceCells([loftq])).toBeNull();
   });
 });

@@ -14,6 +14,7 @@ import { useNav } from '../../stores/nav';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
 import { bitsText } from '../runs/RunsView';
 import { StepChart } from '../../components/StepChart';
+import { CompareHeatmaps } from './CompareHeatmaps';
 import { EvaluatePanel } from './EvaluatePanel';
 
 function memoryBytes(r: RunSummary): number | undefined {
@@ -198,6 +199,7 @@ export function CompareView() {
             </div>
             {tableLabel && <p className="small muted">Perplexity measured on {tableLabel}.</p>}
           </section>
+          <CompareHeatmaps runs={series.filter((s) => s.detail).map((s) => ({ run: s.run, layers: s.detail!.layers }))} />
           <ChartCard
             title={`Mean ${metric} per layer`}
             fileBase="compare"
