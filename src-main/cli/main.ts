@@ -3,11 +3,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancelledError, escapeControl, UserError } from '../engine/errors';
 import { abandonAll } from '../engine/jobs/abandon';
+import { checkDeviceChoice } from '../engine/tensor/devices';
 import { quantChoice, QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
 import { demoCommand } from './commands/demo';
 import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
 import { inspectCommand } from './commands/inspect';
+import { profileCommand } from './commands/profile';
 import { quantizeCommand } from './commands/quantize';
 import { Output } from './output';
 import { serveCommand } from './commands/serve';
@@ -26,6 +28,8 @@ const USAGE = `usage: loftq <command> [options]
   train RUN_DIR --data FILE [--field NAME] [--eval-data FILE] [--steps N] [--lr X] [--batch N]
         [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
+  profile MODEL_DIR --out FILE [--quant nf|uniform|q4_0|q8_0] [--block 64] [--max-rank 64]
+          [--targets ...] [--device auto|cpu|cuda] [--force] [--json]
   serve [--port N] [--host 127.0.0.1] [--runs DIR]
   demo [--runs DIR] [--json]
 
@@ -127,6 +131,34 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
     case 'quantize':
       await quantizeCommand(quantizeOptions(rest), out, signal);
       break;
+    case 'profile': {
+      const { values: v, positionals } = parse(
+        rest,
+        { out: { type: 'string' }, quant: { type: 'string' }, block: { type: 'string' }, 'max-rank': { type: 'string' }, targets: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, force: { type: 'boolean' } },
+        1,
+      );
+      const outFile = str(v.out);
+      if (!outFile) throw new UsageError('profile needs --out FILE (the profile, JSON)');
+      const name = str(v.quant);
+      const choice = quantChoice(name, undefined, v.block === undefined ? undefined : num('block', v.block, QUANTIZE_DEFAULTS.block));
+      await profileCommand(
+        {
+          model: positionals[0],
+          quant: choice.quant,
+          block: choice.block,
+          maxRank: num('max-rank', v['max-rank'], 64),
+          targets: str(v.targets),
+          bits: name === 'q4_0' || name === 'q8_0' ? [choice.bits] : undefined,
+          device: checkDeviceChoice(str(v.device) ?? 'auto'),
+          seed: num('seed', v.seed, 0),
+        },
+        outFile,
+        v.force === true,
+        out,
+        signal,
+      );
+      break;
+    }
     case 'export': {
       const { values, positionals } = parse(rest, { format: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, 1);
       const format = str(values.format);

@@ -1,0 +1,28 @@
+// `loftq profile MODEL --out FILE`: the planner's profile (plan/profile-job.ts) written as JSON,
+// and the one-step LoftQ error it predicts per bit width and rank printed as a table.
+import { existsSync } from 'node:fs';
+import { UserError } from '../../engine/errors';
+import { writeJsonAtomic } from '../../engine/io/atomic-write';
+import { predictedError } from '../../engine/plan/predict';
+import { runProfile, type ProfileOptions } from '../../engine/plan/profile-job';
+import type { Output } from '../output';
+import { formatTable } from '../table';
+
+export async function profileCommand(o: Omit<ProfileOptions, 'signal' | 'onEvent'>, outFile: string, force: boolean, out: Output, signal: AbortSignal): Promise<void> {
+  if (existsSync(outFile) && !force) throw new UserError(`${outFile} already exists (use --force to replace it)`);
+  const profile = await runProfile({ ...o, signal, onEvent: (e) => out.event(e) });
+  await writeJsonAtomic(outFile, profile);
+  out.result({ out: outFile, matrices: profile.matrices.length, seconds: profile.seconds }, () => {
+    const bits = Object.keys(profile.matrices[0]?.bits ?? {});
+    const ranks = [0, 8, 16, 32, 64, 128].filter((r) => r <= profile.max_rank);
+    const rows = bits.map((b) => [
+      `${b}-bit`,
+      ...ranks.map((r) => (profile.matrices.reduce((s, m) => s + predictedError(m, Number(b), Math.min(r, m.bits[b].sv.length)), 0) / profile.matrices.length).toFixed(4)),
+    ]);
+    return (
+      `profiled ${profile.matrices.length} matrices in ${profile.seconds.toFixed(1)} s → ${outFile}\n` +
+      `mean err = ‖W − Q − B·A‖/‖W‖ after one LoftQ step, by rank (rank 0: Q alone, QLoRA):\n\n` +
+      formatTable(['bits', ...ranks.map((r) => `r=${r}`)], rows)
+    );
+  });
+}
