@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSummary } from '../api/contract';
@@ -67,7 +67,14 @@ describe('the compute process', () => {
 
   it('starts with main’s flags and serves the api', async () => {
     const info = await call<{ device: { kind: string; cuda: { available: boolean } } }>('info');
-    expect(info).toEqual({ runsDir: join(tmp, 'runs'), demoModel, version: '9.9.9', transport: 'ipc', device: expect.objectContaining({ kind: expect.any(String), name: expect.any(String) }) });
+    expect(info).toEqual({
+      runsDir: join(tmp, 'runs'),
+      demoModel,
+      demoData: { train: join(dirname(demoModel), 'demo-data', 'train.txt'), eval: join(dirname(demoModel), 'demo-data', 'eval.txt') },
+      version: '9.9.9',
+      transport: 'ipc',
+      device: expect.objectContaining({ kind: expect.any(String), name: expect.any(String) }),
+    });
     // The compute process says what `auto` runs on.
     expect(info.device.kind).toBe(info.device.cuda.available ? 'cuda' : 'cpu');
     const model = await call<ModelSummary>('inspectModel', demoModel);
