@@ -2,9 +2,10 @@
 // (StudioApi), what it is told (ApiEvent), and the records it receives. The same contract
 // runs over Electron IPC (preload) and over WebSocket (loftq serve); nothing else differs.
 import type { JobEvent } from '../engine/jobs/events';
+import type { MatrixProfile, ModelProfile } from '../engine/plan/predict';
 import type { LayerRecord, RunRecord, RunStatus } from '../engine/runs/records';
 
-export type { JobEvent, LayerRecord, RunRecord, RunStatus };
+export type { JobEvent, LayerRecord, MatrixProfile, ModelProfile, RunRecord, RunStatus };
 
 export interface TargetInfo {
   name: string;
@@ -127,7 +128,17 @@ export interface TrainRequest {
   seed?: number;
 }
 
-export type JobKind = 'quantize' | 'export' | 'eval' | 'train';
+/** The planner's profile of a model for one quantizer and block size (plan/profile-job.ts). */
+export interface ProfileRequest {
+  model: string;
+  quant: 'nf' | 'uniform' | 'ggml';
+  block: number;
+  /** Singular values kept per matrix (default 64). */
+  maxRank?: number;
+  device?: DeviceChoice;
+}
+
+export type JobKind = 'quantize' | 'export' | 'eval' | 'train' | 'profile';
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobInfo {
@@ -168,6 +179,10 @@ export interface StudioApi {
   startEval(request: EvalRequest): Promise<JobInfo>;
   /** Trains the run's adapter; the same settings on a stopped run resume it exactly. */
   startTrain(request: TrainRequest): Promise<JobInfo>;
+  /** Profiles a model for the planner (cached: a second request for the same model is instant). */
+  startProfile(request: ProfileRequest): Promise<JobInfo>;
+  /** The cached profile of a model for this quantizer and block size, or null. */
+  getProfile(request: ProfileRequest): Promise<ModelProfile | null>;
   cancelJob(id: string): Promise<void>;
   listJobs(): Promise<JobInfo[]>;
   /** Subscribes to events; returns the unsubscribe function. */
@@ -187,7 +202,7 @@ export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder' | 'rev
 
 /** Every method a transport may carry, for validation at the boundary. */
 export const API_METHODS: readonly ApiMethod[] = [
-  'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'startTrain', 'cancelJob', 'listJobs',
+  'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'startTrain', 'startProfile', 'getProfile', 'cancelJob', 'listJobs',
 ];
 
 /** Wire format of the WebSocket transport (and the IPC one). */

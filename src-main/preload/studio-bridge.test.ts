@@ -41,6 +41,8 @@ const STUDIO_API_KEYS = {
   startExport: true,
   startEval: true,
   startTrain: true,
+  startProfile: true,
+  getProfile: true,
   cancelJob: true,
   listJobs: true,
   onEvent: true,

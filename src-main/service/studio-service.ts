@@ -17,6 +17,8 @@ import type {
   QuantizeRequest,
   RunDetail,
   RunSummary,
+  ModelProfile,
+  ProfileRequest,
   StudioApi,
   TrainRequest,
 } from '../api/contract';
@@ -38,6 +40,8 @@ import { inspectModel } from '../engine/jobs/inspect';
 import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
 import { runQuantize } from '../engine/jobs/quantize-job';
 import { runTrain } from '../engine/jobs/train-job';
+import { readCachedProfile, writeCachedProfile } from '../engine/plan/profile-cache';
+import { runProfile } from '../engine/plan/profile-job';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
 import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
@@ -372,6 +376,32 @@ export class StudioService implements StudioApi {
     }
     if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
     return this.submit('train', run, (signal, onEvent) => runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, signal, onEvent }));
+  }
+
+  async startProfile(r: ProfileRequest): Promise<JobInfo> {
+    const o = this.profileOptions(r);
+    return this.submit('profile', o.model, async (signal, onEvent) => {
+      const cached = await readCachedProfile(this.runsDir, o.model, o.quant, o.block);
+      if (cached && cached.max_rank >= o.maxRank) return { cached: true, matrices: cached.matrices.length };
+      const profile = await runProfile({ ...o, signal, onEvent });
+      await writeCachedProfile(this.runsDir, profile);
+      return { cached: false, matrices: profile.matrices.length, seconds: profile.seconds };
+    });
+  }
+
+  async getProfile(r: ProfileRequest): Promise<ModelProfile | null> {
+    const o = this.profileOptions(r);
+    return this.heavy.run(() => readCachedProfile(this.runsDir, o.model, o.quant, o.block));
+  }
+
+  private profileOptions(r: ProfileRequest) {
+    if (typeof r?.model !== 'string' || r.model.trim() === '') throw new UserError('a model folder is required');
+    if (r.quant !== 'nf' && r.quant !== 'uniform' && r.quant !== 'ggml') throw new UserError('the quantizer must be nf, uniform or ggml');
+    const block = Number(r.block);
+    if (!Number.isSafeInteger(block) || block < 1) throw new UserError('Block size must be a positive whole number');
+    if (r.quant === 'ggml' && block !== 32) throw new UserError("llama.cpp's q4_0 and q8_0 use blocks of 32");
+    const maxRank = r.maxRank === undefined ? 64 : Number(r.maxRank);
+    return { model: resolve(expandHome(r.model)), quant: r.quant, block, maxRank, device: checkDeviceChoice(String(r.device ?? 'auto')) };
   }
 
   async cancelJob(id: string): Promise<void> {

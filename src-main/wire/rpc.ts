@@ -19,6 +19,8 @@ const PARAMS: Record<ApiMethod, ParamKind[]> = {
   startExport: ['object'],
   startEval: ['object'],
   startTrain: ['object'],
+  startProfile: ['object'],
+  getProfile: ['object'],
   cancelJob: ['string'],
   listJobs: [],
 };

@@ -114,6 +114,8 @@ interface QuantizeStore {
   /** Clicking a cell (or a row / column header): the next bit choice for those matrices. */
   cycle(targets: readonly BitsTarget[], current: number): void;
   resetGrid(): void;
+  /** Bits for every matrix at once (the planner's allocation): the commonest as the global bits, the rest in the grid. */
+  applyBits(targets: readonly { name: string }[], bits: readonly number[]): void;
   start(request: QuantizeRequest): Promise<void>;
 }
 
@@ -139,6 +141,16 @@ export const useQuantize = create<QuantizeStore>((set, get) => ({
   },
   resetGrid() {
     set((s) => ({ form: { ...s.form, overrides: {} } }));
+  },
+  applyBits(targets, bits) {
+    const count = new Map<number, number>();
+    for (const b of bits) count.set(b, (count.get(b) ?? 0) + 1);
+    const globalBits = [...count].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? get().form.globalBits;
+    const overrides: Record<string, number> = {};
+    targets.forEach((t, i) => {
+      if (bits[i] !== globalBits) overrides[t.name] = bits[i];
+    });
+    set((s) => ({ form: { ...s.form, globalBits, presetOn: false, overrides } }));
   },
   async start(request) {
     set({ submitting: true, error: null });

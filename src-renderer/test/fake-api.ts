@@ -41,6 +41,8 @@ export function fakeApi(overrides: Partial<ClientApi> = {}) {
     startExport: vi.fn(),
     startEval: vi.fn(),
     startTrain: vi.fn(async (r) => job({ id: 'job-t', kind: 'train', target: r.run, state: 'queued' })),
+    startProfile: vi.fn(async (r) => job({ id: 'job-p', kind: 'profile', target: r.model, state: 'queued' })),
+    getProfile: vi.fn(async () => null),
     cancelJob: vi.fn(async () => undefined),
     listJobs: vi.fn(async () => [] as JobInfo[]),
     ...overrides,

@@ -39,6 +39,8 @@ export function ipcApi(studio: StudioApi): ClientApi {
     startExport: (r) => studio.startExport(r),
     startEval: (r) => studio.startEval(r),
     startTrain: (r) => studio.startTrain(r),
+    startProfile: (r) => studio.startProfile(r),
+    getProfile: (r) => studio.getProfile(r),
     cancelJob: (id) => studio.cancelJob(id),
     listJobs: () => studio.listJobs(),
     ...(studio.pickFolder ? { pickFolder: (purpose) => studio.pickFolder!(purpose) } : {}),

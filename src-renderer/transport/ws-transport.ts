@@ -275,6 +275,8 @@ export function createWsApi(options: WsTransportOptions): ClientApi {
     startExport: (r) => t.call('startExport', [r]),
     startEval: (r) => t.call('startEval', [r]),
     startTrain: (r) => t.call('startTrain', [r]),
+    startProfile: (r) => t.call('startProfile', [r]),
+    getProfile: (r) => t.call('getProfile', [r]),
     cancelJob: (id) => t.call('cancelJob', [id]),
     listJobs: () => t.call('listJobs', []),
   };

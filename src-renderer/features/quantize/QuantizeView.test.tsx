@@ -1,8 +1,9 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startStores } from '../../stores/start';
 import { useJobs } from '../../stores/jobs';
 import { useModel } from '../../stores/model';
+import { usePlanner } from '../../stores/planner';
 import { DEFAULT_FORM, useQuantize } from '../../stores/quantize';
 import { demoSummary, fakeApi } from '../../test/fake-api';
 import { QuantizeView } from './QuantizeView';
@@ -140,5 +141,50 @@ describe('Quantize view', () => {
     fireEvent.change(screen.getByLabelText('Block size'), { target: { value: '100' } });
     expect(screen.getByText(/does not divide .*matrices: their last block is shorter/)).toBeTruthy();
     expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('planner: offers to profile the model, then predicts the error as bits and rank change, and allocates bits for a budget', async () => {
+    render(<QuantizeView />);
+    const panel = await screen.findByRole('region', { name: 'Planner' });
+    const profileButton = await within(panel).findByRole('button', { name: 'Profile this model' });
+    await act(async () => {
+      fireEvent.click(profileButton);
+    });
+    expect(api.startProfile).toHaveBeenCalledWith({ model: '/demo', quant: 'nf', block: 64, maxRank: 64 });
+    cleanup();
+
+    // A profile where err_sq at b bits is 100/4^b and σᵢ² halves: rank and bits both lower the prediction.
+    const summary = demoSummary();
+    const profile = {
+      format: 'loftq-profile/1' as const,
+      model: { path: '/demo', identity: 'x' },
+      quant: 'nf',
+      block: 64,
+      max_rank: 64,
+      seconds: 1,
+      matrices: summary.targets.map((t, k) => ({
+        name: t.name,
+        shape: t.shape,
+        w_sq: 100,
+        bits: Object.fromEntries([2, 3, 4, 8].map((b) => [String(b), { err_sq: (100 / 4 ** b) * (1 + k / 28), sv: Array.from({ length: 64 }, (_, i) => Math.sqrt(((100 / 4 ** b) * (1 + k / 28)) / 2 ** (i + 2))) }])),
+      })),
+    };
+    (api.getProfile as ReturnType<typeof vi.fn>).mockResolvedValue(profile);
+    usePlanner.setState({ profiles: {}, loading: {}, jobs: {}, error: null });
+    render(<QuantizeView />);
+    await screen.findByText('Predicted mean err');
+    const mean = () => Number(statValue('Predicted mean err'));
+    const at16 = mean();
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '4' } });
+    expect(mean()).toBeGreaterThan(at16);
+    fireEvent.click(screen.getByRole('button', { name: '2-bit' }));
+    const at2 = mean();
+    expect(at2).toBeGreaterThan(at16);
+    expect(screen.getByRole('img', { name: /Predicted error heatmap/ })).toBeTruthy();
+    // Budget: 3 bits on average (adapter included) moves some matrices above 2 bits.
+    fireEvent.change(screen.getByLabelText(/Budget/), { target: { value: '3' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Allocate bits' }));
+    expect(mean()).toBeLessThan(at2);
+    expect(Number(statValue('Average bits / weight'))).toBeLessThanOrEqual(3);
   });
 });

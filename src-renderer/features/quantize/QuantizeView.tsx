@@ -15,6 +15,7 @@ import { GGML_BITS, gridState, parseForm, RUN_NAME, suggestName, useQuantize } f
 import { useRuns } from '../../stores/runs';
 import { BitsGrid } from './BitsGrid';
 import { JobProgress } from './JobProgress';
+import { PlannerPanel } from './PlannerPanel';
 
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=,@+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -54,7 +55,7 @@ export function QuantizeView() {
   const info = useConnection((s) => s.info);
   const online = useConnection((s) => s.status.state === 'open');
   const go = useNav((s) => s.go);
-  const { form, update, cycle, resetGrid, start, submitting, error, jobId } = useQuantize();
+  const { form, update, cycle, resetGrid, applyBits, start, submitting, error, jobId } = useQuantize();
   const runs = useRuns((s) => s.runs);
 
   const allModules = useMemo(() => sortModules(summary?.targets.map((t) => t.module) ?? []), [summary]);
@@ -323,12 +324,24 @@ export function QuantizeView() {
             <section className="panel" aria-label="Estimate" aria-live="polite">
               <h2>Estimate</h2>
               <div className="stats">
-                <Stat label="Average bits / weight" value={est.avgBits.toFixed(3)} sub={`codes + fp32 absmax per ${parsed.values.block}`} />
+                <Stat label="Average bits / weight" value={est.avgBits.toFixed(3)} sub={`codes + ${ggml ? 'fp16 scale' : 'fp32 absmax'} per ${parsed.values.block}`} />
                 <Stat label="Backbone" value={formatBytes(est.backboneBytes)} sub={`${formatBytes(est.quantizedBytes)} quantized + ${formatBytes(est.otherBytes)} ${summary.torch_dtype}`} />
                 <Stat label="Adapter" value={formatBytes(est.adapterBytes)} sub={`${formatCount(est.adapterParams)} params (fp32)`} />
                 <Stat label="vs. original" value={`${((100 * (est.backboneBytes + est.adapterBytes)) / Math.max(1, fp)).toFixed(1)}%`} sub={`of ${formatBytes(fp)}`} />
               </div>
             </section>
+          )}
+          {!parsed.errors.block && !parsed.errors.rank && (
+            <PlannerPanel
+              model={summary.path}
+              quant={form.quant}
+              block={parsed.values.block}
+              rank={parsed.values.rank}
+              targets={targets}
+              bits={bits}
+              choices={ggml ? GGML_BITS : BIT_CHOICES}
+              onApply={(chosen) => applyBits(targets, chosen)}
+            />
           )}
           <section className="panel" aria-label="Bits per matrix">
             <div className="row" style={{ marginBottom: 8 }}>
