@@ -240,6 +240,30 @@ describe('fine-tuning', () => {
   }, 120_000);
 });
 
+describe('planner profiles', () => {
+  it('profiles a model once (a second request is answered from the cache), and serves the profile', async () => {
+    const c = await Client.connect(wsUrl());
+    try {
+      const req = { model: demoModel, quant: 'nf', block: 64, maxRank: 8 };
+      expect(await c.call('getProfile', req)).toBeNull();
+      await expect(c.call('getProfile', { ...req, quant: 'q9' })).rejects.toThrow(/quantizer must be nf, uniform or ggml/);
+      const job = await c.call<JobInfo>('startProfile', req);
+      expect(job.kind).toBe('profile');
+      const end = (await c.waitFor(jobEnded(job.id))) as Extract<ApiEvent, { type: 'job' }>;
+      expect(end.job.state, end.job.error).toBe('done');
+      expect(end.job.result).toMatchObject({ cached: false, matrices: 28 });
+      const profile = await c.call<{ max_rank: number; matrices: Array<{ bits: Record<string, { sv: number[] }> }> }>('getProfile', req);
+      expect(profile.max_rank).toBe(8);
+      expect(profile.matrices).toHaveLength(28);
+      expect(profile.matrices[0].bits['2'].sv).toHaveLength(8);
+      const again = await c.call<JobInfo>('startProfile', req);
+      expect(((await c.waitFor(jobEnded(again.id))) as Extract<ApiEvent, { type: 'job' }>).job.result).toMatchObject({ cached: true });
+    } finally {
+      c.close();
+    }
+  }, 60_000);
+});
+
 describe('the runs folder', () => {
   it('tells clients when something else (the CLI) changes it', async () => {
     const c = await Client.connect(wsUrl());
