@@ -9,6 +9,7 @@ import { axisProps, legendProps, numberTick, tooltipProps } from '../../componen
 import { ErrorNote, Segmented, Stat, StatusBadge } from '../../components/common';
 import { Heatmap } from '../../components/Heatmap';
 import { StepChart } from '../../components/StepChart';
+import { PredictedVsMeasured } from './PredictedVsMeasured';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum, formatSeconds } from '../../lib/format';
 import { lossCurve, perLayerMean, perplexityCurve, perplexityCurveLabel } from '../../lib/metrics';
@@ -283,6 +284,7 @@ export function LayerErrorView() {
           )}
         </>
       )}
+      {summary && layers.length > 0 && <PredictedVsMeasured run={summary} layers={layers} />}
       {!entry?.loading && layers.length === 0 && entry?.data && <div className="panel empty">This run has no finished matrices.</div>}
       {training.loss.length + training.ppl.length > 0 && (
         <div className="cols-2">
