@@ -1,9 +1,9 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunDetail } from '../../../src-main/api/contract';
 import { useCompare } from '../../stores/compare';
 import { useRuns } from '../../stores/runs';
-import { startStores } from '../../stores/start';
+import { mountStores } from '../../test/mount-stores';
 import { fakeApi, job, runSummary } from '../../test/fake-api';
 import { CompareView, defaultPair, runColors } from './CompareView';
 import { differenceCells, sharedDomain } from './CompareHeatmaps';
@@ -12,7 +12,6 @@ describe('Compare view: evaluate from the app', () => {
   let stop: () => void;
   let fake: ReturnType<typeof fakeApi>;
   beforeEach(async () => {
-    vi.useFakeTimers({ shouldAdvanceTime: true });
     const runs = [runSummary('loftq-2bit'), runSummary('qlora-2bit', { method: 'qlora' })];
     const detail = (name: string): RunDetail => ({
       ...runSummary(name),
@@ -31,16 +30,9 @@ describe('Compare view: evaluate from the app', () => {
     });
     useRuns.setState({ runs: [], details: {}, version: 0 });
     useCompare.setState({ selected: [], touched: false });
-    stop = startStores(fake.api);
-    await act(async () => {
-      await vi.advanceTimersByTimeAsync(200);
-    });
+    stop = await mountStores(fake.api);
   });
-  afterEach(() => {
-    cleanup();
-    stop();
-    vi.useRealTimers();
-  });
+  afterEach(() => stop());
 
   it('evaluates the chosen runs on one text and names the protocol of every perplexity shown', async () => {
     render(<CompareView />);

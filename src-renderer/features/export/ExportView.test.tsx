@@ -1,9 +1,9 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { useExport } from '../../stores/export';
 import { useJobs } from '../../stores/jobs';
 import { useRuns } from '../../stores/runs';
-import { startStores } from '../../stores/start';
+import { mountStores } from '../../test/mount-stores';
 import { fakeApi, job, runSummary } from '../../test/fake-api';
 import { ExportView } from './ExportView';
 
@@ -11,7 +11,6 @@ describe('Export view', () => {
   let stop: () => void;
   let fake: ReturnType<typeof fakeApi>;
   beforeEach(async () => {
-    vi.useFakeTimers({ shouldAdvanceTime: true });
     const q4 = runSummary('loftq-q4_0');
     q4.record.config = { ...q4.record.config, quant: 'ggml', bits: 4, block: 32 };
     fake = fakeApi({
@@ -21,16 +20,9 @@ describe('Export view', () => {
     useRuns.setState({ runs: [], details: {}, version: 0 });
     useExport.setState({ format: 'peft', out: '', outTouched: false, force: false, jobId: null, error: null, submitting: false });
     useJobs.setState({ jobs: {}, order: [], progress: {}, dismissed: {} });
-    stop = startStores(fake.api);
-    await act(async () => {
-      await vi.advanceTimersByTimeAsync(200);
-    });
+    stop = await mountStores(fake.api);
   });
-  afterEach(() => {
-    cleanup();
-    stop();
-    vi.useRealTimers();
-  });
+  afterEach(() => stop());
 
   it('offers GGUF, says what the base stores for the run, and shows the files and notes written', async () => {
     render(<ExportView />);

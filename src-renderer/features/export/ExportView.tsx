@@ -1,7 +1,8 @@
 // Export: a finished run's adapter in PEFT format (with its backbone), as llama.cpp's GGUF
 // (base + adapter), or a merged model (W' = Q + s·B·A), into a folder the user names; the
 // files it wrote and what the user should know about them.
-import { ErrorNote, ProgressBar, Segmented, StatusBadge, TextField } from '../../components/common';
+import { ErrorNote, Segmented, TextField } from '../../components/common';
+import { JobHeader } from '../../components/JobHeader';
 import { basename } from '../../lib/format';
 import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
@@ -36,7 +37,6 @@ export function ExportView() {
   const go = useNav((s) => s.go);
   const { format, out, outTouched, force, jobId, submitting, error, update, start } = useExport();
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
-  const cancel = useJobs((s) => s.cancel);
 
   const pick = api().pickFolder;
   const done = runs.filter((r) => r.record.status === 'done');
@@ -132,18 +132,7 @@ export function ExportView() {
       )}
       {job && (
         <section className="panel" aria-label="Export job" aria-live="polite">
-          <div className="row" style={{ marginBottom: 8 }}>
-            <h2 className="grow">
-              Export of {basename(job.target)} <StatusBadge status={job.state} />
-            </h2>
-            {isLive(job) && (
-              <button type="button" className="danger" onClick={() => void cancel(job.id).catch(() => undefined)}>
-                Cancel
-              </button>
-            )}
-          </div>
-          {isLive(job) && <ProgressBar value={job.progress} label="Export progress" />}
-          {job.state === 'failed' && <div className="note error">{job.error ?? job.label}</div>}
+          <JobHeader job={job} title={`Export of ${basename(job.target)}`} stopLabel="Cancel" progressLabel="Export progress" />
           {!isLive(job) && job.state !== 'failed' && !result && <p className="muted">{job.label}</p>}
           {result && (
             <>

@@ -1,11 +1,11 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunSummary } from '../../../src-main/api/contract';
 import { applyJobEvents, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
 import { useRuns } from '../../stores/runs';
-import { startStores } from '../../stores/start';
 import { useTrain } from '../../stores/train';
+import { mountStores } from '../../test/mount-stores';
 import { fakeApi, job, runSummary } from '../../test/fake-api';
 import { etaSeconds, TrainView } from './TrainView';
 
@@ -18,7 +18,6 @@ describe('Fine-tune view', () => {
   let fake: ReturnType<typeof fakeApi>;
   let stopped: RunSummary;
   beforeEach(async () => {
-    vi.useFakeTimers({ shouldAdvanceTime: true });
     stopped = runSummary('stopped');
     stopped.record.training = {
       status: 'cancelled',
@@ -34,16 +33,9 @@ describe('Fine-tune view', () => {
     useTrain.setState({ forms: {}, jobId: null, error: null, submitting: false });
     useJobs.setState({ jobs: {}, order: [], progress: {}, dismissed: {} });
     useNav.setState({ view: 'train', run: null });
-    stop = startStores(fake.api);
-    await act(async () => {
-      await vi.advanceTimersByTimeAsync(200);
-    });
+    stop = await mountStores(fake.api);
   });
-  afterEach(() => {
-    cleanup();
-    stop();
-    vi.useRealTimers();
-  });
+  afterEach(() => stop());
 
   it('starts a fine-tuning with the demo texts and shows its live loss, perplexity and speed', async () => {
     render(<TrainView />);

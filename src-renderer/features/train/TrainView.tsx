@@ -2,7 +2,8 @@
 // `loftq train`): data (the demo's texts one click away), the settings, then live loss,
 // held-out perplexity, tokens/s and ETA, with cancel; a stopped training resumes with the
 // settings it was started with (the form says which ones were changed).
-import { ErrorNote, ProgressBar, Stat, StatusBadge, TextField } from '../../components/common';
+import { ErrorNote, Stat, TextField } from '../../components/common';
+import { JobHeader } from '../../components/JobHeader';
 import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
 import { basename, formatNum, formatSeconds } from '../../lib/format';
@@ -46,7 +47,6 @@ export function TrainView() {
   const jobId = useJobs((s) => (run ? (s.order.find((id) => s.jobs[id].kind === 'train' && s.jobs[id].target === run.dir) ?? null) : null));
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
   const points = useJobs((s) => (jobId ? s.progress[jobId]?.train : undefined)) ?? [];
-  const cancel = useJobs((s) => s.cancel);
   const live = job !== undefined && isLive(job);
 
   const pick = api().pickFolder;
@@ -128,18 +128,7 @@ export function TrainView() {
       )}
       {job && (
         <section className="panel" aria-label="Fine-tune job" aria-live="polite">
-          <div className="row" style={{ marginBottom: 8 }}>
-            <h2 className="grow">
-              Fine-tuning {basename(job.target)} <StatusBadge status={job.state} />
-            </h2>
-            {live && (
-              <button type="button" className="danger" onClick={() => void cancel(job.id).catch(() => undefined)}>
-                Stop
-              </button>
-            )}
-          </div>
-          {live && <ProgressBar value={job.progress} label="Fine-tune progress" />}
-          {job.state === 'failed' && <div className="note error">{job.error ?? job.label}</div>}
+          <JobHeader job={job} title={`Fine-tuning ${basename(job.target)}`} stopLabel="Stop" progressLabel="Fine-tune progress" />
           <div className="stats" style={{ marginTop: 8 }}>
             <Stat label="Step" value={last ? `${last.step} / ${last.steps}` : '–'} />
             <Stat label="Training loss" value={last?.loss !== undefined ? formatNum(last.loss) : '–'} />
