@@ -226,9 +226,12 @@ describe('fine-tuning', () => {
       expect(end.job.result).toMatchObject({ status: 'done', step: 6, steps: 6, resumed_from: stopped.record.training.step });
       const losses = c.events.filter((e) => e.type === 'job' && e.job.id === again.id && e.event?.type === 'train' && e.event.loss !== undefined);
       expect(losses.length).toBeGreaterThan(0);
-      const detail = await c.call<{ record: { training: { status: string; last_eval_ppl: number } } }>('getRun', 'to-train');
+      const detail = await c.call<{ record: { training: { status: string; last_eval_ppl: number; best_eval_ppl: number } }; metrics: Array<{ eval_ppl?: number }> }>('getRun', 'to-train');
       expect(detail.record.training.status).toBe('done');
       expect(detail.record.training.last_eval_ppl).toBeGreaterThan(1);
+      // The best over the whole training, the part before the resume included.
+      const evals = detail.metrics.map((m) => m.eval_ppl).filter((v): v is number => typeof v === 'number');
+      expect(detail.record.training.best_eval_ppl).toBe(Math.min(...evals));
       // A changed setting is refused, naming it (the run's adapter is not silently retrained).
       const changed = await c.call<JobInfo>('startTrain', { run: 'to-train', ...settings, lr: 0.01 });
       const changedEnd = (await c.waitFor(jobEnded(changed.id))) as Extract<ApiEvent, { type: 'job' }>;

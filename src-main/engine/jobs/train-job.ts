@@ -74,7 +74,8 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   const held = evalPath ? await readData(evalPath, field, tokenizer) : null;
   const config = resolveTrainConfig({
     ...settings,
-    seqLen: settings.seqLen ?? Math.min(TRAIN_DEFAULTS.seqLen, modelConfig.maxPositionEmbeddings),
+    // As eval's window: the model's positions, and the length its tokenizer says it was made for.
+    seqLen: settings.seqLen ?? Math.min(TRAIN_DEFAULTS.seqLen, modelConfig.maxPositionEmbeddings, tokenizer.modelMaxLength ?? Infinity),
     // The default warm-up never exceeds a short run's length.
     warmup: settings.warmup ?? Math.min(TRAIN_DEFAULTS.warmup, settings.steps ?? TRAIN_DEFAULTS.steps),
     data: train.identity,
@@ -126,6 +127,8 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
           case 'train_start':
             training.step = e.step;
             training.resumed_from = e.resumed ? e.step : null;
+            // A resumed training keeps the best held-out perplexity of its earlier part.
+            if (e.resumed && typeof record.training?.best_eval_ppl === 'number') training.best_eval_ppl = record.training.best_eval_ppl;
             break;
           case 'train_step':
             training.last_loss = e.loss;
@@ -133,6 +136,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
             break;
           case 'train_eval':
             training.last_eval_ppl = e.eval_ppl;
+            training.best_eval_ppl = Math.min(training.best_eval_ppl ?? Infinity, e.eval_ppl);
             onEvent?.({ type: 'train', step: e.step, steps: config.steps, eval_ppl: e.eval_ppl });
             break;
           case 'checkpoint':

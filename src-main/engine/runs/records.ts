@@ -56,5 +56,7 @@ export interface TrainingRecord {
   process?: { pid: number; host: string };
   last_loss?: number | null;
   last_eval_ppl?: number | null;
+  /** The lowest held-out perplexity of the training so far (resumes included). */
+  best_eval_ppl?: number | null;
   error?: string;
 }

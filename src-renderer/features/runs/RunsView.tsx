@@ -85,7 +85,8 @@ export function trainingText(r: RunSummary): string {
   if (!t) return '–';
   const parts = [`${t.step}/${t.steps}${t.status === 'done' ? '' : ` ${t.status}`}`];
   if (t.last_loss != null) parts.push(`loss ${formatNum(t.last_loss, 3)}`);
-  if (t.last_eval_ppl != null) parts.push(`ppl ${formatNum(t.last_eval_ppl, 4)}`);
+  if (t.best_eval_ppl != null) parts.push(`best ppl ${formatNum(t.best_eval_ppl, 4)}`);
+  else if (t.last_eval_ppl != null) parts.push(`ppl ${formatNum(t.last_eval_ppl, 4)}`);
   return parts.join(' · ');
 }
 
