@@ -4,7 +4,7 @@
 // per matrix for an average-bits budget (adapter included).
 import { useEffect, useMemo, useState } from 'react';
 import type { TargetInfo } from '../../../src-main/api/contract';
-import { ErrorNote, ProgressBar, Stat, TextField } from '../../components/common';
+import { ErrorNote, ProgressBar, Segmented, Stat, TextField } from '../../components/common';
 import { Heatmap } from '../../components/Heatmap';
 import { formatNum } from '../../lib/format';
 import { allocateBits, averageBits, predict } from '../../lib/planner';
@@ -35,6 +35,7 @@ export function PlannerPanel(props: PlannerPanelProps) {
   const { load, start } = usePlanner.getState();
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
   const [budget, setBudget] = useState('');
+  const [unit, setUnit] = useState<'bits' | 'mib'>('bits');
 
   useEffect(() => {
     if (online && prepared === undefined) void load(request);
@@ -51,9 +52,22 @@ export function PlannerPanel(props: PlannerPanelProps) {
     [prediction, targets],
   );
   const scaleBits = quant === 'ggml' ? 16 : 32;
-  const budgetValue = Number(budget);
+  // A budget in MiB is the quantized matrices plus the adapter: the same as average bits × weights.
+  const params = targets.reduce((s, t) => s + t.shape[0] * t.shape[1], 0);
+  const toBits = (v: number) => (unit === 'bits' ? v : (v * 2 ** 20 * 8) / params);
+  const fromBits = (b: number) => (unit === 'bits' ? b : (b * params) / 8 / 2 ** 20);
+  const budgetValue = toBits(Number(budget));
   const floor = prepared ? averageBits(targets.map((t) => t.shape), targets.map(() => Math.min(...choices)), block, scaleBits, rank, true) : NaN;
-  const budgetError = budget.trim() === '' ? undefined : !(budgetValue > 0) ? 'a number of bits' : budgetValue < floor ? `at least ${floor.toFixed(2)} with rank ${rank} (everything at ${Math.min(...choices)} bits)` : undefined;
+  const budgetError =
+    budget.trim() === ''
+      ? undefined
+      : !(budgetValue > 0)
+        ? unit === 'bits'
+          ? 'a number of bits'
+          : 'a number of MiB'
+        : budgetValue < floor
+          ? `at least ${fromBits(floor).toFixed(2)}${unit === 'mib' ? ' MiB' : ''} with rank ${rank} (everything at ${Math.min(...choices)} bits)`
+          : undefined;
   const missingRank = prepared && rank > prepared.maxRank;
 
   return (
@@ -82,7 +96,26 @@ export function PlannerPanel(props: PlannerPanelProps) {
           {!missingRank && cells.length > 0 && <Heatmap cells={cells} valueLabel="predicted err" label="Predicted error heatmap" />}
           <p className="small muted">err = ‖W − Q − s·B·A‖ / ‖W‖.</p>
           <div className="row" style={{ alignItems: 'flex-end' }}>
-            <TextField label="Budget: average bits per weight, adapter included" value={budget} error={budgetError} placeholder={floor.toFixed(2)} onChange={setBudget} className="grow" />
+            <TextField
+              label={unit === 'bits' ? 'Budget: average bits per weight, adapter included' : 'Budget: MiB of quantized matrices and adapter'}
+              value={budget}
+              error={budgetError}
+              placeholder={fromBits(floor).toFixed(2)}
+              onChange={setBudget}
+              className="grow"
+            />
+            <Segmented
+              label="Budget unit"
+              value={unit}
+              options={[
+                { value: 'bits', label: 'bits / weight' },
+                { value: 'mib', label: 'MiB' },
+              ]}
+              onChange={(u) => {
+                setUnit(u);
+                setBudget('');
+              }}
+            />
             <button
               type="button"
               disabled={!!budgetError || budget.trim() === '' || !!missingRank}

@@ -183,13 +183,17 @@ describe('Quantize view', () => {
     expect(screen.getByRole('img', { name: /Predicted error heatmap/ })).toBeTruthy();
     // Budget: below the floor (everything at 2 bits, plus the rank-4 adapter) is refused; one bit
     // above it moves matrices above 2 bits and lowers the predicted error.
-    fireEvent.change(screen.getByLabelText(/Budget/), { target: { value: '3' } });
+    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: '3' } });
     expect(screen.getByRole('alert').textContent).toMatch(/^at least 3\.\d\d with rank 4/);
     const floor = Number(/at least ([\d.]+)/.exec(screen.getByRole('alert').textContent ?? '')![1]);
-    fireEvent.change(screen.getByLabelText(/Budget/), { target: { value: String(floor + 1) } });
+    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: String(floor + 1) } });
     fireEvent.click(screen.getByRole('button', { name: 'Allocate bits' }));
     expect(mean()).toBeLessThan(at2);
     // The codes and scales alone (the estimate) stay within the budget minus the adapter's share.
     expect(Number(statValue('Average bits / weight'))).toBeLessThanOrEqual(floor + 1 - (floor - 2.5) + 1e-3);
+    // The same budget in MiB of quantized matrices and adapter.
+    fireEvent.click(screen.getByRole('button', { name: 'MiB' }));
+    fireEvent.change(screen.getByLabelText(/Budget: MiB/), { target: { value: '0.01' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/^at least [\d.]+ MiB with rank 4/);
   });
 });
