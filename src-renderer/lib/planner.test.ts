@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelProfile } from '../../src-main/api/contract';
-import { allocateBits, averageBits, errorAt, predict, prepareProfile } from './planner';
+import { allocateBits, allocateBitsAndRank, averageBits, errorAt, predict, prepareProfile } from './planner';
 
 /** A profile whose numbers are easy to check: W has ‖W‖² = 100; q at b bits leaves 100/4^b with σᵢ² = err_sq/2^(i+1). */
 function profile(matrices: number, maxRank = 8): ModelProfile {
@@ -61,5 +61,20 @@ describe('planner', () => {
     const total = (b: number[]) => predict(p, names, b, rank).errors.reduce((s, e) => s + e, 0);
     expect(total(bits)).toBeLessThan(total(names.map(() => 2)));
     expect(bits.some((b) => b > 2)).toBe(true);
+  });
+
+  it('chooses the rank too: the pair of rank and bits with the lowest total error within the budget', () => {
+    const p = prepareProfile(profile(6, 16));
+    const names = p.names;
+    const budget = averageBits(p.shapes, names.map(() => 3), 64, 32, 4, true);
+    const chosen = allocateBitsAndRank(p, names, [2, 3, 4, 8], [1, 2, 4, 8, 16], 64, 32, budget)!;
+    expect(averageBits(p.shapes, chosen.bits, 64, 32, chosen.rank, true)).toBeLessThanOrEqual(budget + 1e-12);
+    const total = (bits: number[], rank: number) => predict(p, names, bits, rank).errors.reduce((s, e) => s + e, 0);
+    // No single rank with its own best bits does better.
+    for (const r of [1, 2, 4, 8, 16]) {
+      const bits = allocateBits(p, names, [2, 3, 4, 8], r, 64, 32, budget);
+      if (bits) expect(total(chosen.bits, chosen.rank)).toBeLessThanOrEqual(total(bits, r) + 1e-12);
+    }
+    expect(allocateBitsAndRank(p, names, [2, 3, 4, 8], [16], 64, 32, 1)).toBeNull();
   });
 });

@@ -126,3 +126,27 @@ export function allocateBits(
     level[best]++;
   }
 }
+
+/**
+ * The rank too: for each candidate rank, the best bits within the budget (allocateBits), and of
+ * those the pair with the lowest total predicted error. A higher rank lowers the error but its
+ * adapter takes bits from the budget. Null when no candidate fits.
+ */
+export function allocateBitsAndRank(
+  p: PreparedProfile,
+  names: readonly string[],
+  choices: readonly number[],
+  ranks: readonly number[],
+  block: number,
+  scaleBits: number,
+  budget: number,
+): { rank: number; bits: number[] } | null {
+  let best: { rank: number; bits: number[]; total: number } | null = null;
+  for (const rank of ranks) {
+    const bits = allocateBits(p, names, choices, rank, block, scaleBits, budget);
+    if (!bits) continue;
+    const total = predict(p, names, bits, rank).errors.reduce((s, e) => s + e, 0);
+    if (Number.isFinite(total) && (!best || total < best.total)) best = { rank, bits, total };
+  }
+  return best ? { rank: best.rank, bits: best.bits } : null;
+}

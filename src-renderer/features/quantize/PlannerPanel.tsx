@@ -7,7 +7,7 @@ import type { TargetInfo } from '../../../src-main/api/contract';
 import { ErrorNote, ProgressBar, Segmented, Stat, TextField } from '../../components/common';
 import { Heatmap } from '../../components/Heatmap';
 import { formatNum } from '../../lib/format';
-import { allocateBits, averageBits, predict } from '../../lib/planner';
+import { allocateBits, allocateBitsAndRank, averageBits, predict } from '../../lib/planner';
 import { useConnection } from '../../stores/connection';
 import { isLive, useJobs } from '../../stores/jobs';
 import { profileKey, usePlanner } from '../../stores/planner';
@@ -20,7 +20,8 @@ export interface PlannerPanelProps {
   targets: readonly TargetInfo[];
   bits: readonly number[];
   choices: readonly number[];
-  onApply: (bits: number[]) => void;
+  /** The allocation: bits per target, and the rank when the planner chose it too. */
+  onApply: (bits: number[], rank?: number) => void;
 }
 
 export function PlannerPanel(props: PlannerPanelProps) {
@@ -36,6 +37,7 @@ export function PlannerPanel(props: PlannerPanelProps) {
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
   const [budget, setBudget] = useState('');
   const [unit, setUnit] = useState<'bits' | 'mib'>('bits');
+  const [chooseRank, setChooseRank] = useState(false);
 
   useEffect(() => {
     if (online && prepared === undefined) void load(request);
@@ -57,7 +59,10 @@ export function PlannerPanel(props: PlannerPanelProps) {
   const toBits = (v: number) => (unit === 'bits' ? v : (v * 2 ** 20 * 8) / params);
   const fromBits = (b: number) => (unit === 'bits' ? b : (b * params) / 8 / 2 ** 20);
   const budgetValue = toBits(Number(budget));
-  const floor = prepared ? averageBits(targets.map((t) => t.shape), targets.map(() => Math.min(...choices)), block, scaleBits, rank, true) : NaN;
+  // The smallest budget that fits: the fewest bits everywhere, with this rank (or rank 1 when the planner picks it).
+  const floor = prepared ? averageBits(targets.map((t) => t.shape), targets.map(() => Math.min(...choices)), block, scaleBits, chooseRank ? 1 : rank, true) : NaN;
+  const smallestSide = Math.min(...targets.map((t) => Math.min(...t.shape)));
+  const rankChoices = prepared ? [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((r) => r <= prepared.maxRank && r <= smallestSide) : [];
   const budgetError =
     budget.trim() === ''
       ? undefined
@@ -66,7 +71,7 @@ export function PlannerPanel(props: PlannerPanelProps) {
           ? 'a number of bits'
           : 'a number of MiB'
         : budgetValue < floor
-          ? `at least ${fromBits(floor).toFixed(2)}${unit === 'mib' ? ' MiB' : ''} with rank ${rank} (everything at ${Math.min(...choices)} bits)`
+          ? `at least ${fromBits(floor).toFixed(2)}${unit === 'mib' ? ' MiB' : ''} with rank ${chooseRank ? 1 : rank} (everything at ${Math.min(...choices)} bits)`
           : undefined;
   const missingRank = prepared && rank > prepared.maxRank;
 
@@ -120,13 +125,21 @@ export function PlannerPanel(props: PlannerPanelProps) {
               type="button"
               disabled={!!budgetError || budget.trim() === '' || !!missingRank}
               onClick={() => {
-                const chosen = allocateBits(prepared, names, choices, rank, block, scaleBits, budgetValue);
-                if (chosen) props.onApply(chosen);
+                if (chooseRank) {
+                  const chosen = allocateBitsAndRank(prepared, names, choices, rankChoices, block, scaleBits, budgetValue);
+                  if (chosen) props.onApply(chosen.bits, chosen.rank);
+                } else {
+                  const chosen = allocateBits(prepared, names, choices, rank, block, scaleBits, budgetValue);
+                  if (chosen) props.onApply(chosen);
+                }
               }}
             >
-              Allocate bits
+              {chooseRank ? 'Allocate bits and rank' : 'Allocate bits'}
             </button>
           </div>
+          <label className="check small">
+            <input type="checkbox" checked={chooseRank} onChange={(e) => setChooseRank(e.target.checked)} /> also choose the rank ({rankChoices.join(', ')})
+          </label>
         </>
       )}
       <ErrorNote error={error} />

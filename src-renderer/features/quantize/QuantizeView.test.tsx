@@ -191,9 +191,14 @@ describe('Quantize view', () => {
     expect(mean()).toBeLessThan(at2);
     // The codes and scales alone (the estimate) stay within the budget minus the adapter's share.
     expect(Number(statValue('Average bits / weight'))).toBeLessThanOrEqual(floor + 1 - (floor - 2.5) + 1e-3);
+    // The rank too: the planner sets both.
+    fireEvent.click(screen.getByRole('checkbox', { name: /also choose the rank/ }));
+    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: '4' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Allocate bits and rank' }));
+    expect(['1', '2', '4', '8', '16', '32', '64']).toContain((screen.getByLabelText('Rank r') as HTMLInputElement).value);
     // The same budget in MiB of quantized matrices and adapter.
     fireEvent.click(screen.getByRole('button', { name: 'MiB' }));
     fireEvent.change(screen.getByLabelText(/Budget: MiB/), { target: { value: '0.01' } });
-    expect(screen.getByRole('alert').textContent).toMatch(/^at least [\d.]+ MiB with rank 4/);
+    expect(screen.getByRole('alert').textContent).toMatch(/^at least [\d.]+ MiB with rank 1 /);
   });
 });

@@ -340,7 +340,10 @@ export function QuantizeView() {
               targets={targets}
               bits={bits}
               choices={ggml ? GGML_BITS : BIT_CHOICES}
-              onApply={(chosen) => applyBits(targets, chosen)}
+              onApply={(chosen, chosenRank) => {
+                applyBits(targets, chosen);
+                if (chosenRank !== undefined) update({ rank: String(chosenRank) });
+              }}
             />
           )}
           <section className="panel" aria-label="Bits per matrix">
