@@ -5,12 +5,11 @@
 // from its x and returns ∂L/∂x and the layer's parameter gradients. Peak memory: the weights
 // (held once, by the caller), L + 1 hidden-state arrays and one layer graph's activations.
 // loraGradients and parameterGradients are the two views of it.
-import * as ort from 'onnxruntime-node';
 import { CancelledError, UserError } from '../errors';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from '../model/decoder-graph';
 import { positionInputs } from '../model/rope';
 import { layerTensors, type WeightSet } from '../model/weights';
-import { OrtRuntime } from '../tensor/ort-runtime';
+import { hostTensor, OrtRuntime, type HostTensor } from '../tensor/ort-runtime';
 import { buildDecoderBackwardGraph, decoderBackwardKey, type BackwardOptions } from './decoder-backward-graph';
 import { buildHeadBackwardGraph, headBackwardKey } from './head-backward-graph';
 
@@ -82,21 +81,21 @@ export async function backprop(
   try {
     const spec = decoderSpecOf(weights);
     const names = decoderWeightInputs(spec);
-    const forward = await runtime.session(decoderGraphKey(config, spec), () => buildDecoderGraph(config, spec));
-    const layerBackward = await runtime.session(decoderBackwardKey(config, spec, backward), () => buildDecoderBackwardGraph(config, spec, backward));
-    const head = await runtime.session(headBackwardKey(config, backward), () => buildHeadBackwardGraph(config, backward));
+    const forward = await runtime.compile(decoderGraphKey(config, spec), () => buildDecoderGraph(config, spec));
+    const layerBackward = await runtime.compile(decoderBackwardKey(config, spec, backward), () => buildDecoderBackwardGraph(config, spec, backward));
+    const head = await runtime.compile(headBackwardKey(config, backward), () => buildHeadBackwardGraph(config, backward));
 
     const { cos, sin, mask } = positionInputs(config, T);
-    const positions: Record<string, ort.Tensor> = {
-      cos: new ort.Tensor('float32', cos, [T, hd]),
-      sin: new ort.Tensor('float32', sin, [T, hd]),
-      mask: new ort.Tensor('float32', mask, [T, T]),
+    const positions: Record<string, HostTensor> = {
+      cos: hostTensor(cos, [T, hd]),
+      sin: hostTensor(sin, [T, hd]),
+      mask: hostTensor(mask, [T, T]),
     };
-    const layerFeeds = (l: number, x: Float32Array): Record<string, ort.Tensor> => {
+    const layerFeeds = (l: number, x: Float32Array): Record<string, HostTensor> => {
       const layer = weights.layers[l];
       const tensors = layerTensors(layer); // a quantized backbone is dequantized per layer, per pass
-      const feeds: Record<string, ort.Tensor> = { ...positions, x: new ort.Tensor('float32', x, [T, H]) };
-      for (const name of names) feeds[name] = new ort.Tensor('float32', tensors.get(name)!, layer.shapes.get(name)!);
+      const feeds: Record<string, HostTensor> = { ...positions, x: hostTensor(x, [T, H]) };
+      for (const name of names) feeds[name] = hostTensor(tensors.get(name)!, layer.shapes.get(name)!);
       return feeds;
     };
     const check = () => {
@@ -117,11 +116,11 @@ export async function backprop(
     const c = new Float32Array(T);
     for (let t = 0; t < T; t++) c[t] = lossMask[t] / denominator;
     const headOut = await head.run({
-      x: new ort.Tensor('float32', x, [T, H]),
-      norm: new ort.Tensor('float32', weights.norm, [H]),
-      lm_head: new ort.Tensor('float32', weights.lmHead, [V, H]),
-      targets: new ort.Tensor('int64', safeTargets, [T]),
-      weights: new ort.Tensor('float32', c, [T]),
+      x: hostTensor(x, [T, H]),
+      norm: hostTensor(weights.norm, [H]),
+      lm_head: hostTensor(weights.lmHead, [V, H]),
+      targets: hostTensor(safeTargets, [T]),
+      weights: hostTensor(c, [T]),
     });
     const loss = (headOut.loss.data as Float32Array)[0];
     if (!Number.isFinite(loss)) throw new UserError(`the loss is not finite (${loss}); the weights may have diverged (lower the learning rate)`);
@@ -132,7 +131,7 @@ export async function backprop(
     for (let l = weights.layers.length - 1; l >= 0; l--) {
       check();
       const feeds = layerFeeds(l, inputs[l]);
-      feeds.dy = new ort.Tensor('float32', dy, [T, H]);
+      feeds.dy = hostTensor(dy, [T, H]);
       const out = await layerBackward.run(feeds);
       layers[l] = new Map(Object.entries(out).filter(([name]) => name !== 'dx').map(([name, t]) => [name, t.data as Float32Array]));
       dy = out.dx.data as Float32Array;

@@ -8,14 +8,13 @@
 // margin while catching any wrong term (those are of the gradient's own scale).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-support/tiny-model';
 import { LLAMA_MODULES, type LinearModule } from '../io/targets';
 import { decoderWeightInputs } from '../model/decoder-graph';
 import { causalMask, ropeTables } from '../model/rope';
 import { loadModelWeights } from '../model/weights';
-import { OrtRuntime } from '../tensor/ort-runtime';
+import { hostTensor, OrtRuntime, type HostTensors } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
 import { buildDecoderBackwardGraph, gradName, loraGradNames } from './decoder-backward-graph';
 import { graphSpec } from './backprop';
@@ -51,20 +50,20 @@ describe('decoder layer backward graph vs finite differences', () => {
       const dy = rng.fillNormal(new Float32Array(T * H), 1) as Float32Array;
 
       const runtime = new OrtRuntime({ provider: 'cpu', threads: 1 });
-      let out: ort.InferenceSession.ReturnType, full: ort.InferenceSession.ReturnType;
+      let out: HostTensors, full: HostTensors;
       try {
-        const session = await runtime.session('bw', () => buildDecoderBackwardGraph(c, spec));
-        const fullSession = await runtime.session('bw-full', () => buildDecoderBackwardGraph(c, spec, { weightGrads: true }));
+        const session = await runtime.compile('bw', () => buildDecoderBackwardGraph(c, spec));
+        const fullSession = await runtime.compile('bw-full', () => buildDecoderBackwardGraph(c, spec, { weightGrads: true }));
         const { cos, sin } = ropeTables(c, T);
         const window = c.raw.sliding_window;
-        const feeds: Record<string, ort.Tensor> = {
-          x: new ort.Tensor('float32', x, [T, H]),
-          dy: new ort.Tensor('float32', dy, [T, H]),
-          cos: new ort.Tensor('float32', cos, [T, c.headDim]),
-          sin: new ort.Tensor('float32', sin, [T, c.headDim]),
-          mask: new ort.Tensor('float32', causalMask(T, typeof window === 'number' ? window : null), [T, T]),
+        const feeds: HostTensors = {
+          x: hostTensor(x, [T, H]),
+          dy: hostTensor(dy, [T, H]),
+          cos: hostTensor(cos, [T, c.headDim]),
+          sin: hostTensor(sin, [T, c.headDim]),
+          mask: hostTensor(causalMask(T, typeof window === 'number' ? window : null), [T, T]),
         };
-        for (const name of decoderWeightInputs(spec)) feeds[name] = new ort.Tensor('float32', layer.tensors.get(name)!, layer.shapes.get(name)!);
+        for (const name of decoderWeightInputs(spec)) feeds[name] = hostTensor(layer.tensors.get(name)!, layer.shapes.get(name)!);
         out = await session.run(feeds);
         full = await fullSession.run(feeds);
       } finally {

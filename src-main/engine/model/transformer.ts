@@ -1,9 +1,8 @@
 // The forward pass of a Llama-family decoder on onnxruntime: embedding lookup in JS, one
 // session run per decoder layer (the same compiled graph for all layers, weights fed as
 // inputs), then the head. Sessions are compiled once per graph variant and reused.
-import * as ort from 'onnxruntime-node';
 import { CancelledError, UserError } from '../errors';
-import { OrtRuntime } from '../tensor/ort-runtime';
+import { hostTensor, OrtRuntime, type HostTensor } from '../tensor/ort-runtime';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from './decoder-graph';
 import { buildHeadGraph } from './head-graph';
 import { positionInputs } from './rope';
@@ -11,7 +10,7 @@ import { layerTensors, type WeightSet } from './weights';
 
 export class Transformer {
   private readonly runtime: OrtRuntime;
-  private readonly tables = new Map<number, { cos: ort.Tensor; sin: ort.Tensor; mask: ort.Tensor }>();
+  private readonly tables = new Map<number, { cos: HostTensor; sin: HostTensor; mask: HostTensor }>();
 
   constructor(
     readonly weights: WeightSet,
@@ -31,7 +30,7 @@ export class Transformer {
     if (!t) {
       const { cos, sin, mask } = positionInputs(this.config, length);
       const hd = this.config.headDim;
-      t = { cos: new ort.Tensor('float32', cos, [length, hd]), sin: new ort.Tensor('float32', sin, [length, hd]), mask: new ort.Tensor('float32', mask, [length, length]) };
+      t = { cos: hostTensor(cos, [length, hd]), sin: hostTensor(sin, [length, hd]), mask: hostTensor(mask, [length, length]) };
       this.tables.set(length, t);
     }
     return t;
@@ -52,12 +51,12 @@ export class Transformer {
     const spec = decoderSpecOf(this.weights);
     const inputs = decoderWeightInputs(spec);
     const { cos, sin, mask } = this.positionTables(T);
-    const session = await this.runtime.session(decoderGraphKey(this.config, spec), () => buildDecoderGraph(this.config, spec));
+    const session = await this.runtime.compile(decoderGraphKey(this.config, spec), () => buildDecoderGraph(this.config, spec));
     for (const layer of this.weights.layers) {
       if (signal?.aborted) throw new CancelledError();
-      const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [T, H]), cos, sin, mask };
+      const feeds: Record<string, HostTensor> = { x: hostTensor(x, [T, H]), cos, sin, mask };
       const tensors = layerTensors(layer); // Q dequantized for this layer only
-      for (const name of inputs) feeds[name] = new ort.Tensor('float32', tensors.get(name)!, layer.shapes.get(name)!);
+      for (const name of inputs) feeds[name] = hostTensor(tensors.get(name)!, layer.shapes.get(name)!);
       x = (await session.run(feeds)).y.data as Float32Array;
     }
     return x;
@@ -66,7 +65,7 @@ export class Transformer {
   /** Logits [T, vocab] for every position. */
   async logits(ids: Int32Array): Promise<Float32Array> {
     const x = await this.hidden(ids);
-    const session = await this.runtime.session('head:logits', () => buildHeadGraph(this.config, 'logits'));
+    const session = await this.runtime.compile('head:logits', () => buildHeadGraph(this.config, 'logits'));
     const out = await session.run(this.headFeeds(x, ids.length));
     return out.logits.data as Float32Array;
   }
@@ -74,18 +73,18 @@ export class Transformer {
   /** −log p(targets[t] | ids[0..t]) for every position t. */
   async nll(ids: Int32Array, targets: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
     const x = await this.hidden(ids, signal);
-    const session = await this.runtime.session('head:nll', () => buildHeadGraph(this.config, 'nll'));
+    const session = await this.runtime.compile('head:nll', () => buildHeadGraph(this.config, 'nll'));
     const feeds = this.headFeeds(x, ids.length);
-    feeds.targets = new ort.Tensor('int64', BigInt64Array.from(targets, (v) => BigInt(v)), [targets.length]);
+    feeds.targets = hostTensor(BigInt64Array.from(targets, (v) => BigInt(v)), [targets.length]);
     return (await session.run(feeds)).nll.data as Float32Array;
   }
 
-  private headFeeds(x: Float32Array, T: number): Record<string, ort.Tensor> {
+  private headFeeds(x: Float32Array, T: number): Record<string, HostTensor> {
     const { hiddenSize: H, vocabSize: V } = this.config;
     return {
-      x: new ort.Tensor('float32', x, [T, H]),
-      norm: new ort.Tensor('float32', this.weights.norm, [H]),
-      lm_head: new ort.Tensor('float32', this.weights.lmHead, [V, H]),
+      x: hostTensor(x, [T, H]),
+      norm: hostTensor(this.weights.norm, [H]),
+      lm_head: hostTensor(this.weights.lmHead, [V, H]),
     };
   }
 

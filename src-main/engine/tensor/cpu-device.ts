@@ -4,7 +4,6 @@
 import { read } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { hostCholeskyQr } from '../lowrank/cholesky-qr';
 import { DTYPE_BYTES, floatBytesToF32, type FloatDtype } from '../io/dtypes';
@@ -26,7 +25,7 @@ import {
 } from './device';
 import { matrix, transpose, type Matrix } from './matrix';
 import { OnnxGraph } from './onnx-graph';
-import { OrtRuntime, floatTensor } from './ort-runtime';
+import { hostTensor, OrtRuntime, ortVersion } from './ort-runtime';
 
 const readAt = promisify(read);
 
@@ -113,7 +112,7 @@ export class CpuDevice implements ComputeDevice {
       name: `CPU (${cores} ${cores === 1 ? 'thread' : 'threads'})`,
       memoryBytes: totalmem(),
       cores,
-      details: { cpu: cpus()[0]?.model ?? 'unknown', onnxruntime: ort.env.versions?.common ?? 'unknown' },
+      details: { cpu: cpus()[0]?.model ?? 'unknown', onnxruntime: ortVersion() },
     };
   }
 
@@ -170,15 +169,15 @@ export class CpuDevice implements ComputeDevice {
     const [kb, n] = transB ? [B.cols, B.rows] : [B.rows, B.cols];
     if (ka !== kb) throw new Error(`matmul shape mismatch: ${m}x${ka} · ${kb}x${n}`);
     const out = await this.runtime.run(`matmul:${transA}:${transB}`, () => matmulGraph(transA, transB), {
-      a: floatTensor(A.data, [A.rows, A.cols]),
-      b: floatTensor(B.data, [B.rows, B.cols]),
+      a: hostTensor(A.data, [A.rows, A.cols]),
+      b: hostTensor(B.data, [B.rows, B.cols]),
     });
     return new CpuMatrix(m, n, out.c.data as Float32Array);
   }
 
   async gram(a: DeviceMatrix): Promise<Float64Array> {
     const A = cpuMatrix(a);
-    const out = await this.runtime.run('gram', gramGraph, { a: floatTensor(A.data, [A.rows, A.cols]) });
+    const out = await this.runtime.run('gram', gramGraph, { a: hostTensor(A.data, [A.rows, A.cols]) });
     return out.g.data as Float64Array;
   }
 
@@ -194,9 +193,9 @@ export class CpuDevice implements ComputeDevice {
       throw new Error(`lowRankResidual shape mismatch: ${D.rows}x${D.cols} vs ${B.rows}x${B.cols}·${A.rows}x${A.cols}`);
     }
     const out = await this.runtime.run('lowrank_residual', residualGraph, {
-      d: floatTensor(D.data, [D.rows, D.cols]),
-      b: floatTensor(B.data, [B.rows, B.cols]),
-      a: floatTensor(A.data, [A.rows, A.cols]),
+      d: hostTensor(D.data, [D.rows, D.cols]),
+      b: hostTensor(B.data, [B.rows, B.cols]),
+      a: hostTensor(A.data, [A.rows, A.cols]),
     });
     return new CpuMatrix(D.rows, D.cols, out.e.data as Float32Array);
   }
