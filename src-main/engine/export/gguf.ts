@@ -21,16 +21,12 @@ import { gguf, writeGguf, type GgufTensor, type GgufValue } from '../gguf/write'
 import { moduleOf, openRunBackbone } from './backbone';
 import { adapterKey, adapterSettings, checkAdapterShapes, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
 
-export const GGUF_MODEL = 'model.gguf';
-export const GGUF_ADAPTER = 'adapter.gguf';
+const GGUF_MODEL = 'model.gguf';
+const GGUF_ADAPTER = 'adapter.gguf';
 
 export interface GgufExportResult {
   /** What llama.cpp will run differently from the engine, or how Q was stored. */
   notes: string[];
-  /** ggml type → number of quantized matrices written in it. */
-  matrixTypes: Record<string, number>;
-  /** llama.cpp's scale for the adapter: alpha / r with alpha as written. */
-  adapterAlpha: number;
 }
 
 const RAW_TYPES: Partial<Record<FloatDtype, GgmlType>> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
@@ -156,8 +152,8 @@ export async function writeGgufExport(runDir: string, outDir: string, options: G
   for (const [k, v] of vocab.metadata) metadata.set(k, v);
   await writeGguf(join(outDir, GGUF_MODEL), metadata, tensors);
 
-  const adapterAlpha = await writeAdapter(runDir, outDir, plan, quantized, name);
-  return { notes, matrixTypes, adapterAlpha };
+  await writeAdapter(runDir, outDir, plan, quantized, name);
+  return { notes };
 }
 
 /** token_embd and rope_freqs first, then the blocks in order, then the output: the converter's order. */
@@ -184,7 +180,7 @@ function majorityType(counts: Record<string, number>): GgmlType {
  * adapted matrix, F32 as trained. llama.cpp scales B·A by alpha / r (r from lora_a's shape), so
  * alpha is written as s·r: α itself for LoRA, α·√r for rsLoRA.
  */
-async function writeAdapter(runDir: string, outDir: string, plan: Plan, quantized: QuantizedFile, name: string): Promise<number> {
+async function writeAdapter(runDir: string, outDir: string, plan: Plan, quantized: QuantizedFile, name: string): Promise<void> {
   const adapterDir = join(runDir, RUN_FILES.adapter);
   const configPath = join(adapterDir, ADAPTER_CONFIG);
   const settings = adapterSettings(await readJsonFile<unknown>(configPath), configPath);
@@ -225,5 +221,4 @@ async function writeAdapter(runDir: string, outDir: string, plan: Plan, quantize
     ['adapter.lora.alpha', gguf.f32(alpha)],
   ]);
   await writeGguf(join(outDir, GGUF_ADAPTER), metadata, tensors);
-  return alpha;
 }
