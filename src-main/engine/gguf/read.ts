@@ -2,7 +2,7 @@
 // request). Used to check what the exporter wrote; strict and bounded like the safetensors
 // reader, since a GGUF file may come from anywhere.
 import { UserError } from '../errors';
-import { fsError, openRegularFile, readFully } from '../io/fs-util';
+import { openRegularFile, readFully } from '../io/fs-util';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, VALUE_TYPE, ggmlTensorBytes, ggmlTypeName, type GgmlType, type ScalarType } from './format';
 
 export type GgufReadValue = number | bigint | boolean | string | Array<number | bigint | boolean | string>;
@@ -101,12 +101,8 @@ class Cursor {
 }
 
 export async function readGguf(path: string): Promise<GgufFile> {
-  let fh;
-  try {
-    fh = await openRegularFile(path);
-  } catch (e) {
-    throw fsError(e, path, 'read');
-  }
+  // openRegularFile says itself why a file cannot be read.
+  const fh = await openRegularFile(path);
   try {
     const size = (await fh.stat()).size;
     const head = new Uint8Array(Math.min(size, MAX_HEADER_BYTES));

@@ -15,12 +15,8 @@ export interface ReadCounter {
  * file when the consumer stops early.
  */
 export async function* readTextChunks(path: string, counter: ReadCounter): AsyncGenerator<string> {
-  let fh;
-  try {
-    fh = await openRegularFile(path);
-  } catch (e) {
-    throw fsError(e, path, 'read');
-  }
+  // openRegularFile says itself why a file cannot be read.
+  const fh = await openRegularFile(path);
   try {
     const buf = new Uint8Array(CHUNK_BYTES);
     const decoder = new TextDecoder('utf-8');
