@@ -17,10 +17,11 @@
 #include "check.h"
 #include "context.h"
 #include "kernels.cuh"
+#include "nn.h"
 
 namespace {
 
-constexpr uint32_t ABI_VERSION = 2;
+constexpr uint32_t ABI_VERSION = 3;
 
 const napi_type_tag kBufferTag = {0x6c6f667471637564ULL, 0x6275666665723031ULL};
 
@@ -726,12 +727,257 @@ napi_value Memory(napi_env env, napi_callback_info) {
   });
 }
 
+/** Starts a new peak: the peak becomes what is in use now (one job's peak, not the process's). */
+napi_value ResetPeak(napi_env env, napi_callback_info) {
+  return guard(env, [&] {
+    requireReady();
+    ctx().peak.store(ctx().inUse.load());
+    return undefined(env);
+  });
+}
+
 napi_value Synchronize(napi_env env, napi_callback_info) {
   return guard(env, [&] {
     requireReady();
     auto* p = new Pending();
     p->job = [] { CUDA_CHECK(cudaStreamSynchronize(ctx().stream)); };
     return queue(env, p);
+  });
+}
+
+// ---- the transformer's kernels (native/src/nn.h) ------------------------------------------
+
+/** Bytes of an activation of `count` elements of type t (float32 or bfloat16). */
+size_t actBytes(int64_t count, int t) {
+  if (t != kF32 && t != kBF16) throw JsError("activations are float32 (0) or bfloat16 (2)");
+  return static_cast<size_t>(count) * dtypeBytes(t);
+}
+
+template <typename T>
+T* at(Buffer* b) {
+  return static_cast<T*>(b->ptr);
+}
+
+napi_value GemmTyped(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 20);
+    Buffer* c = a.buffer(0);
+    TypedGemm g{};
+    g.cType = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* A = a.buffer(2);
+    Buffer* B = a.buffer(3);
+    g.abType = static_cast<int>(a.integer(4, 0, 3));
+    g.m = a.integer(5);
+    g.n = a.integer(6);
+    g.k = a.integer(7);
+    g.transA = a.flag(8);
+    g.transB = a.flag(9);
+    g.tf32 = a.flag(10);
+    g.alpha = static_cast<float>(a.number(11));
+    g.beta = static_cast<float>(a.number(12));
+    g.batch = a.integer(13, 1, INT32_MAX);
+    g.strideA = a.integer(14);
+    g.strideB = a.integer(15);
+    g.strideC = a.integer(16);
+    const int64_t offA = a.integer(17), offB = a.integer(18), offC = a.integer(19);
+    // The last element each operand touches: its offset, batch − 1 strides, one matrix.
+    auto need = [&](int64_t off, int64_t stride, int64_t elems, int t) { return actBytes(off + (g.batch - 1) * stride + elems, t); };
+    checkBytes(A, need(offA, g.strideA, g.m * g.k, g.abType), "gemmTyped A");
+    checkBytes(B, need(offB, g.strideB, g.k * g.n, g.abType), "gemmTyped B");
+    checkBytes(c, need(offC, g.strideC, g.m * g.n, g.cType), "gemmTyped C");
+    g.a = static_cast<const uint8_t*>(A->ptr) + actBytes(offA, g.abType);
+    g.b = static_cast<const uint8_t*>(B->ptr) + actBytes(offB, g.abType);
+    g.c = static_cast<uint8_t*>(c->ptr) + actBytes(offC, g.cType);
+    gemmTyped(g);
+    return undefined(env);
+  });
+}
+
+napi_value EmbedRows(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 7);
+    Buffer* out = a.buffer(0);
+    Buffer* table = a.buffer(1);
+    const int type = static_cast<int>(a.integer(2, 0, 3));
+    Buffer* ids = a.buffer(3);
+    const int64_t rows = a.integer(4), hidden = a.integer(5), vocab = a.integer(6, 1);
+    checkBytes(out, actBytes(rows * hidden, kF32), "embedRows out");
+    checkBytes(table, actBytes(vocab * hidden, type), "embedRows table");
+    checkBytes(ids, static_cast<size_t>(rows) * 4, "embedRows ids");
+    launchEmbedRows(at<float>(out), table->ptr, type, at<int32_t>(ids), rows, hidden, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 7);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* x = a.buffer(2);
+    Buffer* w = a.buffer(3);
+    const int64_t rows = a.integer(4), hidden = a.integer(5, 1);
+    checkBytes(out, actBytes(rows * hidden, type), "rmsNorm out");
+    checkBytes(x, actBytes(rows * hidden, kF32), "rmsNorm x");
+    checkBytes(w, actBytes(hidden, kF32), "rmsNorm weight");
+    launchRmsNorm(out->ptr, type, at<float>(x), at<float>(w), rows, hidden, static_cast<float>(a.number(6)), ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value DequantPacked(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 9);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* packed = a.buffer(2);
+    Buffer* absmax = a.buffer(3);
+    Buffer* levels = a.buffer(4);
+    const int levelCount = static_cast<int>(a.integer(5, 2, 256));
+    const int64_t count = a.integer(6);
+    const int bits = static_cast<int>(a.integer(7, 1, 8));
+    const int64_t blockSize = a.integer(8, 1);
+    if (levelCount > (1 << bits)) throw JsError("dequantPacked: more levels than the bits can address");
+    checkBytes(out, actBytes(count, type), "dequantPacked out");
+    checkBytes(packed, static_cast<size_t>((count * bits + 7) / 8), "dequantPacked codes");
+    checkBytes(absmax, static_cast<size_t>((count + blockSize - 1) / blockSize) * 4, "dequantPacked absmax");
+    checkBytes(levels, static_cast<size_t>(levelCount) * 4, "dequantPacked levels");
+    // Every code must name a level: with fewer levels than 2^bits the codes were checked on upload.
+    launchDequantPacked(out->ptr, type, at<uint8_t>(packed), at<float>(absmax), at<float>(levels), levelCount, count, bits, blockSize, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value Cast(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 4);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* in = a.buffer(2);
+    const int64_t count = a.integer(3);
+    checkBytes(out, actBytes(count, type), "cast out");
+    checkBytes(in, actBytes(count, kF32), "cast in");
+    launchCast(out->ptr, type, at<float>(in), count, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value RopeHeads(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 12);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* in = a.buffer(2);
+    RopeArgs r{};
+    r.inStride = a.integer(3, 1);
+    r.colOffset = a.integer(4);
+    r.batch = a.integer(5);
+    r.seq = a.integer(6);
+    r.heads = a.integer(7);
+    r.headDim = a.integer(8, 2);
+    r.repeat = a.integer(9, 1);
+    Buffer* cos = a.buffer(10, true);
+    Buffer* sin = a.buffer(11, true);
+    if ((cos == nullptr) != (sin == nullptr)) throw JsError("ropeHeads: cos and sin go together");
+    if (r.headDim % 2) throw JsError("ropeHeads: the head dimension must be even");
+    if (r.colOffset + r.heads * r.headDim > r.inStride) throw JsError("ropeHeads: the heads run past the input's row");
+    checkBytes(out, actBytes(r.batch * r.seq * r.heads * r.repeat * r.headDim, type), "ropeHeads out");
+    checkBytes(in, actBytes(r.batch * r.seq * r.inStride, kF32), "ropeHeads in");
+    if (cos) {
+      checkBytes(cos, actBytes(r.seq * r.headDim, kF32), "ropeHeads cos");
+      checkBytes(sin, actBytes(r.seq * r.headDim, kF32), "ropeHeads sin");
+    }
+    r.in = at<float>(in);
+    r.cos = cos ? at<float>(cos) : nullptr;
+    r.sin = sin ? at<float>(sin) : nullptr;
+    launchRopeHeads(out->ptr, type, r, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value CausalSoftmax(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 8);
+    Buffer* p = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* scores = a.buffer(2);
+    const int64_t batch = a.integer(3), rows = a.integer(4), keys = a.integer(5, 1), q0 = a.integer(6), window = a.integer(7);
+    if (q0 + rows > keys) throw JsError("causalSoftmax: every query needs its own key (q0 + rows ≤ keys)");
+    checkBytes(p, actBytes(batch * rows * keys, type), "causalSoftmax out");
+    checkBytes(scores, actBytes(batch * rows * keys, kF32), "causalSoftmax scores");
+    launchCausalSoftmax(p->ptr, type, at<float>(scores), batch, rows, keys, q0, window, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value MergeHeads(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 7);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* o = a.buffer(2);
+    const int64_t batch = a.integer(3), heads = a.integer(4), seq = a.integer(5), headDim = a.integer(6);
+    checkBytes(out, actBytes(batch * heads * seq * headDim, type), "mergeHeads out");
+    checkBytes(o, actBytes(batch * heads * seq * headDim, kF32), "mergeHeads in");
+    launchMergeHeads(out->ptr, type, at<float>(o), batch, heads, seq, headDim, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 5);
+    Buffer* out = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* gate = a.buffer(2);
+    Buffer* up = a.buffer(3);
+    const int64_t count = a.integer(4);
+    checkBytes(out, actBytes(count, type), "swiglu out");
+    checkBytes(gate, actBytes(count, kF32), "swiglu gate");
+    checkBytes(up, actBytes(count, kF32), "swiglu up");
+    launchSwiglu(out->ptr, type, at<float>(gate), at<float>(up), count, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value AddBias(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 4);
+    Buffer* y = a.buffer(0);
+    Buffer* bias = a.buffer(1);
+    const int64_t rows = a.integer(2), cols = a.integer(3);
+    checkBytes(y, actBytes(rows * cols, kF32), "addBias y");
+    checkBytes(bias, actBytes(cols, kF32), "addBias bias");
+    launchAddBias(at<float>(y), at<float>(bias), rows, cols, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value AddInto(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 3);
+    Buffer* y = a.buffer(0);
+    Buffer* x = a.buffer(1);
+    const int64_t count = a.integer(2);
+    checkBytes(y, actBytes(count, kF32), "addInto y");
+    checkBytes(x, actBytes(count, kF32), "addInto x");
+    launchAddInto(at<float>(y), at<float>(x), count, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value RowNll(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 5);
+    Buffer* nll = a.buffer(0);
+    Buffer* logits = a.buffer(1);
+    Buffer* targets = a.buffer(2);
+    const int64_t rows = a.integer(3), vocab = a.integer(4, 1);
+    checkBytes(nll, actBytes(rows, kF32), "rowNll out");
+    checkBytes(logits, actBytes(rows * vocab, kF32), "rowNll logits");
+    checkBytes(targets, static_cast<size_t>(rows) * 4, "rowNll targets");
+    launchRowNll(at<float>(nll), at<float>(logits), at<int32_t>(targets), rows, vocab, ctx().stream);
+    return undefined(env);
   });
 }
 
@@ -759,6 +1005,11 @@ NAPI_MODULE_INIT() {
       {"transpose", Transpose}, {"findNonFinite", FindNonFinite}, {"quantize", Quantize},
       {"quantError", QuantError}, {"dequantize", Dequantize}, {"pack", Pack},
       {"unpack", Unpack},       {"memory", Memory},       {"synchronize", Synchronize},
+      {"gemmTyped", GemmTyped}, {"embedRows", EmbedRows}, {"rmsNorm", RmsNorm},
+      {"dequantPacked", DequantPacked}, {"cast", Cast},   {"ropeHeads", RopeHeads},
+      {"causalSoftmax", CausalSoftmax}, {"mergeHeads", MergeHeads}, {"swiglu", Swiglu},
+      {"addBias", AddBias},     {"addInto", AddInto},     {"rowNll", RowNll},
+      {"resetPeak", ResetPeak},
   };
   for (const Fn& f : fns) {
     napi_value fn;

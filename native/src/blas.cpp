@@ -36,6 +36,32 @@ void gemm(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_
             "cublasGemmEx");
 }
 
+void gemmTyped(const TypedGemm& g) {
+  requireReady();
+  Context& x = ctx();
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+  auto cudaType = [](int t) {
+    if (t == kF32) return CUDA_R_32F;
+    if (t == kBF16) return CUDA_R_16BF;
+    throw NativeError("gemmTyped: operands are float32 or bfloat16");
+  };
+  const cudaDataType ab = cudaType(g.abType), ct = cudaType(g.cType);
+  const int lda = dim(g.transA ? g.m : g.k, "lda");
+  const int ldb = dim(g.transB ? g.k : g.n, "ldb");
+  const cublasComputeType_t compute = g.abType == kF32 && g.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasOperation_t opB = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N, opA = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (g.batch == 1) {
+    blasCheck(x.cublas.gemmEx(x.blas, opB, opA, dim(g.n, "n"), dim(g.m, "m"), dim(g.k, "k"), &g.alpha, g.b, ab, ldb, g.a, ab, lda, &g.beta, g.c,
+                              ct, dim(g.n, "ldc"), compute, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+    return;
+  }
+  blasCheck(x.cublas.gemmStridedBatchedEx(x.blas, opB, opA, dim(g.n, "n"), dim(g.m, "m"), dim(g.k, "k"), &g.alpha, g.b, ab, ldb, g.strideB, g.a, ab,
+                                          lda, g.strideA, &g.beta, g.c, ct, dim(g.n, "ldc"), g.strideC, dim(g.batch, "batch"), compute,
+                                          CUBLAS_GEMM_DEFAULT),
+            "cublasGemmStridedBatchedEx");
+}
+
 void gram(double* g, const float* a, int64_t rows, int64_t cols) {
   requireReady();
   Context& x = ctx();

@@ -9,3 +9,22 @@ void gemm(float* c, const float* a, const float* b, int64_t m, int64_t n, int64_
 
 /** Row-major G (cols×cols) = AᵀA accumulated in float64 for a row-major float32 A (rows×cols). */
 void gram(double* g, const float* a, int64_t rows, int64_t cols);
+
+/** Operand and result types of a typed product: DtypeCode kF32 or kBF16 for A and B, kF32 or kBF16 for C. */
+struct TypedGemm {
+  void* c;
+  const void* a;
+  const void* b;
+  int abType, cType;
+  int64_t m, n, k;
+  bool transA, transB;
+  /** Float32 products only: let the tensor cores round the inputs to tf32. */
+  bool tf32;
+  float alpha, beta;
+  /** Batched over `batch` products at fixed element strides (1: a single product). */
+  int64_t batch;
+  int64_t strideA, strideB, strideC;
+};
+
+/** Row-major C = α·op(A)·op(B) + β·C with float32 accumulation, for float32 or bfloat16 operands. */
+void gemmTyped(const TypedGemm& g);

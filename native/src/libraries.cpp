@@ -73,6 +73,7 @@ CublasApi openCublas(const std::vector<std::string>& dirs) {
   api.setMathMode = reinterpret_cast<decltype(api.setMathMode)>(sym("cublasSetMathMode"));
   api.getVersion = reinterpret_cast<decltype(api.getVersion)>(sym("cublasGetVersion_v2"));
   api.gemmEx = reinterpret_cast<decltype(api.gemmEx)>(sym("cublasGemmEx"));
+  api.gemmStridedBatchedEx = reinterpret_cast<decltype(api.gemmStridedBatchedEx)>(sym("cublasGemmStridedBatchedEx"));
   api.dgemm = reinterpret_cast<decltype(api.dgemm)>(sym("cublasDgemm_v2"));
   return api;
 }

@@ -12,6 +12,11 @@ using GemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOpe
                                     int, const void*, cudaDataType, int, const void*, void*, cudaDataType, int, cublasComputeType_t,
                                     cublasGemmAlgo_t);
 
+/** cublasGemmStridedBatchedEx with a cublasComputeType_t. */
+using GemmStridedBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*, const void*,
+                                                  cudaDataType, int, long long, const void*, cudaDataType, int, long long, const void*, void*,
+                                                  cudaDataType, int, long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+
 struct CublasApi {
   decltype(&cublasCreate_v2) create = nullptr;
   decltype(&cublasDestroy_v2) destroy = nullptr;
@@ -19,6 +24,7 @@ struct CublasApi {
   decltype(&cublasSetMathMode) setMathMode = nullptr;
   decltype(&cublasGetVersion_v2) getVersion = nullptr;
   GemmExFn gemmEx = nullptr;
+  GemmStridedBatchedExFn gemmStridedBatchedEx = nullptr;
   decltype(&cublasDgemm_v2) dgemm = nullptr;
   std::string path;
 };

@@ -109,6 +109,12 @@ export interface EvalRequest {
   seqLen?: number;
   stride?: number;
   maxTokens?: number;
+  /** Where the model runs; auto (default) takes the GPU when one answers. */
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** On a GPU: bf16 products with float32 accumulation (default) or float32 throughout. */
+  precision?: 'bf16' | 'fp32';
+  /** Windows run together (default: 1 on the CPU, about 8192 tokens on a GPU). */
+  batch?: number;
 }
 
 /** Fine-tuning a run's LoRA adapter on its quantized backbone (`loftq train`); unset fields take the CLI's defaults. */

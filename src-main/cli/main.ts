@@ -24,7 +24,8 @@ const USAGE = `usage: loftq <command> [options]
            [--quant nf|uniform|q4_0|q8_0] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
            [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
            [--device auto|cpu|cuda] [--seed N] [--force] [--json]
-  eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N] [--json]
+  eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N]
+       [--device auto|cpu|cuda] [--precision bf16|fp32] [--batch N] [--json]
   train RUN_DIR --data FILE [--field NAME] [--eval-data FILE] [--steps N] [--lr X] [--batch N]
         [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
@@ -173,11 +174,40 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       break;
     }
     case 'eval': {
-      const { values, positionals } = parse(rest, { data: { type: 'string' }, field: { type: 'string' }, 'seq-len': { type: 'string' }, stride: { type: 'string' }, 'max-tokens': { type: 'string' } }, 1);
+      const { values, positionals } = parse(
+        rest,
+        {
+          data: { type: 'string' },
+          field: { type: 'string' },
+          'seq-len': { type: 'string' },
+          stride: { type: 'string' },
+          'max-tokens': { type: 'string' },
+          device: { type: 'string' },
+          precision: { type: 'string' },
+          batch: { type: 'string' },
+        },
+        1,
+      );
       const data = str(values.data);
       if (!data) throw new UsageError('eval needs --data FILE (.txt, .jsonl or .parquet)');
       const opt = (name: string) => (values[name] === undefined ? undefined : num(name, values[name], 0));
-      await evalCommand({ target: positionals[0], data, field: str(values.field), seqLen: opt('seq-len'), stride: opt('stride'), maxTokens: opt('max-tokens') }, out, signal);
+      const precision = str(values.precision);
+      if (precision !== undefined && precision !== 'bf16' && precision !== 'fp32') throw new UsageError(`--precision must be bf16 or fp32, got '${precision}'`);
+      await evalCommand(
+        {
+          target: positionals[0],
+          data,
+          field: str(values.field),
+          seqLen: opt('seq-len'),
+          stride: opt('stride'),
+          maxTokens: opt('max-tokens'),
+          device: checkDeviceChoice(str(values.device) ?? 'auto'),
+          precision,
+          batch: opt('batch'),
+        },
+        out,
+        signal,
+      );
       break;
     }
     case 'serve': {

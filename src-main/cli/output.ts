@@ -25,7 +25,12 @@ export class Output {
         this.bar.update(e.done_params / e.total_params, `${e.layer.name} err ${e.layer.err_init.toFixed(4)}`);
         break;
       case 'eval':
-        this.bar.update(e.total_tokens > 0 ? e.done_tokens / e.total_tokens : 0, `perplexity (${e.weights}) ${e.done_tokens}/${e.total_tokens} tokens`);
+        this.bar.update(
+          e.total_tokens > 0 ? e.done_tokens / e.total_tokens : 0,
+          `perplexity (${e.weights}) ${e.done_tokens}/${e.total_tokens} tokens` +
+            (e.tokens_per_s ? `, ${Math.round(e.tokens_per_s)} tokens/s` : '') +
+            (e.device_memory ? `, GPU ${(e.device_memory.in_use / 2 ** 30).toFixed(1)} GiB` : ''),
+        );
         break;
       case 'train':
         if (e.loss !== undefined) this.bar.update(e.step / e.steps, `step ${e.step}/${e.steps} loss ${e.loss.toFixed(4)} lr ${(e.lr ?? 0).toExponential(2)}`);

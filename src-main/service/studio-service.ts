@@ -356,8 +356,11 @@ export class StudioService implements StudioApi {
     // A run is evaluated only inside the runs folder; a model folder may be anywhere (read only).
     const named = resolve(this.runsDir, expandHome(String(r.target)));
     const target = existsSync(join(named, RUN_FILES.run)) || isWithin(named, this.runsDir) ? await this.runPath(String(r.target)) : named;
+    const device = checkDeviceChoice(String(r.device ?? 'auto'));
+    if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
+    if (r.batch !== undefined && !(Number.isInteger(r.batch) && r.batch >= 1 && r.batch <= 1024)) throw new UserError('the batch must be a whole number from 1 to 1024');
     return this.submit('eval', target, (signal, onEvent) =>
-      runEval({ target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, signal, onEvent }),
+      runEval({ target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, device, precision: r.precision, batch: r.batch, signal, onEvent }),
     );
   }
 

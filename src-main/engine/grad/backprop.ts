@@ -8,6 +8,8 @@
 import { CancelledError, UserError } from '../errors';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from '../model/decoder-graph';
 import { positionInputs } from '../model/rope';
+import { forwardLayers } from '../model/forward';
+import { embedRows } from '../model/transformer';
 import { layerTensors, type WeightSet } from '../model/weights';
 import { hostTensor, OrtRuntime, type HostTensor } from '../tensor/ort-runtime';
 import { buildDecoderBackwardGraph, decoderBackwardKey, type BackwardOptions } from './decoder-backward-graph';
@@ -104,13 +106,10 @@ export async function backprop(
 
     // Forward, keeping each layer's input.
     const inputs: Float32Array[] = [];
-    let x: Float32Array = new Float32Array(T * H);
-    for (let t = 0; t < T; t++) x.set(weights.embed.subarray(ids[t] * H, (ids[t] + 1) * H), t * H);
-    for (let l = 0; l < weights.layers.length; l++) {
-      check();
-      inputs.push(x);
-      x = (await forward.run(layerFeeds(l, x))).y.data as Float32Array;
-    }
+    const x = await forwardLayers(weights.layers.length, embedRows(weights.embed, ids, H), async (l, x) => (await forward.run(layerFeeds(l, x))).y.data as Float32Array, {
+      signal: options.signal,
+      onInput: (_, x) => inputs.push(x),
+    });
 
     // Head: loss and ∂L/∂x_final.
     const c = new Float32Array(T);

@@ -7,6 +7,10 @@ import { UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
 import { perplexity, checkWindow, type PerplexityResult } from '../model/perplexity';
 import { Transformer } from '../model/transformer';
+import { DeviceModel } from '../model/device-model';
+import type { LanguageModel } from '../model/language-model';
+import { deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
+import type { ComputePrecision } from '../tensor/nn';
 import { attachAdapter, loadModelWeights, loadQuantizedWeights, type WeightSet } from '../model/weights';
 import { appendMetric, readRunRecord, RUN_FILES } from '../runs/run-dir';
 import { openTextDataset, readTokens } from '../text/datasets';
@@ -22,12 +26,22 @@ export interface EvalOptions {
   seqLen?: number;
   stride?: number;
   maxTokens?: number;
+  /** Where the model runs (auto: the GPU when one answers). */
+  device?: DeviceChoice;
+  /** On a GPU: bf16 products with float32 accumulation (default), or float32 throughout. */
+  precision?: ComputePrecision;
+  /** Windows run together (default: 1 on the CPU, about 8192 tokens' worth on a GPU). */
+  batch?: number;
   signal?: AbortSignal;
   onEvent?: EventSink;
 }
 
 export interface EvalEntry extends PerplexityResult {
   weights: WeightsKind;
+  /** Where it ran: "CPU", "NVIDIA H200 (bf16)". */
+  where: string;
+  /** Peak device memory of this pass (GPU), bytes. */
+  device_memory_peak?: number;
 }
 
 export interface EvalResult {
@@ -36,12 +50,17 @@ export interface EvalResult {
   data: string;
   seq_len: number;
   stride: number;
+  batch: number;
+  /** The device and why it was chosen (as run.json records it). */
+  device: Record<string, unknown>;
   results: EvalEntry[];
   /** Weight sources that could not be evaluated, with why (e.g. the original model moved). */
   skipped: Array<{ weights: WeightsKind; reason: string }>;
 }
 
 const DEFAULT_SEQ_LEN = 1024;
+/** A GPU's default batch: windows adding up to about this many tokens per pass. */
+const GPU_BATCH_TOKENS = 8192;
 
 export async function runEval(o: EvalOptions): Promise<EvalResult> {
   const target = resolve(o.target);
@@ -78,35 +97,62 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     sources.push({ weights: 'q+lora', load: async () => attachAdapter(await loadQ(), join(target, RUN_FILES.adapter)) });
   }
 
+  const opened = await openDevice(o.device ?? 'auto');
+  const precision = o.precision ?? 'bf16';
+  const nn = opened.device.neuralOps?.(precision) ?? null;
+  const batch = o.batch ?? (nn ? Math.max(1, Math.floor(GPU_BATCH_TOKENS / seqLen)) : 1);
+  if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got ${batch}`);
+  const where = nn ? `${opened.device.info.name} (${precision})` : 'CPU';
   const results: EvalEntry[] = [];
-  for (const source of sources) {
-    o.onEvent?.({ type: 'eval', weights: source.weights, done_tokens: 0, total_tokens: ids.length - 1 });
-    const model = new Transformer(await source.load());
-    try {
-      const r = await perplexity(model, ids, {
-        seqLen,
-        stride,
-        signal: o.signal,
-        onProgress: (done, total) => o.onEvent?.({ type: 'eval', weights: source.weights, done_tokens: done, total_tokens: total }),
-      });
-      results.push({ weights: source.weights, ...r });
-      if (record) {
-        await appendMetric(target, {
-          step: 0,
-          split: 'eval',
-          eval_ppl: r.ppl,
-          tokens: r.tokens,
-          weights: source.weights,
-          seq_len: seqLen,
+  try {
+    for (const source of sources) {
+      o.onEvent?.({ type: 'eval', weights: source.weights, done_tokens: 0, total_tokens: ids.length - 1, where });
+      const weights = await source.load();
+      nn?.resetPeak();
+      const model: LanguageModel = nn ? DeviceModel.load(weights, nn, where) : new Transformer(weights);
+      const started = performance.now();
+      try {
+        const r = await perplexity(model, ids, {
+          seqLen,
           stride,
-          data: resolve(o.data),
-          seconds: r.seconds,
-          time: new Date().toISOString(),
+          batch,
+          signal: o.signal,
+          onProgress: (done, total) => {
+            const memory = model.memoryUsage();
+            o.onEvent?.({
+              type: 'eval',
+              weights: source.weights,
+              done_tokens: done,
+              total_tokens: total,
+              tokens_per_s: done / Math.max(1e-9, (performance.now() - started) / 1000),
+              where,
+              ...(memory ? { device_memory: { in_use: memory.inUse, peak: memory.peak } } : {}),
+            });
+          },
         });
+        const memory = model.memoryUsage();
+        results.push({ weights: source.weights, ...r, where, ...(memory ? { device_memory_peak: memory.peak } : {}) });
+        if (record) {
+          await appendMetric(target, {
+            step: 0,
+            split: 'eval',
+            eval_ppl: r.ppl,
+            tokens: r.tokens,
+            weights: source.weights,
+            seq_len: seqLen,
+            stride,
+            data: resolve(o.data),
+            seconds: r.seconds,
+            where,
+            time: new Date().toISOString(),
+          });
+        }
+      } finally {
+        await model.dispose();
       }
-    } finally {
-      await model.dispose();
     }
+  } finally {
+    await opened.device.dispose();
   }
-  return { target, kind: isRun ? 'run' : 'model', data: resolve(o.data), seq_len: seqLen, stride, results, skipped };
+  return { target, kind: isRun ? 'run' : 'model', data: resolve(o.data), seq_len: seqLen, stride, batch, device: deviceRecord(opened), results, skipped };
 }

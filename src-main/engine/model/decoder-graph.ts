@@ -1,12 +1,11 @@
-// The ONNX graph of one Llama-family decoder layer, with its weights as graph inputs: one
-// compiled session serves every layer and every weight source (full precision, Q, Q + LoRA),
-// and the weights stay in the caller's memory, never copied into the model.
-//   h = x + o_proj(attn(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1))),  n1 = rms(x)·w1
-//   y = h + down_proj(silu(gate_proj(n2)) · up_proj(n2)),                    n2 = rms(h)·w2
-// Shapes are per sequence: x [T, hidden]. A LoRA target adds s·(input·Aᵀ)·Bᵀ as its own branch.
+// The ONNX graph of one Llama-family decoder layer (the definition in layer.ts, compiled for
+// the CPU), with its weights as graph inputs: one compiled session serves every layer and
+// every weight source (full precision, Q, Q + LoRA), and the weights stay in the caller's
+// memory, never copied into the model. Shapes are per sequence: x [T, hidden].
 import type { ModelConfig } from '../io/hf-config';
 import { LLAMA_MODULES as LINEAR_MODULES, type LinearModule } from '../io/targets';
 import { OnnxGraph } from '../tensor/onnx-graph';
+import { decoderLayer, type LayerNormName, type LayerOps } from './layer';
 
 export interface DecoderGraphSpec {
   /** Modules whose weight input comes with a `.bias` input. */
@@ -72,59 +71,89 @@ export function declareLayerInputs(g: OnnxGraph, config: ModelConfig, spec: Deco
   }
 }
 
-export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
-  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd } = config;
-  const eps = config.rmsNormEps;
-  const g = new OnnxGraph('decoder_layer');
-  declareLayerInputs(g, config, spec);
+/** The layer's operations as ONNX nodes: values are graph value names. */
+class GraphLayerOps implements LayerOps<string> {
+  private readonly epsConst: string;
+  private readonly halfSplit: string;
+  constructor(
+    private readonly g: OnnxGraph,
+    private readonly config: ModelConfig,
+    private readonly spec: DecoderGraphSpec,
+  ) {
+    this.epsConst = g.constant('float32', [], [config.rmsNormEps]);
+    this.halfSplit = g.constant('int64', [2], [config.headDim / 2, config.headDim / 2]);
+  }
 
-  const epsConst = g.constant('float32', [], [eps]);
-  const rmsNorm = (x: string, w: string): string => {
+  private shape(dims: number[]): string {
+    return this.g.constant('int64', [dims.length], dims);
+  }
+
+  rmsNorm(x: string, w: LayerNormName): string {
+    const g = this.g;
     const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, epsConst])])]);
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, this.epsConst])])]);
     return g.op('Mul', [g.op('Mul', [x, inv]), w]);
-  };
-  const linear = (x: string, m: LinearModule): string => {
+  }
+
+  linear(x: string, m: LinearModule): string {
+    const { g, spec } = this;
     const base = g.op('Gemm', spec.biases.includes(m) ? [x, m, `${m}.bias`] : [x, m], { transB: 1 });
     if (!spec.lora.includes(m)) return base;
     const down = g.op('Gemm', [x, `${m}.lora_A`], { transB: 1 });
     const up = g.op('Gemm', [down, `${m}.lora_B`], { transB: 1, alpha: { float: spec.loraScaling } });
     return g.op('Add', [base, up]);
-  };
-  const shape = (dims: number[]) => g.constant('int64', [dims.length], dims);
-  const halfSplit = g.constant('int64', [2], [hd / 2, hd / 2]);
+  }
+
   // [T, heads·hd] → [heads, T, hd] with rotary applied: x·cos + rotate_half(x)·sin.
-  const heads = (x: string, n: number, rope: boolean): string => {
-    const t = g.op('Transpose', [g.op('Reshape', [x, shape([0, n, hd])])], { perm: [1, 0, 2] });
+  private heads(x: string, n: number, rope: boolean): string {
+    const g = this.g;
+    const hd = this.config.headDim;
+    const t = g.op('Transpose', [g.op('Reshape', [x, this.shape([0, n, hd])])], { perm: [1, 0, 2] });
     if (!rope) return t;
-    const [x1, x2] = g.node('Split', [t, halfSplit], { axis: -1 }, 2);
+    const [x1, x2] = g.node('Split', [t, this.halfSplit], { axis: -1 }, 2);
     const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
     return g.op('Add', [g.op('Mul', [t, 'cos']), g.op('Mul', [rotated, 'sin'])]);
-  };
+  }
+
   // Grouped-query attention: KV head j serves query heads j·g … j·g+g−1 (HF's repeat_kv).
-  const repeatKv = (x: string): string => {
+  private repeatKv(x: string): string {
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = this.config;
     const group = nH / nKV;
     if (group === 1) return x;
-    const expanded = g.op('Expand', [g.op('Unsqueeze', [x, g.constant('int64', [1], [1])]), shape([nKV, group, 1, 1])]);
-    return g.op('Reshape', [expanded, shape([nH, -1, hd])]);
-  };
+    const g = this.g;
+    const expanded = g.op('Expand', [g.op('Unsqueeze', [x, g.constant('int64', [1], [1])]), this.shape([nKV, group, 1, 1])]);
+    return g.op('Reshape', [expanded, this.shape([nH, -1, hd])]);
+  }
 
-  const n1 = rmsNorm('x', 'input_layernorm');
-  const q = heads(linear(n1, 'q_proj'), nH, true);
-  const k = repeatKv(heads(linear(n1, 'k_proj'), nKV, true));
-  const v = repeatKv(heads(linear(n1, 'v_proj'), nKV, false));
-  const scores = g.op('Add', [
-    g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.constant('float32', [], [1 / Math.sqrt(hd)])]),
-    'mask',
-  ]);
-  const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-  const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [1, 0, 2] }), shape([0, nH * hd])]);
-  const h = g.op('Add', ['x', linear(merged, 'o_proj')]);
+  attention(qIn: string, kIn: string, vIn: string): string {
+    const g = this.g;
+    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = this.config;
+    const q = this.heads(qIn, nH, true);
+    const k = this.repeatKv(this.heads(kIn, nKV, true));
+    const v = this.repeatKv(this.heads(vIn, nKV, false));
+    const scores = g.op('Add', [
+      g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.constant('float32', [], [1 / Math.sqrt(hd)])]),
+      'mask',
+    ]);
+    const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
+    return g.op('Reshape', [g.op('Transpose', [context], { perm: [1, 0, 2] }), this.shape([0, nH * hd])]);
+  }
 
-  const n2 = rmsNorm(h, 'post_attention_layernorm');
-  const gate = linear(n2, 'gate_proj');
-  const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(n2, 'up_proj')]);
-  g.op('Add', [h, linear(act, 'down_proj')], {}, 'y');
-  g.output('y', 'float32', ['T', H]);
+  swiglu(gate: string, up: string): string {
+    const g = this.g;
+    return g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+  }
+
+  residual(x: string, y: string): string {
+    return this.g.op('Add', [x, y]);
+  }
+}
+
+export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
+  const g = new OnnxGraph('decoder_layer');
+  declareLayerInputs(g, config, spec);
+  const y = decoderLayer(new GraphLayerOps(g, config, spec), 'x');
+  g.op('Identity', [y], {}, 'y');
+  g.output('y', 'float32', ['T', config.hiddenSize]);
   return g;
 }

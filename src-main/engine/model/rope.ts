@@ -65,8 +65,13 @@ export function causalMask(length: number, slidingWindow: number | null): Float3
   return mask;
 }
 
+/** The config's attention window (keys at most window − 1 positions back), or null for none. */
+export function slidingWindowOf(config: ModelConfig): number | null {
+  const window = config.raw.sliding_window;
+  return typeof window === 'number' && window > 0 ? window : null;
+}
+
 /** The per-length inputs of the decoder graphs: cos, sin [T, headDim] and the mask [T, T]. */
 export function positionInputs(config: ModelConfig, length: number): { cos: Float32Array; sin: Float32Array; mask: Float32Array } {
-  const window = config.raw.sliding_window;
-  return { ...ropeTables(config, length), mask: causalMask(length, typeof window === 'number' && window > 0 ? window : null) };
+  return { ...ropeTables(config, length), mask: causalMask(length, slidingWindowOf(config)) };
 }

@@ -1,14 +1,18 @@
-// The forward pass of a Llama-family decoder on onnxruntime: embedding lookup in JS, one
-// session run per decoder layer (the same compiled graph for all layers, weights fed as
-// inputs), then the head. Sessions are compiled once per graph variant and reused.
-import { CancelledError, UserError } from '../errors';
+// The forward pass of a Llama-family decoder on the CPU through onnxruntime: embedding lookup
+// in JS, one session run per decoder layer (layer.ts compiled once into a graph that every
+// layer shares, weights fed as inputs), then the head. Sessions are compiled once per graph
+// variant and reused.
+import { UserError } from '../errors';
 import { hostTensor, OrtRuntime, type HostTensor } from '../tensor/ort-runtime';
 import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from './decoder-graph';
 import { buildHeadGraph } from './head-graph';
 import { positionInputs } from './rope';
 import { layerTensors, type WeightSet } from './weights';
+import { forwardLayers } from './forward';
+import { checkSequences, type LanguageModel } from './language-model';
 
-export class Transformer {
+export class Transformer implements LanguageModel {
+  readonly where = 'CPU';
   private readonly runtime: OrtRuntime;
   private readonly tables = new Map<number, { cos: HostTensor; sin: HostTensor; mask: HostTensor }>();
 
@@ -38,28 +42,25 @@ export class Transformer {
 
   /** Hidden states after the last decoder layer, [T, hidden]. */
   async hidden(ids: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
-    const { hiddenSize: H, vocabSize: V, maxPositionEmbeddings } = this.config;
-    const T = ids.length;
-    if (T === 0) throw new UserError('cannot run the model on an empty sequence');
-    if (T > maxPositionEmbeddings) throw new UserError(`sequence length ${T} exceeds the model's max_position_embeddings ${maxPositionEmbeddings}`);
-    let x: Float32Array = new Float32Array(T * H);
-    for (let t = 0; t < T; t++) {
-      const id = ids[t];
-      if (id < 0 || id >= V) throw new UserError(`token id ${id} is outside the vocabulary (size ${V})`);
-      x.set(this.weights.embed.subarray(id * H, (id + 1) * H), t * H);
-    }
+    const H = this.config.hiddenSize;
+    const T = checkSequences(this.config, ids, 1);
+    const x = embedRows(this.weights.embed, ids, H);
     const spec = decoderSpecOf(this.weights);
     const inputs = decoderWeightInputs(spec);
     const { cos, sin, mask } = this.positionTables(T);
     const session = await this.runtime.compile(decoderGraphKey(this.config, spec), () => buildDecoderGraph(this.config, spec));
-    for (const layer of this.weights.layers) {
-      if (signal?.aborted) throw new CancelledError();
-      const feeds: Record<string, HostTensor> = { x: hostTensor(x, [T, H]), cos, sin, mask };
-      const tensors = layerTensors(layer); // Q dequantized for this layer only
-      for (const name of inputs) feeds[name] = hostTensor(tensors.get(name)!, layer.shapes.get(name)!);
-      x = (await session.run(feeds)).y.data as Float32Array;
-    }
-    return x;
+    return forwardLayers(
+      this.weights.layers.length,
+      x,
+      async (l, x) => {
+        const layer = this.weights.layers[l];
+        const feeds: Record<string, HostTensor> = { x: hostTensor(x, [T, H]), cos, sin, mask };
+        const tensors = layerTensors(layer); // Q dequantized for this layer only
+        for (const name of inputs) feeds[name] = hostTensor(tensors.get(name)!, layer.shapes.get(name)!);
+        return (await session.run(feeds)).y.data as Float32Array;
+      },
+      { signal },
+    );
   }
 
   /** Logits [T, vocab] for every position. */
@@ -70,8 +71,14 @@ export class Transformer {
     return out.logits.data as Float32Array;
   }
 
-  /** −log p(targets[t] | ids[0..t]) for every position t. */
-  async nll(ids: Int32Array, targets: Int32Array, signal?: AbortSignal): Promise<Float32Array> {
+  /** −log p(targets[t] | ids[0..t]) for every position t, sequence by sequence. */
+  async nll(ids: Int32Array, targets: Int32Array, signal?: AbortSignal, batch = 1): Promise<Float32Array> {
+    if (batch > 1) {
+      const T = checkSequences(this.config, ids, batch);
+      const out = new Float32Array(ids.length);
+      for (let b = 0; b < batch; b++) out.set(await this.nll(ids.subarray(b * T, (b + 1) * T), targets.subarray(b * T, (b + 1) * T), signal), b * T);
+      return out;
+    }
     const x = await this.hidden(ids, signal);
     const session = await this.runtime.compile('head:nll', () => buildHeadGraph(this.config, 'nll'));
     const feeds = this.headFeeds(x, ids.length);
@@ -88,7 +95,18 @@ export class Transformer {
     };
   }
 
+  memoryUsage(): null {
+    return null;
+  }
+
   dispose(): Promise<void> {
     return this.runtime.dispose();
   }
+}
+
+/** The embedding rows of ids, [T, hidden] (ids checked by the caller). */
+export function embedRows(table: Float32Array, ids: Int32Array, H: number): Float32Array {
+  const x = new Float32Array(ids.length * H);
+  for (let t = 0; t < ids.length; t++) x.set(table.subarray(ids[t] * H, (ids[t] + 1) * H), t * H);
+  return x;
 }

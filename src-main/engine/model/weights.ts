@@ -12,6 +12,8 @@ import { LLAMA_MODULES, modulePath, type LinearModule } from '../io/targets';
 import { QuantizedFile } from '../runs/quantized-file';
 import { readJson } from '../io/json-file';
 import { RUN_FILES } from '../runs/run-dir';
+import { codebookLevels } from '../quant/codebook';
+import type { PackedMatrix } from '../tensor/nn';
 
 export interface LayerWeights {
   /** By decoder-graph input name: input_layernorm, q_proj, q_proj.bias, q_proj.lora_A, … */
@@ -23,6 +25,8 @@ export interface LayerWeights {
    * (packed codes + absmax in memory), so a model is never held as a float copy.
    */
   deferred?: Map<string, () => Float32Array>;
+  /** The deferred matrices in their stored form, for a device that dequantizes them itself. */
+  packed?: Map<string, PackedMatrix>;
 }
 
 /** One layer's tensors, deferred ones materialized (for the length of one layer's run). */
@@ -112,12 +116,15 @@ export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
   for (let l = 0; l < config.numLayers; l++) {
     const layer = set.layers[l];
     layer.deferred = new Map();
+    layer.packed = new Map();
     for (const m of LLAMA_MODULES) {
       const module = modulePath(l, m);
       if (!targets.has(module)) continue;
       const compact = await quantized.load(module);
       layer.tensors.delete(m);
       layer.deferred.set(m, () => quantized.dequantizeLoaded(compact));
+      const { info } = compact;
+      layer.packed.set(m, { packed: compact.packed, absmax: compact.absmax, levels: codebookLevels(info.quant, info.bits), bits: info.bits, blockSize: info.block_size });
     }
   }
   return set;
@@ -129,7 +136,7 @@ export async function attachAdapter(set: WeightSet, adapterDir: string): Promise
   const settings = adapterSettings(await readJson(configPath), configPath);
   const file = await openSafetensors(join(adapterDir, 'adapter_model.safetensors'));
   const modules = new Set<LinearModule>();
-  const layers: LayerWeights[] = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes), deferred: layer.deferred }));
+  const layers: LayerWeights[] = set.layers.map((layer) => ({ tensors: new Map(layer.tensors), shapes: new Map(layer.shapes), deferred: layer.deferred, packed: layer.packed }));
   for (let l = 0; l < set.config.numLayers; l++) {
     for (const m of LLAMA_MODULES) {
       const a = adapterKey(modulePath(l, m), 'lora_A');

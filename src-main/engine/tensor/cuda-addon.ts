@@ -69,10 +69,34 @@ export interface CudaNative {
   unpack(codes: NativeBuffer, packed: NativeBuffer, count: number, bits: number): void;
   memory(): { inUse: number; peak: number; free: number; total: number };
   synchronize(): Promise<void>;
+  /** The peak starts again from what is in use now. */
+  resetPeak(): void;
+
+  // The transformer's kernels (native/src/nn.h). Types are NATIVE_DTYPES codes (F32 or BF16
+  // for activations); offsets and strides are in elements.
+  gemmTyped(
+    c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, abType: number,
+    m: number, n: number, k: number, transA: boolean, transB: boolean, tf32: boolean, alpha: number, beta: number,
+    batch: number, strideA: number, strideB: number, strideC: number, offsetA: number, offsetB: number, offsetC: number,
+  ): void;
+  embedRows(out: NativeBuffer, table: NativeBuffer, tableType: number, ids: NativeBuffer, rows: number, hidden: number, vocab: number): void;
+  rmsNorm(out: NativeBuffer, outType: number, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number): void;
+  dequantPacked(out: NativeBuffer, outType: number, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: number, count: number, bits: number, blockSize: number): void;
+  cast(out: NativeBuffer, outType: number, input: NativeBuffer, count: number): void;
+  ropeHeads(
+    out: NativeBuffer, outType: number, input: NativeBuffer, inStride: number, colOffset: number,
+    batch: number, seq: number, heads: number, headDim: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null,
+  ): void;
+  causalSoftmax(p: NativeBuffer, pType: number, scores: NativeBuffer, batch: number, rows: number, keys: number, q0: number, window: number): void;
+  mergeHeads(out: NativeBuffer, outType: number, o: NativeBuffer, batch: number, heads: number, seq: number, headDim: number): void;
+  swiglu(out: NativeBuffer, outType: number, gate: NativeBuffer, up: NativeBuffer, count: number): void;
+  addBias(y: NativeBuffer, bias: NativeBuffer, rows: number, cols: number): void;
+  addInto(y: NativeBuffer, x: NativeBuffer, count: number): void;
+  rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number): void;
 }
 
 /** Bumped with every change of the exports above; a stale build is refused by name. */
-export const ADDON_ABI_VERSION = 2;
+export const ADDON_ABI_VERSION = 3;
 
 /** dtype codes shared with native/src/kernels.cuh. */
 export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;

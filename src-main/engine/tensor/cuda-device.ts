@@ -21,6 +21,8 @@ import {
 import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, type CudaNative, type NativeBuffer } from './cuda-addon';
 import { matrix, type Matrix } from './matrix';
 import { MAX_PASSES } from '../lowrank/cholesky-qr';
+import { CudaNeuralOps } from './cuda-nn';
+import type { ComputePrecision, NeuralOps } from './nn';
 
 /** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
 const CHOLESKY_SHIFTED = 1;
@@ -388,6 +390,10 @@ export class CudaDevice implements ComputeDevice {
       staging.dispose();
     }
     return q;
+  }
+
+  neuralOps(precision: ComputePrecision): NeuralOps {
+    return new CudaNeuralOps(this.native, precision, translate);
   }
 
   memoryUsage(): { inUse: number; peak: number } {

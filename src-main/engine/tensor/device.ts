@@ -6,6 +6,7 @@
 import type { FloatDtype } from '../io/dtypes';
 import type { QuantRule } from '../quant/codebook';
 import type { Matrix } from './matrix';
+import type { ComputePrecision, NeuralOps } from './nn';
 
 export type DeviceKind = 'cpu' | 'cuda';
 
@@ -146,6 +147,12 @@ export interface ComputeDevice {
   packCodes(codes: DeviceCodes, bits: number): Promise<Uint8Array>;
   /** A quantized matrix from its stored form (packed codes, absmax). */
   uploadQuantized(packed: Uint8Array, bits: number, count: number, absmax: Float32Array, codebook: Codebook): Promise<DeviceQuantized>;
+
+  /**
+   * The transformer's operations on this device (tensor/nn.ts), where the backend has them
+   * (CUDA); the CPU runs the model as compiled ONNX graphs instead (model/transformer.ts).
+   */
+  neuralOps?(precision: ComputePrecision): NeuralOps;
 
   /** Bytes of device memory in use now and at most so far (GPU); null where not tracked. */
   memoryUsage(): { inUse: number; peak: number } | null;

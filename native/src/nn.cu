@@ -1,0 +1,253 @@
+#include "nn.h"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
+#include "check.h"
+#include "kernels.cuh"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+int gridFor(int64_t count, int cap = 65535 * 8) {
+  int64_t g = (count + kThreads - 1) / kThreads;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(g, cap)));
+}
+
+__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+
+#define GRID_STRIDE(i, n) for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+/** Sum (or max) of one value per thread over a block of kThreads; every thread gets the result. */
+template <bool Max>
+__device__ float blockReduce(float v, float* shared) {
+  for (int o = 16; o > 0; o >>= 1) {
+    float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = Max ? fmaxf(v, other) : v + other;
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < kThreads / 32 ? shared[lane] : (Max ? -INFINITY : 0.f);
+    for (int o = 16; o > 0; o >>= 1) {
+      float other = __shfl_xor_sync(0xffffffffu, v, o);
+      v = Max ? fmaxf(v, other) : v + other;
+    }
+    if (lane == 0) shared[0] = v;
+  }
+  __syncthreads();
+  return shared[0];
+}
+
+template <typename T>
+__global__ void embedKernel(float* out, const T* table, const int32_t* ids, int64_t rows, int64_t hidden) {
+  GRID_STRIDE(i, rows * hidden) {
+    const int64_t r = i / hidden, c = i % hidden;
+    out[i] = load(table, static_cast<int64_t>(ids[r]) * hidden + c);
+  }
+}
+
+template <typename To>
+__global__ void __launch_bounds__(kThreads) rmsNormKernel(To* out, const float* x, const float* w, int64_t hidden, float eps) {
+  __shared__ float shared[32];
+  const float* row = x + blockIdx.x * hidden;
+  float s = 0;
+  for (int64_t c = threadIdx.x; c < hidden; c += kThreads) s += row[c] * row[c];
+  const float meanSq = blockReduce<false>(s, shared) / static_cast<float>(hidden);
+  const float inv = 1.f / sqrtf(meanSq + eps);
+  for (int64_t c = threadIdx.x; c < hidden; c += kThreads) store(out, blockIdx.x * hidden + c, (row[c] * inv) * w[c]);
+}
+
+template <typename To>
+__global__ void __launch_bounds__(kThreads) dequantPackedKernel(To* out, const uint8_t* packed, const float* absmax, const float* levels, int levelCount,
+                                                                 int64_t count, int bits, int64_t blockSize) {
+  __shared__ float lv[256];
+  for (int i = threadIdx.x; i < levelCount; i += kThreads) lv[i] = levels[i];
+  __syncthreads();
+  const uint32_t mask = (1u << bits) - 1u;
+  GRID_STRIDE(i, count) {
+    const int64_t bit = i * bits;
+    const int64_t byte = bit >> 3;
+    const int shift = static_cast<int>(bit & 7);
+    uint32_t v = packed[byte];
+    if (shift + bits > 8) v |= static_cast<uint32_t>(packed[byte + 1]) << 8;
+    const uint32_t code = (v >> shift) & mask;
+    // The product rounded to float32 first, as the CPU dequantizes (quant/blockwise.ts).
+    store(out, i, __fmul_rn(lv[code], absmax[i / blockSize]));
+  }
+}
+
+template <typename To>
+__global__ void castKernel(To* out, const float* in, int64_t count) {
+  GRID_STRIDE(i, count) store(out, i, in[i]);
+}
+
+template <typename To>
+__global__ void ropeHeadsKernel(To* out, RopeArgs a) {
+  const int64_t total = a.batch * a.seq * a.heads * a.headDim;
+  const int64_t half = a.headDim / 2;
+  GRID_STRIDE(i, total) {
+    const int64_t d = i % a.headDim;
+    const int64_t h = (i / a.headDim) % a.heads;
+    const int64_t s = (i / (a.headDim * a.heads)) % a.seq;
+    const int64_t b = i / (a.headDim * a.heads * a.seq);
+    const float* row = a.in + (b * a.seq + s) * a.inStride + a.colOffset + h * a.headDim;
+    float y = row[d];
+    if (a.cos) {
+      const float partner = d < half ? -row[d + half] : row[d - half];
+      y = __fadd_rn(__fmul_rn(y, a.cos[s * a.headDim + d]), __fmul_rn(partner, a.sin[s * a.headDim + d]));
+    }
+    const int64_t outHeads = a.heads * a.repeat;
+    for (int64_t r = 0; r < a.repeat; r++) {
+      const int64_t head = h * a.repeat + r;
+      store(out, ((b * outHeads + head) * a.seq + s) * a.headDim + d, y);
+    }
+  }
+}
+
+template <typename Tp>
+__global__ void __launch_bounds__(kThreads) causalSoftmaxKernel(Tp* p, const float* scores, int64_t rows, int64_t keys, int64_t q0, int64_t window) {
+  __shared__ float shared[32];
+  const int64_t row = blockIdx.x;  // over batch·rows
+  const int64_t q = q0 + row % rows;
+  const int64_t lo = window > 0 ? (q - window + 1 > 0 ? q - window + 1 : 0) : 0;
+  const int64_t hi = q < keys - 1 ? q : keys - 1;
+  const float* s = scores + row * keys;
+  float m = -INFINITY;
+  for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) m = fmaxf(m, s[j]);
+  m = blockReduce<true>(m, shared);
+  float sum = 0;
+  for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) sum += expf(s[j] - m);
+  sum = blockReduce<false>(sum, shared);
+  const float inv = 1.f / sum;
+  for (int64_t j = threadIdx.x; j < keys; j += kThreads) store(p, row * keys + j, (j >= lo && j <= hi) ? expf(s[j] - m) * inv : 0.f);
+}
+
+template <typename To>
+__global__ void mergeHeadsKernel(To* out, const float* o, int64_t batch, int64_t heads, int64_t seq, int64_t headDim) {
+  GRID_STRIDE(i, batch * heads * seq * headDim) {
+    const int64_t d = i % headDim;
+    const int64_t h = (i / headDim) % heads;
+    const int64_t s = (i / (headDim * heads)) % seq;
+    const int64_t b = i / (headDim * heads * seq);
+    store(out, i, o[((b * heads + h) * seq + s) * headDim + d]);
+  }
+}
+
+template <typename To>
+__global__ void swigluKernel(To* out, const float* gate, const float* up, int64_t count) {
+  GRID_STRIDE(i, count) {
+    const float g = gate[i];
+    // The CPU graph's order: (g · sigmoid(g)) · up.
+    const float sig = 1.f / (1.f + expf(-g));
+    store(out, i, __fmul_rn(__fmul_rn(g, sig), up[i]));
+  }
+}
+
+__global__ void addBiasKernel(float* y, const float* bias, int64_t rows, int64_t cols) {
+  GRID_STRIDE(i, rows * cols) y[i] += bias[i % cols];
+}
+
+__global__ void addIntoKernel(float* y, const float* x, int64_t count) {
+  GRID_STRIDE(i, count) y[i] += x[i];
+}
+
+__global__ void __launch_bounds__(kThreads) rowNllKernel(float* nll, const float* logits, const int32_t* targets, int64_t vocab) {
+  __shared__ float shared[32];
+  const int64_t row = blockIdx.x;
+  const float* z = logits + row * vocab;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) m = fmaxf(m, z[j]);
+  m = blockReduce<true>(m, shared);
+  float sum = 0;
+  for (int64_t j = threadIdx.x; j < vocab; j += kThreads) sum += expf(z[j] - m);
+  sum = blockReduce<false>(sum, shared);
+  if (threadIdx.x == 0) {
+    const int32_t t = targets[row];
+    nll[row] = t < 0 ? 0.f : (logf(sum) + m) - z[t];
+  }
+}
+
+void requireAct(int type, const char* what) {
+  if (type != kF32 && type != kBF16) throw NativeError(std::string(what) + ": activations are float32 or bfloat16");
+}
+
+void checkLaunch() { CUDA_CHECK(cudaGetLastError()); }
+
+}  // namespace
+
+#define DISPATCH(type, what, KERNEL_CALL)                            \
+  do {                                                               \
+    requireAct(type, what);                                          \
+    if ((type) == kF32) {                                            \
+      using T = float;                                               \
+      KERNEL_CALL;                                                   \
+    } else {                                                         \
+      using T = __nv_bfloat16;                                       \
+      KERNEL_CALL;                                                   \
+    }                                                                \
+    checkLaunch();                                                   \
+  } while (0)
+
+void launchEmbedRows(float* out, const void* table, int tableType, const int32_t* ids, int64_t rows, int64_t hidden, cudaStream_t stream) {
+  DISPATCH(tableType, "embedRows", (embedKernel<T><<<gridFor(rows * hidden), kThreads, 0, stream>>>(out, static_cast<const T*>(table), ids, rows, hidden)));
+}
+
+void launchRmsNorm(void* out, int outType, const float* x, const float* w, int64_t rows, int64_t hidden, float eps, cudaStream_t stream) {
+  if (rows == 0) return;
+  DISPATCH(outType, "rmsNorm", (rmsNormKernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(static_cast<T*>(out), x, w, hidden, eps)));
+}
+
+void launchDequantPacked(void* out, int outType, const uint8_t* packed, const float* absmax, const float* levels, int levelCount, int64_t count,
+                         int bits, int64_t blockSize, cudaStream_t stream) {
+  DISPATCH(outType, "dequantPacked",
+           (dequantPackedKernel<T><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), packed, absmax, levels, levelCount, count, bits, blockSize)));
+}
+
+void launchCast(void* out, int outType, const float* in, int64_t count, cudaStream_t stream) {
+  DISPATCH(outType, "cast", (castKernel<T><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), in, count)));
+}
+
+void launchRopeHeads(void* out, int outType, const RopeArgs& a, cudaStream_t stream) {
+  const int64_t total = a.batch * a.seq * a.heads * a.headDim;
+  DISPATCH(outType, "ropeHeads", (ropeHeadsKernel<T><<<gridFor(total), kThreads, 0, stream>>>(static_cast<T*>(out), a)));
+}
+
+void launchCausalSoftmax(void* p, int pType, const float* scores, int64_t batch, int64_t rows, int64_t keys, int64_t q0, int64_t window,
+                         cudaStream_t stream) {
+  if (batch * rows == 0) return;
+  DISPATCH(pType, "causalSoftmax",
+           (causalSoftmaxKernel<T><<<static_cast<unsigned>(batch * rows), kThreads, 0, stream>>>(static_cast<T*>(p), scores, rows, keys, q0, window)));
+}
+
+void launchMergeHeads(void* out, int outType, const float* o, int64_t batch, int64_t heads, int64_t seq, int64_t headDim, cudaStream_t stream) {
+  DISPATCH(outType, "mergeHeads",
+           (mergeHeadsKernel<T><<<gridFor(batch * heads * seq * headDim), kThreads, 0, stream>>>(static_cast<T*>(out), o, batch, heads, seq, headDim)));
+}
+
+void launchSwiglu(void* out, int outType, const float* gate, const float* up, int64_t count, cudaStream_t stream) {
+  DISPATCH(outType, "swiglu", (swigluKernel<T><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), gate, up, count)));
+}
+
+void launchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+  addBiasKernel<<<gridFor(rows * cols), kThreads, 0, stream>>>(y, bias, rows, cols);
+  checkLaunch();
+}
+
+void launchAddInto(float* y, const float* x, int64_t count, cudaStream_t stream) {
+  addIntoKernel<<<gridFor(count), kThreads, 0, stream>>>(y, x, count);
+  checkLaunch();
+}
+
+void launchRowNll(float* nll, const float* logits, const int32_t* targets, int64_t rows, int64_t vocab, cudaStream_t stream) {
+  if (rows == 0) return;
+  rowNllKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(nll, logits, targets, vocab);
+  checkLaunch();
+}

@@ -1,0 +1,193 @@
+// A model resident on a device with neural-network kernels (tensor/nn.ts): the layer
+// definition of layer.ts run eagerly, the forward loop of forward.ts, the head in blocks of
+// rows. A quantized backbone is uploaded as packed codes + absmax and each product
+// dequantizes its weight just in time, so the device never holds a float copy of the layers.
+import { CancelledError, UserError } from '../errors';
+import type { ModelConfig } from '../io/hf-config';
+import { LLAMA_MODULES, type LinearModule } from '../io/targets';
+import { TensorScope } from '../tensor/device';
+import type { AttentionShape, LinearWeights, NeuralOps, NnTensor, NnVector, NnWeight } from '../tensor/nn';
+import { forwardLayers } from './forward';
+import { checkSequences, type LanguageModel } from './language-model';
+import { decoderLayer, type LayerNormName, type LayerOps } from './layer';
+import { ropeTables, slidingWindowOf } from './rope';
+import type { WeightSet } from './weights';
+
+interface DeviceLayer {
+  norms: Record<LayerNormName, NnVector>;
+  linears: Record<LinearModule, LinearWeights>;
+}
+
+/** One layer's operations for one pass; everything it makes is freed when the layer is done. */
+class DeviceLayerOps implements LayerOps<NnTensor> {
+  readonly scope = new TensorScope();
+  constructor(
+    private readonly nn: NeuralOps,
+    private readonly layer: DeviceLayer,
+    private readonly shape: AttentionShape,
+    private readonly eps: number,
+  ) {}
+  rmsNorm(x: NnTensor, w: LayerNormName): NnTensor {
+    return this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps));
+  }
+  linear(x: NnTensor, m: LinearModule): NnTensor {
+    return this.scope.track(this.nn.linear(x, this.layer.linears[m]));
+  }
+  attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
+    return this.scope.track(this.nn.attention(q, k, v, this.shape));
+  }
+  swiglu(gate: NnTensor, up: NnTensor): NnTensor {
+    return this.scope.track(this.nn.swiglu(gate, up));
+  }
+  residual(x: NnTensor, y: NnTensor): NnTensor {
+    // y is a fresh product output: the sum goes into it, x stays as it is.
+    this.nn.addInto(y, x);
+    return y;
+  }
+}
+
+export class DeviceModel implements LanguageModel {
+  private readonly rope = new Map<number, { cos: NnVector; sin: NnVector }>();
+  private disposed = false;
+
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly nn: NeuralOps,
+    private readonly layers: DeviceLayer[],
+    private readonly embedTable: NnWeight,
+    private readonly norm: NnVector,
+    private readonly head: NnWeight,
+    private readonly owned: Array<{ dispose(): void }>,
+    readonly where: string,
+    /** Device bytes the weights hold (packed matrices at their packed size). */
+    readonly weightBytes: number,
+  ) {}
+
+  /** Uploads a weight set (packed matrices stay packed); `where` names the device for reports. */
+  static load(weights: WeightSet, nn: NeuralOps, where: string): DeviceModel {
+    const config = weights.config;
+    const act = config.raw.hidden_act ?? 'silu';
+    if (act !== 'silu') throw new UserError(`hidden_act '${String(act)}' is not supported (only silu)`);
+    const owned: Array<{ dispose(): void }> = [];
+    let bytes = 0;
+    const keep = <T extends NnWeight | NnVector>(t: T): T => {
+      owned.push(t);
+      bytes += 'bytes' in t ? t.bytes : 4 * t.length;
+      return t;
+    };
+    try {
+      const layers = weights.layers.map((layer): DeviceLayer => {
+        const vec = (name: string) => keep(nn.vector(layer.tensors.get(name)!));
+        const matrix = (name: string) => {
+          const [rows, cols] = layer.shapes.get(name)!;
+          const packed = layer.packed?.get(name);
+          return keep(packed ? nn.packedWeight(packed, rows, cols) : nn.denseWeight(layer.tensors.get(name)!, rows, cols));
+        };
+        const linears = {} as Record<LinearModule, LinearWeights>;
+        for (const m of LLAMA_MODULES) {
+          const w: LinearWeights = { weight: matrix(m) };
+          if (layer.tensors.has(`${m}.bias`)) w.bias = vec(`${m}.bias`);
+          if (weights.lora?.modules.includes(m)) w.lora = { a: matrix(`${m}.lora_A`), b: matrix(`${m}.lora_B`), scaling: weights.lora.scaling };
+          linears[m] = w;
+        }
+        return { norms: { input_layernorm: vec('input_layernorm'), post_attention_layernorm: vec('post_attention_layernorm') }, linears };
+      });
+      const { vocabSize: V, hiddenSize: H } = config;
+      const embedTable = keep(nn.denseWeight(weights.embed, V, H));
+      const head = weights.lmHead === weights.embed ? embedTable : keep(nn.denseWeight(weights.lmHead, V, H));
+      const norm = keep(nn.vector(weights.norm));
+      return new DeviceModel(config, nn, layers, embedTable, norm, head, owned, where, bytes);
+    } catch (e) {
+      for (const t of owned) t.dispose();
+      throw e;
+    }
+  }
+
+  private ropeFor(seq: number): { cos: NnVector; sin: NnVector } {
+    let t = this.rope.get(seq);
+    if (!t) {
+      const { cos, sin } = ropeTables(this.config, seq);
+      t = { cos: this.nn.vector(cos), sin: this.nn.vector(sin) };
+      this.rope.set(seq, t);
+    }
+    return t;
+  }
+
+  /** The normed final hidden states of `batch` stacked sequences (the caller frees them). */
+  private async normedHidden(ids: Int32Array, batch: number, signal?: AbortSignal): Promise<NnTensor> {
+    if (this.disposed) throw new Error('the model was used after dispose()');
+    const seq = checkSequences(this.config, ids, batch);
+    const c = this.config;
+    const shape: AttentionShape = {
+      batch,
+      seq,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      ...this.ropeFor(seq),
+      window: slidingWindowOf(c) ?? 0,
+    };
+    const x0 = this.nn.embed(this.embedTable, ids);
+    let last: NnTensor = x0;
+    try {
+      last = await forwardLayers(
+        this.layers.length,
+        x0,
+        (l, x) => {
+          const ops = new DeviceLayerOps(this.nn, this.layers[l], shape, c.rmsNormEps);
+          try {
+            return ops.scope.keep(decoderLayer(ops, x));
+          } finally {
+            ops.scope.dispose();
+          }
+        },
+        {
+          signal,
+          onInput: (_, x) => {
+            last = x;
+          },
+          onDone: (_, x) => x.dispose(),
+        },
+      );
+      return this.nn.rmsNorm(last, this.norm, c.rmsNormEps);
+    } finally {
+      last.dispose();
+    }
+  }
+
+  async nll(ids: Int32Array, targets: Int32Array, signal?: AbortSignal, batch = 1): Promise<Float32Array> {
+    if (targets.length !== ids.length) throw new UserError(`ids and targets must have the same length (${ids.length}, ${targets.length})`);
+    for (const t of targets) if (t < 0 || t >= this.config.vocabSize) throw new UserError(`target id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
+    const x = await this.normedHidden(ids, batch, signal);
+    try {
+      if (signal?.aborted) throw new CancelledError();
+      return await this.nn.rowNll(x, this.head, targets);
+    } finally {
+      x.dispose();
+    }
+  }
+
+  async logits(ids: Int32Array): Promise<Float32Array> {
+    const x = await this.normedHidden(ids, 1);
+    try {
+      return await this.nn.logits(x, this.head);
+    } finally {
+      x.dispose();
+    }
+  }
+
+  memoryUsage(): { inUse: number; peak: number } {
+    return this.nn.memoryUsage();
+  }
+
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.owned) t.dispose();
+    for (const t of this.rope.values()) {
+      t.cos.dispose();
+      t.sin.dispose();
+    }
+  }
+}

@@ -1,0 +1,93 @@
+// The neural-network operations a device offers to the model (model/): the pieces of a
+// decoder layer and its head, on device-resident activations and weights. A backend that
+// implements them (today: CUDA) runs the one layer definition of model/layer.ts eagerly;
+// the CPU runs the same definition compiled into an ONNX graph instead.
+//
+// Precision: 'fp32' is float32 throughout (products in full float32); 'bf16' stores the
+// operands of every product (weights and the activations that feed them) in bfloat16 and
+// accumulates in float32, while the residual stream, product outputs, norms, softmax and the
+// loss stay float32.
+
+export type ComputePrecision = 'fp32' | 'bf16';
+
+/** A row-major [rows, cols] activation on a device. */
+export interface NnTensor {
+  readonly rows: number;
+  readonly cols: number;
+  dispose(): void;
+}
+
+/** A frozen [rows, cols] weight matrix on a device: dense in the compute precision, or packed codes. */
+export interface NnWeight {
+  readonly rows: number;
+  readonly cols: number;
+  /** Device bytes it holds. */
+  readonly bytes: number;
+  dispose(): void;
+}
+
+/** A float32 vector on a device (norm weights, biases, rotary tables). */
+export interface NnVector {
+  readonly length: number;
+  dispose(): void;
+}
+
+/** A quantized matrix in its stored form (runs/quantized-file.ts) and its codebook's levels. */
+export interface PackedMatrix {
+  packed: Uint8Array;
+  absmax: Float32Array;
+  levels: Float32Array;
+  bits: number;
+  blockSize: number;
+}
+
+export interface LinearWeights {
+  weight: NnWeight;
+  bias?: NnVector;
+  /** A LoRA branch s·(x·Aᵀ)·Bᵀ, A [r, in] and B [out, r]. */
+  lora?: { a: NnWeight; b: NnWeight; scaling: number };
+}
+
+export interface AttentionShape {
+  /** Sequences of `seq` tokens each, stacked: q, k, v have batch·seq rows. */
+  batch: number;
+  seq: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Rotary tables [seq, headDim]. */
+  cos: NnVector;
+  sin: NnVector;
+  /** Keys more than window − 1 positions back are masked; 0: no window. */
+  window: number;
+}
+
+export interface NeuralOps {
+  readonly precision: ComputePrecision;
+
+  /** A dense weight in the compute precision. */
+  denseWeight(data: Float32Array, rows: number, cols: number): NnWeight;
+  /** A quantized weight kept packed on the device; products dequantize it just in time. */
+  packedWeight(m: PackedMatrix, rows: number, cols: number): NnWeight;
+  vector(data: Float32Array): NnVector;
+
+  /** Rows of an embedding table [vocab, hidden] (ids checked by the caller), float32. */
+  embed(table: NnWeight, ids: Int32Array): NnTensor;
+  /** x·(mean(x²) + eps)^(−½)·w per row, in the compute precision. */
+  rmsNorm(x: NnTensor, w: NnVector, eps: number): NnTensor;
+  /** x·Wᵀ (+ bias) (+ the LoRA branch), float32; x in the compute precision. */
+  linear(x: NnTensor, w: LinearWeights): NnTensor;
+  /** Causal multi-head attention with rotary positions and grouped K/V heads, in the compute precision. */
+  attention(q: NnTensor, k: NnTensor, v: NnTensor, shape: AttentionShape): NnTensor;
+  /** silu(gate)·up, in the compute precision. */
+  swiglu(gate: NnTensor, up: NnTensor): NnTensor;
+  /** y += x (float32). */
+  addInto(y: NnTensor, x: NnTensor): void;
+  /** −log softmax(x·headᵀ)[target] per row of a normed x, the vocabulary in chunks; 0 where target < 0. */
+  rowNll(x: NnTensor, head: NnWeight, targets: Int32Array): Promise<Float32Array>;
+  /** x·headᵀ per row, to the host [rows, vocab]. */
+  logits(x: NnTensor, head: NnWeight): Promise<Float32Array>;
+  /** Bytes of device memory in use now and at most since the last resetPeak. */
+  memoryUsage(): { inUse: number; peak: number };
+  resetPeak(): void;
+}
