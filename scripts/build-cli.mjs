@@ -20,3 +20,5 @@ await build({ ...common, entryPoints: ['scripts/crosscheck/xcheck-grads.ts'], ou
 // The GPU benchmark of one matrix, for scripts/device/gpu-check.sh.
 await build({ ...common, entryPoints: ['bench/loftq-matrix.bench.ts'], outfile: 'dist/bench-loftq-matrix.cjs' });
 await build({ ...common, entryPoints: ['bench/device-ops.bench.ts'], outfile: 'dist/bench-device-ops.cjs' });
+// The GPU forward benchmark and the Hugging Face cross-check's dumps, for scripts/device/gpu-forward.sh.
+await build({ ...common, entryPoints: ['bench/forward-gpu.bench.ts'], outfile: 'dist/bench-forward-gpu.cjs' });

@@ -18,7 +18,12 @@ interface DeviceLayer {
   linears: Record<LinearModule, LinearWeights>;
 }
 
-/** One layer's operations for one pass; everything it makes is freed when the layer is done. */
+/**
+ * One layer's operations for one pass. What it makes is freed when the layer is done, and
+ * sooner where decoderLayer uses a value once: q, k, v after attention, gate and up after
+ * SwiGLU, the residual h once the next sum has taken it (the MLP's 2 × rows × intermediate
+ * floats are the largest activations of a layer).
+ */
 class DeviceLayerOps implements LayerOps<NnTensor> {
   readonly scope = new TensorScope();
   constructor(
@@ -34,14 +39,21 @@ class DeviceLayerOps implements LayerOps<NnTensor> {
     return this.scope.track(this.nn.linear(x, this.layer.linears[m]));
   }
   attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
-    return this.scope.track(this.nn.attention(q, k, v, this.shape));
+    const out = this.scope.track(this.nn.attention(q, k, v, this.shape));
+    for (const t of [q, k, v]) this.scope.release(t);
+    return out;
   }
   swiglu(gate: NnTensor, up: NnTensor): NnTensor {
-    return this.scope.track(this.nn.swiglu(gate, up));
+    const out = this.scope.track(this.nn.swiglu(gate, up));
+    this.scope.release(gate);
+    this.scope.release(up);
+    return out;
   }
   residual(x: NnTensor, y: NnTensor): NnTensor {
-    // y is a fresh product output: the sum goes into it, x stays as it is.
+    // y is a fresh product output: the sum goes into it. x is not used again; the layer's
+    // own input is not this scope's to free (the forward loop frees it).
     this.nn.addInto(y, x);
+    this.scope.release(x);
     return y;
   }
 }

@@ -22,7 +22,7 @@ import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, ty
 import { matrix, type Matrix } from './matrix';
 import { MAX_PASSES } from '../lowrank/cholesky-qr';
 import { CudaNeuralOps } from './cuda-nn';
-import type { ComputePrecision, NeuralOps } from './nn';
+import type { ComputePrecision, NeuralLimits, NeuralOps } from './nn';
 
 /** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
 const CHOLESKY_SHIFTED = 1;
@@ -392,8 +392,8 @@ export class CudaDevice implements ComputeDevice {
     return q;
   }
 
-  neuralOps(precision: ComputePrecision): NeuralOps {
-    return new CudaNeuralOps(this.native, precision, translate);
+  neuralOps(precision: ComputePrecision, limits: NeuralLimits = {}): NeuralOps {
+    return new CudaNeuralOps(this.native, precision, translate, limits);
   }
 
   memoryUsage(): { inUse: number; peak: number } {

@@ -62,6 +62,14 @@ export interface AttentionShape {
   window: number;
 }
 
+/** Working-set bounds of the blocked operations (bytes); the defaults suit a large GPU. */
+export interface NeuralLimits {
+  /** One block of attention scores and probabilities (queries are processed in blocks). */
+  scoreBlockBytes?: number;
+  /** One block of logits rows (the vocabulary's cross-entropy is computed in row blocks). */
+  logitBlockBytes?: number;
+}
+
 export interface NeuralOps {
   readonly precision: ComputePrecision;
 

@@ -1,0 +1,60 @@
+"""Summary of scripts/device/gpu-forward.sh: the numerics checks and the ratios against
+transformers measured in the same run (tokens/s ours / theirs, peak memory ours / theirs).
+
+  python3 scripts/device/summarize_forward.py WORK_DIR   (prints a table, writes WORK_DIR/forward-results.json)
+"""
+import glob
+import json
+import os
+import sys
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def main():
+    work = sys.argv[1]
+    out = {"checks": {}, "bench": []}
+    for name in ["tiny", "demo"]:
+        c = read(os.path.join(work, f"check-{name}.json"))
+        if c:
+            out["checks"][name] = c
+            print(f"check {name}: fp32 logits vs HF fp32 {c['ours_fp32_vs_hf_fp32']:.2e} (bound 1e-4) {'PASS' if c['pass_fp32_logits'] else 'FAIL'}; "
+                  f"bf16 vs HF fp32 {c['ours_bf16_vs_hf_fp32']:.2e} (HF bf16 vs HF fp32 {c['hf_bf16_vs_hf_fp32']:.2e}) {'PASS' if c['pass_bf16_logits'] else 'FAIL'}; "
+                  f"ppl ours bf16 {c['ours_bf16_ppl']:.4f} vs HF bf16 {c['hf_bf16_ppl']:.4f} ({100 * c['ours_bf16_ppl_vs_hf_bf16']:+.3f}%) {'PASS' if c['pass_bf16_ppl'] else 'FAIL'}; "
+                  f"ours fp32 {c['ours_fp32_ppl']:.4f} vs HF fp32 {c['hf_fp32_ppl']:.4f}")
+        else:
+            print(f"check {name}: missing")
+    for hf_path in sorted(glob.glob(os.path.join(work, "hf-*.json"))):
+        model = os.path.basename(hf_path)[3:-5]
+        hf = read(hf_path)
+        if not hf:
+            continue
+        for ours_path in sorted(glob.glob(os.path.join(work, f"ours-{model}-*.json"))):
+            ours = read(ours_path)
+            if not ours:
+                continue
+            bits, batch = os.path.basename(ours_path)[len(f"ours-{model}-"):-5].split("-b")
+            r = ours["results"][0]
+            row = {
+                "model": model, "bits": int(bits), "batch": int(batch), "seq": r["seq"],
+                "ours_tokens_per_s": r["tokens_per_s"], "hf_tokens_per_s": hf["tokens_per_s"], "hf_batch": hf["batch"],
+                "speed_ratio": r["tokens_per_s"] / hf["tokens_per_s"],
+                "ours_peak_bytes": r["peak_bytes"], "hf_peak_bytes": hf["peak_bytes"],
+                "memory_ratio": r["peak_bytes"] / hf["peak_bytes"], "ours_weight_bytes": r["weight_bytes"],
+            }
+            out["bench"].append(row)
+            print(f"{model} {bits}-bit Q + adapter, batch {batch} x {r['seq']}: {r['tokens_per_s']:.0f} tokens/s vs HF bf16 (batch {hf['batch']}) "
+                  f"{hf['tokens_per_s']:.0f} = {row['speed_ratio']:.2f}x (target >= 0.5); peak {r['peak_bytes'] / 2**30:.2f} GiB vs "
+                  f"{hf['peak_bytes'] / 2**30:.2f} GiB = {row['memory_ratio']:.3f} (target <= 0.333)")
+    with open(os.path.join(work, "forward-results.json"), "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+// A JavaScript model of the addon's transformer kernels and typed products (native/src/nn.h,
+// blas.h), with the same arguments, layouts, strides, offsets and bf16 rounding: it lets the
+// CPU suite test the CUDA operations' bookkeeping (tensor/cuda-nn.ts) — which buffer goes
+// where, at which offset and stride — that the GPU machine then runs on the real kernels.
+// Sizes are checked as the addon checks them.
+import type { CudaNative, NativeBuffer } from '../engine/tensor/cuda-addon';
+
+const F32 = 0;
+const BF16 = 2;
+
+interface FakeBuffer extends NativeBuffer {
+  bytes: ArrayBuffer;
+  freed: boolean;
+}
+
+function bf16Round(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer);
+  if (Number.isNaN(v)) return v;
+  const lsb = (u[0] >> 16) & 1;
+  u[0] = ((u[0] + 0x7fff + lsb) >>> 16) << 16;
+  return f[0];
+}
+
+/** Element access of a buffer as float32 or bfloat16 (bf16 stored as its 16 bits). */
+function view(b: NativeBuffer, type: number) {
+  const fb = b as FakeBuffer;
+  if (fb.freed) throw new Error('a freed buffer was used');
+  if (type === F32) {
+    const a = new Float32Array(fb.bytes);
+    return { length: a.length, get: (i: number) => a[i], set: (i: number, v: number) => void (a[i] = v) };
+  }
+  if (type !== BF16) throw new Error(`fake addon: type ${type}`);
+  const h = new Uint16Array(fb.bytes);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  return {
+    length: h.length,
+    get: (i: number) => {
+      u[0] = h[i] << 16;
+      return f[0];
+    },
+    set: (i: number, v: number) => {
+      f[0] = bf16Round(v);
+      h[i] = u[0] >>> 16;
+    },
+  };
+}
+
+function need(b: NativeBuffer, bytes: number, what: string): void {
+  if ((b as FakeBuffer).bytes.byteLength < bytes) throw new Error(`${what}: the device buffer holds ${(b as FakeBuffer).bytes.byteLength} bytes, ${bytes} needed`);
+}
+
+const size = (type: number) => (type === BF16 ? 2 : 4);
+
+export function fakeCudaNative(): CudaNative & { live(): number } {
+  let inUse = 0;
+  let peak = 0;
+  const live = new Set<FakeBuffer>();
+  const native = {
+    abiVersion: 3,
+    live: () => live.size,
+    alloc(bytes: number): NativeBuffer {
+      const b = { bytes: new ArrayBuffer(bytes), freed: false } as unknown as FakeBuffer;
+      live.add(b);
+      inUse += bytes;
+      peak = Math.max(peak, inUse);
+      return b;
+    },
+    free(buf: NativeBuffer) {
+      const b = buf as FakeBuffer;
+      if (b.freed) throw new Error('double free');
+      b.freed = true;
+      live.delete(b);
+      inUse -= b.bytes.byteLength;
+    },
+    upload(dst: NativeBuffer, data: ArrayBufferView) {
+      need(dst, data.byteLength, 'upload');
+      new Uint8Array((dst as FakeBuffer).bytes).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    },
+    async download(src: NativeBuffer, bytes: number): Promise<ArrayBuffer> {
+      need(src, bytes, 'download');
+      return (src as FakeBuffer).bytes.slice(0, bytes);
+    },
+    copy(dst: NativeBuffer, dOff: number, src: NativeBuffer, sOff: number, bytes: number) {
+      need(dst, dOff + bytes, 'copy');
+      need(src, sOff + bytes, 'copy');
+      new Uint8Array((dst as FakeBuffer).bytes).set(new Uint8Array((src as FakeBuffer).bytes, sOff, bytes), dOff);
+    },
+    memory: () => ({ inUse, peak, free: 0, total: 0 }),
+    resetPeak() {
+      peak = inUse;
+    },
+    gemmTyped(c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, abType: number, m: number, n: number, k: number, transA: boolean, transB: boolean, _tf32: boolean, alpha: number, beta: number, batch: number, sA: number, sB: number, sC: number, oA: number, oB: number, oC: number) {
+      need(a, (oA + (batch - 1) * sA + m * k) * size(abType), 'gemmTyped A');
+      need(b, (oB + (batch - 1) * sB + k * n) * size(abType), 'gemmTyped B');
+      need(c, (oC + (batch - 1) * sC + m * n) * size(cType), 'gemmTyped C');
+      const [A, B, C] = [view(a, abType), view(b, abType), view(c, cType)];
+      for (let z = 0; z < batch; z++) {
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let p = 0; p < k; p++) {
+              const av = A.get(oA + z * sA + (transA ? p * m + i : i * k + p));
+              const bv = B.get(oB + z * sB + (transB ? j * k + p : p * n + j));
+              s += av * bv;
+            }
+            const idx = oC + z * sC + i * n + j;
+            C.set(idx, Math.fround(alpha * s + (beta ? beta * C.get(idx) : 0)));
+          }
+        }
+      }
+    },
+    embedRows(out: NativeBuffer, table: NativeBuffer, type: number, ids: NativeBuffer, rows: number, hidden: number, vocab: number) {
+      need(table, vocab * hidden * size(type), 'embedRows table');
+      const [O, T, I] = [view(out, F32), view(table, type), new Int32Array((ids as FakeBuffer).bytes)];
+      for (let r = 0; r < rows; r++) for (let c = 0; c < hidden; c++) O.set(r * hidden + c, T.get(I[r] * hidden + c));
+    },
+    rmsNorm(out: NativeBuffer, type: number, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number) {
+      const [O, X, W] = [view(out, type), view(x, F32), view(w, F32)];
+      for (let r = 0; r < rows; r++) {
+        let ss = 0;
+        for (let c = 0; c < hidden; c++) ss += X.get(r * hidden + c) ** 2;
+        const inv = Math.fround(1 / Math.sqrt(Math.fround(ss / hidden) + eps));
+        for (let c = 0; c < hidden; c++) O.set(r * hidden + c, Math.fround(Math.fround(X.get(r * hidden + c) * inv) * W.get(c)));
+      }
+    },
+    dequantPacked(out: NativeBuffer, type: number, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: number, count: number, bits: number, blockSize: number) {
+      need(packed, Math.ceil((count * bits) / 8), 'dequantPacked codes');
+      const [O, P, S, L] = [view(out, type), new Uint8Array((packed as FakeBuffer).bytes), view(absmax, F32), view(levels, F32)];
+      for (let i = 0; i < count; i++) {
+        const bit = i * bits;
+        let v = P[bit >> 3];
+        if ((bit & 7) + bits > 8) v |= P[(bit >> 3) + 1] << 8;
+        const code = (v >> (bit & 7)) & ((1 << bits) - 1);
+        if (code >= levelCount) throw new Error('code beyond the levels');
+        O.set(i, Math.fround(L.get(code) * S.get(Math.floor(i / blockSize))));
+      }
+    },
+    cast(out: NativeBuffer, type: number, input: NativeBuffer, count: number) {
+      const [O, I] = [view(out, type), view(input, F32)];
+      for (let i = 0; i < count; i++) O.set(i, I.get(i));
+    },
+    ropeHeads(out: NativeBuffer, type: number, input: NativeBuffer, inStride: number, colOffset: number, batch: number, seq: number, heads: number, hd: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null) {
+      need(out, batch * seq * heads * repeat * hd * size(type), 'ropeHeads out');
+      need(input, batch * seq * inStride * 4, 'ropeHeads in');
+      const [O, I] = [view(out, type), view(input, F32)];
+      const [C, S] = [cos && view(cos, F32), sin && view(sin, F32)];
+      const half = hd / 2;
+      for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) for (let d = 0; d < hd; d++) {
+        const row = (b * seq + s) * inStride + colOffset + h * hd;
+        let y = I.get(row + d);
+        if (C && S) {
+          const partner = d < half ? -I.get(row + d + half) : I.get(row + d - half);
+          y = Math.fround(Math.fround(y * C.get(s * hd + d)) + Math.fround(partner * S.get(s * hd + d)));
+        }
+        for (let r = 0; r < repeat; r++) O.set(((b * heads * repeat + h * repeat + r) * seq + s) * hd + d, y);
+      }
+    },
+    causalSoftmax(p: NativeBuffer, type: number, scores: NativeBuffer, batch: number, rows: number, keys: number, q0: number, window: number) {
+      if (q0 + rows > keys) throw new Error('causalSoftmax: q0 + rows > keys');
+      need(scores, batch * rows * keys * 4, 'causalSoftmax scores');
+      const [P, Sc] = [view(p, type), view(scores, F32)];
+      for (let row = 0; row < batch * rows; row++) {
+        const q = q0 + (row % rows);
+        const lo = window > 0 ? Math.max(0, q - window + 1) : 0;
+        let m = -Infinity;
+        for (let j = lo; j <= q; j++) m = Math.max(m, Sc.get(row * keys + j));
+        let sum = 0;
+        for (let j = lo; j <= q; j++) sum += Math.exp(Sc.get(row * keys + j) - m);
+        for (let j = 0; j < keys; j++) P.set(row * keys + j, j >= lo && j <= q ? Math.exp(Sc.get(row * keys + j) - m) / sum : 0);
+      }
+    },
+    mergeHeads(out: NativeBuffer, type: number, o: NativeBuffer, batch: number, heads: number, seq: number, hd: number) {
+      const [O, I] = [view(out, type), view(o, F32)];
+      for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) for (let d = 0; d < hd; d++) {
+        O.set(((b * seq + s) * heads + h) * hd + d, I.get(((b * heads + h) * seq + s) * hd + d));
+      }
+    },
+    swiglu(out: NativeBuffer, type: number, gate: NativeBuffer, up: NativeBuffer, count: number) {
+      const [O, G, U] = [view(out, type), view(gate, F32), view(up, F32)];
+      for (let i = 0; i < count; i++) {
+        const g = G.get(i);
+        O.set(i, Math.fround(Math.fround(g / (1 + Math.exp(-g))) * U.get(i)));
+      }
+    },
+    addBias(y: NativeBuffer, bias: NativeBuffer, rows: number, cols: number) {
+      const [Y, B] = [view(y, F32), view(bias, F32)];
+      for (let i = 0; i < rows * cols; i++) Y.set(i, Y.get(i) + B.get(i % cols));
+    },
+    addInto(y: NativeBuffer, x: NativeBuffer, count: number) {
+      const [Y, X] = [view(y, F32), view(x, F32)];
+      for (let i = 0; i < count; i++) Y.set(i, Y.get(i) + X.get(i));
+    },
+    rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number) {
+      need(logits, rows * vocab * 4, 'rowNll logits');
+      const [N, Z, T] = [view(nll, F32), view(logits, F32), new Int32Array((targets as FakeBuffer).bytes)];
+      for (let r = 0; r < rows; r++) {
+        let m = -Infinity;
+        for (let j = 0; j < vocab; j++) m = Math.max(m, Z.get(r * vocab + j));
+        let sum = 0;
+        for (let j = 0; j < vocab; j++) sum += Math.exp(Z.get(r * vocab + j) - m);
+        N.set(r, T[r] < 0 ? 0 : Math.log(sum) + m - Z.get(r * vocab + T[r]));
+      }
+    },
+  };
+  return native as unknown as CudaNative & { live(): number };
+}
