@@ -864,30 +864,31 @@ napi_value Cast(napi_env env, napi_callback_info info) {
 
 napi_value RopeHeads(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
-    Args a(env, info, 12);
+    Args a(env, info, 13);
     Buffer* out = a.buffer(0);
     const int type = static_cast<int>(a.integer(1, 0, 3));
     Buffer* in = a.buffer(2);
     RopeArgs r{};
-    r.inStride = a.integer(3, 1);
-    r.colOffset = a.integer(4);
-    r.batch = a.integer(5);
-    r.seq = a.integer(6);
-    r.heads = a.integer(7);
-    r.headDim = a.integer(8, 2);
-    r.repeat = a.integer(9, 1);
-    Buffer* cos = a.buffer(10, true);
-    Buffer* sin = a.buffer(11, true);
+    r.inType = static_cast<int>(a.integer(3, 0, 3));
+    r.inStride = a.integer(4, 1);
+    r.colOffset = a.integer(5);
+    r.batch = a.integer(6);
+    r.seq = a.integer(7);
+    r.heads = a.integer(8);
+    r.headDim = a.integer(9, 2);
+    r.repeat = a.integer(10, 1);
+    Buffer* cos = a.buffer(11, true);
+    Buffer* sin = a.buffer(12, true);
     if ((cos == nullptr) != (sin == nullptr)) throw JsError("ropeHeads: cos and sin go together");
     if (r.headDim % 2) throw JsError("ropeHeads: the head dimension must be even");
     if (r.colOffset + r.heads * r.headDim > r.inStride) throw JsError("ropeHeads: the heads run past the input's row");
     checkBytes(out, actBytes(r.batch * r.seq * r.heads * r.repeat * r.headDim, type), "ropeHeads out");
-    checkBytes(in, actBytes(r.batch * r.seq * r.inStride, kF32), "ropeHeads in");
+    checkBytes(in, actBytes(r.batch * r.seq * r.inStride, r.inType), "ropeHeads in");
     if (cos) {
       checkBytes(cos, actBytes(r.seq * r.headDim, kF32), "ropeHeads cos");
       checkBytes(sin, actBytes(r.seq * r.headDim, kF32), "ropeHeads sin");
     }
-    r.in = at<float>(in);
+    r.in = in->ptr;
     r.cos = cos ? at<float>(cos) : nullptr;
     r.sin = sin ? at<float>(sin) : nullptr;
     launchRopeHeads(out->ptr, type, r, ctx().stream);
@@ -910,6 +911,27 @@ napi_value CausalSoftmax(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value FlashAttention(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 11);
+    Buffer* out = a.buffer(0);
+    Buffer* q = a.buffer(1);
+    Buffer* k = a.buffer(2);
+    Buffer* v = a.buffer(3);
+    const int64_t batch = a.integer(4), seq = a.integer(5), heads = a.integer(6, 1), group = a.integer(7, 1), headDim = a.integer(8, 1);
+    const int64_t window = a.integer(9);
+    const float scale = static_cast<float>(a.number(10));
+    if (heads % group) throw JsError("flashAttention: the heads must split into groups");
+    if (!flashAttentionSupports(headDim)) throw JsError("flashAttention: head dimension not built");
+    checkBytes(out, actBytes(batch * seq * heads * headDim, kBF16), "flashAttention out");
+    checkBytes(q, actBytes(batch * seq * heads * headDim, kBF16), "flashAttention q");
+    checkBytes(k, actBytes(batch * seq * (heads / group) * headDim, kBF16), "flashAttention k");
+    checkBytes(v, actBytes(batch * seq * (heads / group) * headDim, kBF16), "flashAttention v");
+    launchFlashAttention(out->ptr, q->ptr, k->ptr, v->ptr, batch, seq, heads, group, headDim, window, scale, ctx().stream);
+    return undefined(env);
+  });
+}
+
 napi_value MergeHeads(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
     Args a(env, info, 7);
@@ -926,16 +948,17 @@ napi_value MergeHeads(napi_env env, napi_callback_info info) {
 
 napi_value Swiglu(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
-    Args a(env, info, 5);
+    Args a(env, info, 6);
     Buffer* out = a.buffer(0);
     const int type = static_cast<int>(a.integer(1, 0, 3));
     Buffer* gate = a.buffer(2);
     Buffer* up = a.buffer(3);
-    const int64_t count = a.integer(4);
+    const int inType = static_cast<int>(a.integer(4, 0, 3));
+    const int64_t count = a.integer(5);
     checkBytes(out, actBytes(count, type), "swiglu out");
-    checkBytes(gate, actBytes(count, kF32), "swiglu gate");
-    checkBytes(up, actBytes(count, kF32), "swiglu up");
-    launchSwiglu(out->ptr, type, at<float>(gate), at<float>(up), count, ctx().stream);
+    checkBytes(gate, actBytes(count, inType), "swiglu gate");
+    checkBytes(up, actBytes(count, inType), "swiglu up");
+    launchSwiglu(out->ptr, type, gate->ptr, up->ptr, inType, count, ctx().stream);
     return undefined(env);
   });
 }
@@ -1009,7 +1032,7 @@ NAPI_MODULE_INIT() {
       {"dequantPacked", DequantPacked}, {"cast", Cast},   {"ropeHeads", RopeHeads},
       {"causalSoftmax", CausalSoftmax}, {"mergeHeads", MergeHeads}, {"swiglu", Swiglu},
       {"addBias", AddBias},     {"addInto", AddInto},     {"rowNll", RowNll},
-      {"resetPeak", ResetPeak},
+      {"resetPeak", ResetPeak}, {"flashAttention", FlashAttention},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -89,8 +89,9 @@ __global__ void castKernel(To* out, const float* in, int64_t count) {
   GRID_STRIDE(i, count) store(out, i, in[i]);
 }
 
-template <typename To>
+template <typename To, typename Ti>
 __global__ void ropeHeadsKernel(To* out, RopeArgs a) {
+  const Ti* in = static_cast<const Ti*>(a.in);
   const int64_t total = a.batch * a.seq * a.heads * a.headDim;
   const int64_t half = a.headDim / 2;
   GRID_STRIDE(i, total) {
@@ -98,10 +99,10 @@ __global__ void ropeHeadsKernel(To* out, RopeArgs a) {
     const int64_t h = (i / a.headDim) % a.heads;
     const int64_t s = (i / (a.headDim * a.heads)) % a.seq;
     const int64_t b = i / (a.headDim * a.heads * a.seq);
-    const float* row = a.in + (b * a.seq + s) * a.inStride + a.colOffset + h * a.headDim;
-    float y = row[d];
+    const Ti* row = in + (b * a.seq + s) * a.inStride + a.colOffset + h * a.headDim;
+    float y = load(row, d);
     if (a.cos) {
-      const float partner = d < half ? -row[d + half] : row[d - half];
+      const float partner = d < half ? -load(row, d + half) : load(row, d - half);
       y = __fadd_rn(__fmul_rn(y, a.cos[s * a.headDim + d]), __fmul_rn(partner, a.sin[s * a.headDim + d]));
     }
     const int64_t outHeads = a.heads * a.repeat;
@@ -141,13 +142,13 @@ __global__ void mergeHeadsKernel(To* out, const float* o, int64_t batch, int64_t
   }
 }
 
-template <typename To>
-__global__ void swigluKernel(To* out, const float* gate, const float* up, int64_t count) {
+template <typename To, typename Ti>
+__global__ void swigluKernel(To* out, const Ti* gate, const Ti* up, int64_t count) {
   GRID_STRIDE(i, count) {
-    const float g = gate[i];
+    const float g = load(gate, i);
     // The CPU graph's order: (g · sigmoid(g)) · up.
     const float sig = 1.f / (1.f + expf(-g));
-    store(out, i, __fmul_rn(__fmul_rn(g, sig), up[i]));
+    store(out, i, __fmul_rn(__fmul_rn(g, sig), load(up, i)));
   }
 }
 
@@ -196,6 +197,30 @@ void checkLaunch() { CUDA_CHECK(cudaGetLastError()); }
     checkLaunch();                                                   \
   } while (0)
 
+#define DISPATCH2(outType, inType, what, KERNEL_CALL)                 \
+  do {                                                                \
+    requireAct(outType, what);                                        \
+    requireAct(inType, what);                                         \
+    if ((outType) == kF32 && (inType) == kF32) {                      \
+      using T = float;                                                \
+      using Ti = float;                                               \
+      KERNEL_CALL;                                                    \
+    } else if ((outType) == kF32) {                                   \
+      using T = float;                                                \
+      using Ti = __nv_bfloat16;                                       \
+      KERNEL_CALL;                                                    \
+    } else if ((inType) == kF32) {                                    \
+      using T = __nv_bfloat16;                                        \
+      using Ti = float;                                               \
+      KERNEL_CALL;                                                    \
+    } else {                                                          \
+      using T = __nv_bfloat16;                                        \
+      using Ti = __nv_bfloat16;                                       \
+      KERNEL_CALL;                                                    \
+    }                                                                 \
+    checkLaunch();                                                    \
+  } while (0)
+
 void launchEmbedRows(float* out, const void* table, int tableType, const int32_t* ids, int64_t rows, int64_t hidden, cudaStream_t stream) {
   DISPATCH(tableType, "embedRows", (embedKernel<T><<<gridFor(rows * hidden), kThreads, 0, stream>>>(out, static_cast<const T*>(table), ids, rows, hidden)));
 }
@@ -217,7 +242,7 @@ void launchCast(void* out, int outType, const float* in, int64_t count, cudaStre
 
 void launchRopeHeads(void* out, int outType, const RopeArgs& a, cudaStream_t stream) {
   const int64_t total = a.batch * a.seq * a.heads * a.headDim;
-  DISPATCH(outType, "ropeHeads", (ropeHeadsKernel<T><<<gridFor(total), kThreads, 0, stream>>>(static_cast<T*>(out), a)));
+  DISPATCH2(outType, a.inType, "ropeHeads", (ropeHeadsKernel<T, Ti><<<gridFor(total), kThreads, 0, stream>>>(static_cast<T*>(out), a)));
 }
 
 void launchCausalSoftmax(void* p, int pType, const float* scores, int64_t batch, int64_t rows, int64_t keys, int64_t q0, int64_t window,
@@ -232,8 +257,9 @@ void launchMergeHeads(void* out, int outType, const float* o, int64_t batch, int
            (mergeHeadsKernel<T><<<gridFor(batch * heads * seq * headDim), kThreads, 0, stream>>>(static_cast<T*>(out), o, batch, heads, seq, headDim)));
 }
 
-void launchSwiglu(void* out, int outType, const float* gate, const float* up, int64_t count, cudaStream_t stream) {
-  DISPATCH(outType, "swiglu", (swigluKernel<T><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), gate, up, count)));
+void launchSwiglu(void* out, int outType, const void* gate, const void* up, int inType, int64_t count, cudaStream_t stream) {
+  DISPATCH2(outType, inType, "swiglu",
+            (swigluKernel<T, Ti><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), static_cast<const Ti*>(gate), static_cast<const Ti*>(up), count)));
 }
 
 void launchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {

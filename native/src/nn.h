@@ -23,7 +23,8 @@ void launchDequantPacked(void* out, int outType, const uint8_t* packed, const fl
 void launchCast(void* out, int outType, const float* in, int64_t count, cudaStream_t stream);
 
 struct RopeArgs {
-  const float* in;   // [batch·seq, inStride], heads at columns colOffset + head·headDim
+  const void* in;    // [batch·seq, inStride], heads at columns colOffset + head·headDim
+  int inType;        // kF32 or kBF16
   int64_t inStride;
   int64_t colOffset;
   int64_t batch, seq, heads, headDim;
@@ -46,8 +47,8 @@ void launchCausalSoftmax(void* p, int pType, const float* scores, int64_t batch,
 /** out [batch·seq, heads·headDim] from head-major o [batch, heads, seq, headDim]. */
 void launchMergeHeads(void* out, int outType, const float* o, int64_t batch, int64_t heads, int64_t seq, int64_t headDim, cudaStream_t stream);
 
-/** out = silu(gate) · up, element by element. */
-void launchSwiglu(void* out, int outType, const float* gate, const float* up, int64_t count, cudaStream_t stream);
+/** out = silu(gate) · up, element by element (gate and up of type inType). */
+void launchSwiglu(void* out, int outType, const void* gate, const void* up, int inType, int64_t count, cudaStream_t stream);
 
 /** y[r, c] += bias[c]. */
 void launchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
@@ -57,3 +58,16 @@ void launchAddInto(float* y, const float* x, int64_t count, cudaStream_t stream)
 
 /** nll[r] = logsumexp(logits[r, :]) − logits[r, targets[r]] (0 where targets[r] < 0). */
 void launchRowNll(float* nll, const float* logits, const int32_t* targets, int64_t rows, int64_t vocab, cudaStream_t stream);
+
+/** Head sizes the fused attention kernel is built for (others take the blocked path). */
+bool flashAttentionSupports(int64_t headDim);
+
+/**
+ * Fused causal attention in bfloat16 with float32 softmax statistics and accumulation (online
+ * softmax over blocks of 64 keys, tensor-core products): q [batch, heads, seq, headDim],
+ * k and v [batch, heads / group, seq, headDim] (query head h reads K/V head h / group), out
+ * [batch·seq, heads·headDim]. Keys as in launchCausalSoftmax (j ≤ q, and j > q − window when
+ * window > 0). The scores are scaled by `scale`.
+ */
+void launchFlashAttention(void* out, const void* q, const void* k, const void* v, int64_t batch, int64_t seq, int64_t heads, int64_t group,
+                          int64_t headDim, int64_t window, float scale, cudaStream_t stream);

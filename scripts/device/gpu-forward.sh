@@ -65,5 +65,7 @@ done
 
 echo "=== summary" | tee -a "$LOG"
 python3 scripts/device/summarize_forward.py "$WORK" | tee -a "$LOG"
-cp "$WORK"/*.json "$OUT/" 2>/dev/null
+# Few files come back from the device tool: the log, the CUDA tests' log, the summary, and the rest in one archive.
+cp "$WORK/forward-results.json" "$OUT/" 2>/dev/null
+tar czf "$OUT/forward-stages.tgz" -C "$WORK" $(cd "$WORK" && ls *.json) 2>/dev/null
 true

@@ -141,10 +141,10 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
       const [O, I] = [view(out, type), view(input, F32)];
       for (let i = 0; i < count; i++) O.set(i, I.get(i));
     },
-    ropeHeads(out: NativeBuffer, type: number, input: NativeBuffer, inStride: number, colOffset: number, batch: number, seq: number, heads: number, hd: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null) {
+    ropeHeads(out: NativeBuffer, type: number, input: NativeBuffer, inType: number, inStride: number, colOffset: number, batch: number, seq: number, heads: number, hd: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null) {
       need(out, batch * seq * heads * repeat * hd * size(type), 'ropeHeads out');
-      need(input, batch * seq * inStride * 4, 'ropeHeads in');
-      const [O, I] = [view(out, type), view(input, F32)];
+      need(input, batch * seq * inStride * size(inType), 'ropeHeads in');
+      const [O, I] = [view(out, type), view(input, inType)];
       const [C, S] = [cos && view(cos, F32), sin && view(sin, F32)];
       const half = hd / 2;
       for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) for (let d = 0; d < hd; d++) {
@@ -171,14 +171,44 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
         for (let j = 0; j < keys; j++) P.set(row * keys + j, j >= lo && j <= q ? Math.exp(Sc.get(row * keys + j) - m) / sum : 0);
       }
     },
+    flashAttention(out: NativeBuffer, q: NativeBuffer, k: NativeBuffer, v: NativeBuffer, batch: number, seq: number, heads: number, group: number, hd: number, window: number, scale: number) {
+      const kvHeads = heads / group;
+      need(out, batch * seq * heads * hd * 2, 'flashAttention out');
+      need(q, batch * seq * heads * hd * 2, 'flashAttention q');
+      need(k, batch * seq * kvHeads * hd * 2, 'flashAttention k');
+      need(v, batch * seq * kvHeads * hd * 2, 'flashAttention v');
+      const [O, Q, K, V] = [view(out, BF16), view(q, BF16), view(k, BF16), view(v, BF16)];
+      for (let b = 0; b < batch; b++) for (let h = 0; h < heads; h++) {
+        const qh = (b * heads + h) * seq * hd, kh = (b * kvHeads + Math.floor(h / group)) * seq * hd;
+        for (let i = 0; i < seq; i++) {
+          const lo = window > 0 ? Math.max(0, i - window + 1) : 0;
+          const s: number[] = [];
+          for (let j = lo; j <= i; j++) {
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += Q.get(qh + i * hd + d) * K.get(kh + j * hd + d);
+            s.push(Math.fround(dot) * scale);
+          }
+          const m = Math.max(...s);
+          const p = s.map((x) => Math.exp(x - m));
+          const l = p.reduce((a, x) => a + x, 0);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            // P is rounded to bf16 for the product, as the kernel does; l is the float sum.
+            for (let j = lo; j <= i; j++) acc += bf16Round(p[j - lo]) * V.get(kh + j * hd + d);
+            O.set((b * seq + i) * heads * hd + h * hd + d, acc / l);
+          }
+        }
+      }
+    },
     mergeHeads(out: NativeBuffer, type: number, o: NativeBuffer, batch: number, heads: number, seq: number, hd: number) {
       const [O, I] = [view(out, type), view(o, F32)];
       for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) for (let d = 0; d < hd; d++) {
         O.set(((b * seq + s) * heads + h) * hd + d, I.get(((b * heads + h) * seq + s) * hd + d));
       }
     },
-    swiglu(out: NativeBuffer, type: number, gate: NativeBuffer, up: NativeBuffer, count: number) {
-      const [O, G, U] = [view(out, type), view(gate, F32), view(up, F32)];
+    swiglu(out: NativeBuffer, type: number, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number) {
+      need(gate, count * size(inType), 'swiglu gate');
+      const [O, G, U] = [view(out, type), view(gate, inType), view(up, inType)];
       for (let i = 0; i < count; i++) {
         const g = G.get(i);
         O.set(i, Math.fround(Math.fround(g / (1 + Math.exp(-g))) * U.get(i)));

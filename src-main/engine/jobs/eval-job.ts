@@ -9,7 +9,7 @@ import { perplexity, checkWindow, type PerplexityResult } from '../model/perplex
 import { Transformer } from '../model/transformer';
 import { DeviceModel } from '../model/device-model';
 import type { LanguageModel } from '../model/language-model';
-import { deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
+import { defaultPrecision, deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
 import type { ComputePrecision } from '../tensor/nn';
 import { attachAdapter, loadModelWeights, loadQuantizedWeights, type WeightSet } from '../model/weights';
 import { appendMetric, readRunRecord, RUN_FILES } from '../runs/run-dir';
@@ -28,7 +28,7 @@ export interface EvalOptions {
   maxTokens?: number;
   /** Where the model runs (auto: the GPU when one answers). */
   device?: DeviceChoice;
-  /** On a GPU: bf16 products with float32 accumulation (default), or float32 throughout. */
+  /** On a GPU: bf16 products with float32 accumulation (default where the GPU has bf16), or float32 throughout. */
   precision?: ComputePrecision;
   /** Windows run together (default: 1 on the CPU, about 8192 tokens' worth on a GPU). */
   batch?: number;
@@ -98,7 +98,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   }
 
   const opened = await openDevice(o.device ?? 'auto');
-  const precision = o.precision ?? 'bf16';
+  const precision = o.precision ?? defaultPrecision(opened.device.info);
   const nn = opened.device.neuralOps?.(precision) ?? null;
   const batch = o.batch ?? (nn ? Math.max(1, Math.floor(GPU_BATCH_TOKENS / seqLen)) : 1);
   if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got ${batch}`);

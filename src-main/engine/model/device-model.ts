@@ -36,7 +36,9 @@ class DeviceLayerOps implements LayerOps<NnTensor> {
     return this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps));
   }
   linear(x: NnTensor, m: LinearModule): NnTensor {
-    return this.scope.track(this.nn.linear(x, this.layer.linears[m]));
+    // o_proj and down_proj feed the float32 residual stream; the others feed rotary heads and SwiGLU.
+    const output = m === 'o_proj' || m === 'down_proj' ? 'f32' : 'compute';
+    return this.scope.track(this.nn.linear(x, this.layer.linears[m], output));
   }
   attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
     const out = this.scope.track(this.nn.attention(q, k, v, this.shape));

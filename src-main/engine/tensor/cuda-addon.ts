@@ -84,12 +84,14 @@ export interface CudaNative {
   dequantPacked(out: NativeBuffer, outType: number, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: number, count: number, bits: number, blockSize: number): void;
   cast(out: NativeBuffer, outType: number, input: NativeBuffer, count: number): void;
   ropeHeads(
-    out: NativeBuffer, outType: number, input: NativeBuffer, inStride: number, colOffset: number,
+    out: NativeBuffer, outType: number, input: NativeBuffer, inType: number, inStride: number, colOffset: number,
     batch: number, seq: number, heads: number, headDim: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null,
   ): void;
   causalSoftmax(p: NativeBuffer, pType: number, scores: NativeBuffer, batch: number, rows: number, keys: number, q0: number, window: number): void;
+  /** Fused bf16 attention (native/src/flash-attention.cu); headDim 16, 32, 64 or 128. */
+  flashAttention(out: NativeBuffer, q: NativeBuffer, k: NativeBuffer, v: NativeBuffer, batch: number, seq: number, heads: number, group: number, headDim: number, window: number, scale: number): void;
   mergeHeads(out: NativeBuffer, outType: number, o: NativeBuffer, batch: number, heads: number, seq: number, headDim: number): void;
-  swiglu(out: NativeBuffer, outType: number, gate: NativeBuffer, up: NativeBuffer, count: number): void;
+  swiglu(out: NativeBuffer, outType: number, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number): void;
   addBias(y: NativeBuffer, bias: NativeBuffer, rows: number, cols: number): void;
   addInto(y: NativeBuffer, x: NativeBuffer, count: number): void;
   rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number): void;

@@ -393,6 +393,9 @@ export class CudaDevice implements ComputeDevice {
   }
 
   neuralOps(precision: ComputePrecision, limits: NeuralLimits = {}): NeuralOps {
+    if (precision === 'bf16' && Number(this.info.details.compute_capability) < 8) {
+      throw new UserError(`bf16 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere); the ${this.info.name} is ${this.info.details.compute_capability}: use --precision fp32`);
+    }
     return new CudaNeuralOps(this.native, precision, translate, limits);
   }
 

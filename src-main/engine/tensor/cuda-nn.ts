@@ -5,14 +5,16 @@
 // enqueued for the last time, so a layer's working set is one matrix, not the model.
 import { UserError } from '../errors';
 import { NATIVE_DTYPES, type CudaNative, type NativeBuffer } from './cuda-addon';
-import type { AttentionShape, ComputePrecision, LinearWeights, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
+import type { AttentionShape, ComputePrecision, LinearWeights, NeuralLimits, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
 
 const F32 = NATIVE_DTYPES.F32;
 const BF16 = NATIVE_DTYPES.BF16;
 
-/** Largest attention-score block (float32 scores + probabilities) and logits block, bytes. */
+/** Default bounds (NeuralLimits): one block of attention scores + probabilities, one of logits, bytes. */
 const SCORE_BLOCK_BYTES = 256 * 2 ** 20;
 const LOGIT_BLOCK_BYTES = 256 * 2 ** 20;
+/** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu); fp32 and other sizes take the blocked path. */
+const FLASH_HEAD_DIMS = [16, 32, 64, 128];
 
 class Allocation {
   private freed = false;
@@ -101,14 +103,19 @@ export class CudaNeuralOps implements NeuralOps {
   /** The dtype of product operands. */
   private readonly ct: number;
   private readonly ctBytes: number;
+  private readonly scoreBlockBytes: number;
+  private readonly logitBlockBytes: number;
 
   constructor(
     private readonly native: CudaNative,
     readonly precision: ComputePrecision,
     private readonly translate: (e: unknown) => unknown,
+    limits: NeuralLimits = {},
   ) {
     this.ct = precision === 'bf16' ? BF16 : F32;
     this.ctBytes = precision === 'bf16' ? 2 : 4;
+    this.scoreBlockBytes = limits.scoreBlockBytes ?? SCORE_BLOCK_BYTES;
+    this.logitBlockBytes = limits.logitBlockBytes ?? LOGIT_BLOCK_BYTES;
   }
 
   private alloc(bytes: number): NativeBuffer {
@@ -176,9 +183,9 @@ export class CudaNeuralOps implements NeuralOps {
     if (x.type !== this.ct) throw new Error(`${what}: the input must be in the compute precision (${this.precision})`);
   }
 
-  /** Row-major c [m, n] (+)= alpha·a [m, k]·bᵀ (b [n, k]), operands in the compute precision. */
-  private gemmNT(c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, alpha = 1, beta = 0, offsetA = 0): void {
-    this.native.gemmTyped(c, F32, a, b, this.ct, m, n, k, false, true, false, alpha, beta, 1, 0, 0, 0, offsetA, 0, 0);
+  /** Row-major c [m, n] (+)= alpha·a [m, k]·bᵀ (b [n, k]), operands in the compute precision, c of cType. */
+  private gemmNT(c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, alpha = 1, beta = 0, offsetA = 0): void {
+    this.native.gemmTyped(c, cType, a, b, this.ct, m, n, k, false, true, false, alpha, beta, 1, 0, 0, 0, offsetA, 0, 0);
   }
 
   embed(table: NnWeight, ids: Int32Array): NnTensor {
@@ -202,14 +209,16 @@ export class CudaNeuralOps implements NeuralOps {
     return out;
   }
 
-  linear(x: NnTensor, w: LinearWeights): NnTensor {
+  linear(x: NnTensor, w: LinearWeights, output: 'f32' | 'compute' = 'f32'): NnTensor {
     const xt = tensor(x);
     this.requireCompute(xt, 'linear');
     if (w.weight.cols !== xt.cols) throw new Error(`linear: input has ${xt.cols} columns, the weight ${w.weight.cols}`);
-    const out = this.act(xt.rows, w.weight.rows, F32);
+    // A bias is added in float32, so a biased product stays float32.
+    const outType = output === 'compute' && !w.bias ? this.ct : F32;
+    const out = this.act(xt.rows, w.weight.rows, outType);
     const W = this.operand(w.weight);
     try {
-      this.gemmNT(out.buf, xt.buf, W.buf, xt.rows, w.weight.rows, xt.cols);
+      this.gemmNT(out.buf, outType, xt.buf, W.buf, xt.rows, w.weight.rows, xt.cols);
     } finally {
       W.release();
     }
@@ -221,13 +230,13 @@ export class CudaNeuralOps implements NeuralOps {
       const B = this.operand(b);
       const down = this.act(xt.rows, r, F32);
       try {
-        this.gemmNT(down.buf, xt.buf, A.buf, xt.rows, r, xt.cols);
+        this.gemmNT(down.buf, F32, xt.buf, A.buf, xt.rows, r, xt.cols);
         let mid = down;
         if (this.ct !== F32) {
           mid = this.act(xt.rows, r, this.ct);
           this.native.cast(mid.buf, this.ct, down.buf, xt.rows * r);
         }
-        this.gemmNT(out.buf, mid.buf, B.buf, xt.rows, w.weight.rows, r, scaling, 1);
+        this.gemmNT(out.buf, outType, mid.buf, B.buf, xt.rows, w.weight.rows, r, scaling, 1);
         if (mid !== down) mid.dispose();
       } finally {
         down.dispose();
@@ -246,10 +255,25 @@ export class CudaNeuralOps implements NeuralOps {
     const group = nH / nKV;
     const ct = this.ct;
     const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => {
-      const out = this.act(B * nH * S, hd, ct);
-      this.native.ropeHeads(out.buf, ct, x.buf, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
+      const out = this.act(B * n * repeat * S, hd, ct);
+      this.native.ropeHeads(out.buf, ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
       return out;
     };
+    if (ct === BF16 && FLASH_HEAD_DIMS.includes(hd)) {
+      // The fused kernel: K/V heads shared by their query group, no score matrix at all.
+      const Q = heads(qt, nH, 1, true);
+      const K = heads(kt, nKV, 1, true);
+      const V = heads(vt, nKV, 1, false);
+      try {
+        const out = this.act(B * S, nH * hd, ct);
+        this.native.flashAttention(out.buf, Q.buf, K.buf, V.buf, B, S, nH, group, hd, s.window, 1 / Math.sqrt(hd));
+        return out;
+      } finally {
+        Q.dispose();
+        K.dispose();
+        V.dispose();
+      }
+    }
     const Q = heads(qt, nH, 1, true);
     const K = heads(kt, nKV, group, true);
     const V = heads(vt, nKV, group, false);
@@ -258,7 +282,7 @@ export class CudaNeuralOps implements NeuralOps {
       const batch = B * nH;
       // Queries in blocks of `rows` so that one block's scores and probabilities stay bounded.
       const perRow = batch * S * (4 + this.ctBytes);
-      const block = Math.max(1, Math.min(S, Math.floor(SCORE_BLOCK_BYTES / perRow)));
+      const block = Math.max(1, Math.min(S, Math.floor(this.scoreBlockBytes / perRow)));
       const scores = this.act(batch * block, S, F32);
       const probs = this.act(batch * block, S, ct);
       try {
@@ -286,9 +310,9 @@ export class CudaNeuralOps implements NeuralOps {
 
   swiglu(gate: NnTensor, up: NnTensor): NnTensor {
     const [g, u] = [tensor(gate), tensor(up)];
-    if (g.rows !== u.rows || g.cols !== u.cols || g.type !== F32 || u.type !== F32) throw new Error('swiglu: gate and up must be float32 of one shape');
+    if (g.rows !== u.rows || g.cols !== u.cols || g.type !== u.type) throw new Error('swiglu: gate and up must be of one shape and type');
     const out = this.act(g.rows, g.cols, this.ct);
-    this.native.swiglu(out.buf, this.ct, g.buf, u.buf, g.rows * g.cols);
+    this.native.swiglu(out.buf, this.ct, g.buf, u.buf, g.type, g.rows * g.cols);
     return out;
   }
 
@@ -303,13 +327,13 @@ export class CudaNeuralOps implements NeuralOps {
     const xt = tensor(x);
     this.requireCompute(xt, 'head');
     const V = head.rows;
-    const block = Math.max(1, Math.min(xt.rows, Math.floor(LOGIT_BLOCK_BYTES / (V * 4))));
+    const block = Math.max(1, Math.min(xt.rows, Math.floor(this.logitBlockBytes / (V * 4))));
     const logits = this.act(block, V, F32);
     const W = this.operand(head);
     try {
       for (let r0 = 0; r0 < xt.rows; r0 += block) {
         const rows = Math.min(block, xt.rows - r0);
-        this.gemmNT(logits.buf, xt.buf, W.buf, rows, V, xt.cols, 1, 0, r0 * xt.cols);
+        this.gemmNT(logits.buf, F32, xt.buf, W.buf, rows, V, xt.cols, 1, 0, r0 * xt.cols);
         await each(r0, rows, logits.buf);
       }
     } finally {

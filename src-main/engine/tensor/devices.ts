@@ -5,6 +5,7 @@ import { UserError } from '../errors';
 import { CpuDevice } from './cpu-device';
 import { CudaDevice, CudaUnavailable } from './cuda-device';
 import type { ComputeDevice, DeviceInfo } from './device';
+import type { ComputePrecision } from './nn';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda'];
@@ -52,6 +53,16 @@ export async function openDevice(choice: DeviceChoice, options: OpenDeviceOption
     if (choice === 'cuda') throw new UserError(`--device cuda: ${e.message}`);
     return { device: new CpuDevice(options.threads), choice, reason: `auto: CPU, because ${e.message}` };
   }
+}
+
+/** Whether a GPU computes bf16 products: Ampere (compute capability 8.0) and newer. */
+export function supportsBf16(info: DeviceInfo): boolean {
+  return info.kind === 'cuda' && Number(info.details.compute_capability ?? 0) >= 8;
+}
+
+/** A model's compute precision where the user chose none: bf16 where the GPU has it. */
+export function defaultPrecision(info: DeviceInfo): ComputePrecision {
+  return supportsBf16(info) ? 'bf16' : 'fp32';
 }
 
 /** What run.json records about the device of a job. */

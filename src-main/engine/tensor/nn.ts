@@ -83,11 +83,15 @@ export interface NeuralOps {
   embed(table: NnWeight, ids: Int32Array): NnTensor;
   /** x·(mean(x²) + eps)^(−½)·w per row, in the compute precision. */
   rmsNorm(x: NnTensor, w: NnVector, eps: number): NnTensor;
-  /** x·Wᵀ (+ bias) (+ the LoRA branch), float32; x in the compute precision. */
-  linear(x: NnTensor, w: LinearWeights): NnTensor;
+  /**
+   * x·Wᵀ (+ bias) (+ the LoRA branch); x in the compute precision. The result is float32, or
+   * with output 'compute' (a product feeding rotary heads or SwiGLU, not the residual stream)
+   * in the compute precision where the backend can (it may still give float32).
+   */
+  linear(x: NnTensor, w: LinearWeights, output?: 'f32' | 'compute'): NnTensor;
   /** Causal multi-head attention with rotary positions and grouped K/V heads, in the compute precision. */
   attention(q: NnTensor, k: NnTensor, v: NnTensor, shape: AttentionShape): NnTensor;
-  /** silu(gate)·up, in the compute precision. */
+  /** silu(gate)·up, in the compute precision (gate and up as linear made them). */
   swiglu(gate: NnTensor, up: NnTensor): NnTensor;
   /** y += x (float32). */
   addInto(y: NnTensor, x: NnTensor): void;
