@@ -3,7 +3,7 @@
 // sequence's logits and every position's NLL, in fp32 and bf16.
 //   node dist/bench-forward-gpu.cjs --model DIR | --run DIR [--weights q|q+lora]
 //        [--seq 2048] [--batch 4] [--repeat 3] [--precision bf16|fp32] [--seed 1]
-//        [--ids FILE | --text FILE] [--dump DIR] [--json]
+//        [--ids FILE | --text FILE] [--dump DIR] [--attention fused|blocked] [--json]
 // --ids reads int32 token ids (batch·seq of them), --text tokenizes a text with the model's
 // tokenizer, instead of drawing random ids; --dump
 // writes DIR/ids.bin, DIR/logits-<precision>.bin ([seq, vocab] float32 of sequence 0) and
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   const device = CudaDevice.open();
   const results: Record<string, unknown>[] = [];
   for (const precision of precisions) {
-    const nn = device.neuralOps(precision);
+    const attention = value('--attention') as 'fused' | 'blocked' | undefined;
+    const nn = device.neuralOps(precision, { attention });
     nn.resetPeak();
     const t1 = performance.now();
     const model = DeviceModel.load(weights, nn, device.info.name);
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
     const seconds = median(times);
     results.push({
       precision,
+      attention: attention ?? 'default',
       weights: weightsKind,
       batch,
       seq,

@@ -1,7 +1,7 @@
 // The fused attention kernel of nn.h. One block of 128 threads takes 64 query rows of one
 // head (16 per warp) and walks the keys they may see in blocks of 64: S = Q·Kᵀ on the tensor
-// cores (bf16 in, fp32 out) into shared memory, the online softmax per row in fp32 (two
-// lanes per row), P rounded to bf16, O = O·α + P·V accumulated in fp32 in shared memory.
+// cores (bf16 in, fp32 out) into shared memory, the online softmax per row in fp32 (a warp
+// per row at a time), P rounded to bf16, O = O·α + P·V accumulated in fp32 in shared memory.
 // Nothing of size seq × seq is ever stored.
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -71,10 +71,16 @@ __global__ void __launch_bounds__(kWarps * 32) flashAttentionKernel(bf16* out, c
   wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[HD / 16];
   for (int kk = 0; kk < HD / 16; kk++) wmma::load_matrix_sync(qf[kk], Qs + warp * kRowsPerWarp * HD + kk * 16, HD);
 
-  // Two lanes per query row, each with half of the step's keys and half of the head.
-  const int row = lane / 2, half = lane % 2;
-  const int64_t qPos = q0 + warp * kRowsPerWarp + row;
-  float m = -INFINITY, l = 0.f;
+  // Each warp walks its 16 rows one at a time with all 32 lanes across the keys and the head
+  // (consecutive lanes, consecutive addresses: no shared-memory bank conflicts); every lane
+  // keeps the running max m and sum l of all 16 rows.
+  float m[kRowsPerWarp], l[kRowsPerWarp];
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+  }
+  const int64_t row0 = q0 + warp * kRowsPerWarp;
   int64_t kLo = window > 0 ? q0 - window + 1 : 0;
   kLo = kLo < 0 ? 0 : (kLo / kKeysPerStep) * kKeysPerStep;
   const int64_t kHi = q0 + kRowsPerBlock < seq ? q0 + kRowsPerBlock : seq;
@@ -95,31 +101,31 @@ __global__ void __launch_bounds__(kWarps * 32) flashAttentionKernel(bf16* out, c
       wmma::store_matrix_sync(Sw + n * 16, acc, kKeysPerStep, wmma::mem_row_major);
     }
     __syncwarp();
-    float* sRow = Sw + row * kKeysPerStep + half * (kKeysPerStep / 2);
-    float mx = -INFINITY;
-    for (int j = 0; j < kKeysPerStep / 2; j++) {
-      const int64_t key = k0 + half * (kKeysPerStep / 2) + j;
-      const bool ok = key <= qPos && key < seq && (window <= 0 || key > qPos - window);
-      const float s = ok ? sRow[j] * scaleLog2 : -INFINITY;
-      sRow[j] = s;
-      mx = fmaxf(mx, s);
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; r++) {
+      const int64_t qPos = row0 + r;
+      float* sRow = Sw + r * kKeysPerStep;
+      const int64_t key0 = k0 + lane, key1 = k0 + lane + 32;
+      const bool ok0 = key0 <= qPos && key0 < seq && (window <= 0 || key0 > qPos - window);
+      const bool ok1 = key1 <= qPos && key1 < seq && (window <= 0 || key1 > qPos - window);
+      const float s0 = ok0 ? sRow[lane] * scaleLog2 : -INFINITY;
+      const float s1 = ok1 ? sRow[lane + 32] * scaleLog2 : -INFINITY;
+      float mx = fmaxf(s0, s1);
+      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      const float mNew = fmaxf(m[r], mx);
+      // A row that has seen no key yet keeps m = −∞, l = 0 and O = 0.
+      const float alpha = mNew == -INFINITY ? 1.f : exp2f(m[r] - mNew);
+      const float p0 = mNew == -INFINITY ? 0.f : exp2f(s0 - mNew);
+      const float p1 = mNew == -INFINITY ? 0.f : exp2f(s1 - mNew);
+      Pw[r * kKeysPerStep + lane] = __float2bfloat16_rn(p0);
+      Pw[r * kKeysPerStep + lane + 32] = __float2bfloat16_rn(p1);
+      float sum = p0 + p1;
+      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      l[r] = l[r] * alpha + sum;
+      m[r] = mNew;
+      float* oRow = Ow + r * HD;
+      for (int d = lane; d < HD; d += 32) oRow[d] *= alpha;
     }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float mNew = fmaxf(m, mx);
-    // A row that has seen no key yet keeps m = −∞, l = 0 and O = 0.
-    const float alpha = mNew == -INFINITY ? 1.f : exp2f(m - mNew);
-    float sum = 0.f;
-    bf16* pRow = Pw + row * kKeysPerStep + half * (kKeysPerStep / 2);
-    for (int j = 0; j < kKeysPerStep / 2; j++) {
-      const float p = mNew == -INFINITY ? 0.f : exp2f(sRow[j] - mNew);
-      pRow[j] = __float2bfloat16_rn(p);
-      sum += p;
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * alpha + sum;
-    m = mNew;
-    float* oRow = Ow + row * HD + half * (HD / 2);
-    for (int d = 0; d < HD / 2; d++) oRow[d] *= alpha;
     __syncwarp();
     for (int n = 0; n < HD / 16; n++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
@@ -135,10 +141,12 @@ __global__ void __launch_bounds__(kWarps * 32) flashAttentionKernel(bf16* out, c
     }
     __syncwarp();
   }
-  if (qPos < seq) {
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    bf16* dst = out + (b * seq + qPos) * (static_cast<int64_t>(heads) * HD) + h * HD;
-    for (int d = half * (HD / 2); d < (half + 1) * (HD / 2); d++) dst[d] = __float2bfloat16_rn(Ow[row * HD + d] * inv);
+#pragma unroll
+  for (int r = 0; r < kRowsPerWarp; r++) {
+    if (row0 + r >= seq) break;
+    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+    bf16* dst = out + (b * seq + row0 + r) * (static_cast<int64_t>(heads) * HD) + h * HD;
+    for (int d = lane; d < HD; d += 32) dst[d] = __float2bfloat16_rn(Ow[r * HD + d] * inv);
   }
 #endif
 }

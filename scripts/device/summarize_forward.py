@@ -39,17 +39,18 @@ def main():
             ours = read(ours_path)
             if not ours:
                 continue
-            bits, batch = os.path.basename(ours_path)[len(f"ours-{model}-"):-5].split("-b")
+            bits, rest = os.path.basename(ours_path)[len(f"ours-{model}-"):-5].split("-b")
+            batch, attention = (rest.split("-") + ["default"])[:2]
             r = ours["results"][0]
             row = {
-                "model": model, "bits": int(bits), "batch": int(batch), "seq": r["seq"],
+                "model": model, "bits": int(bits), "batch": int(batch), "attention": attention, "seq": r["seq"],
                 "ours_tokens_per_s": r["tokens_per_s"], "hf_tokens_per_s": hf["tokens_per_s"], "hf_batch": hf["batch"],
                 "speed_ratio": r["tokens_per_s"] / hf["tokens_per_s"],
                 "ours_peak_bytes": r["peak_bytes"], "hf_peak_bytes": hf["peak_bytes"],
                 "memory_ratio": r["peak_bytes"] / hf["peak_bytes"], "ours_weight_bytes": r["weight_bytes"],
             }
             out["bench"].append(row)
-            print(f"{model} {bits}-bit Q + adapter, batch {batch} x {r['seq']}: {r['tokens_per_s']:.0f} tokens/s vs HF bf16 (batch {hf['batch']}) "
+            print(f"{model} {bits}-bit Q + adapter, {attention} attention, batch {batch} x {r['seq']}: {r['tokens_per_s']:.0f} tokens/s vs HF bf16 (batch {hf['batch']}) "
                   f"{hf['tokens_per_s']:.0f} = {row['speed_ratio']:.2f}x (target >= 0.5); peak {r['peak_bytes'] / 2**30:.2f} GiB vs "
                   f"{hf['peak_bytes'] / 2**30:.2f} GiB = {row['memory_ratio']:.3f} (target <= 0.333)")
     with open(os.path.join(work, "forward-results.json"), "w") as f:

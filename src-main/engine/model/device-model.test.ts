@@ -19,7 +19,7 @@ import { codebookLevels } from '../quant/codebook';
 import { packCodes } from '../quant/packing';
 import { CudaDevice } from '../tensor/cuda-device';
 import { CudaNeuralOps } from '../tensor/cuda-nn';
-import type { ComputePrecision, NeuralLimits, NeuralOps } from '../tensor/nn';
+import type { ComputePrecision, NeuralOptions, NeuralOps } from '../tensor/nn';
 import { fakeCudaNative } from '../../test-support/fake-cuda-native';
 import { Rng } from '../util/random';
 import { DeviceModel } from './device-model';
@@ -70,7 +70,7 @@ const cases: Array<[string, TinyModelOptions]> = [
 ];
 
 interface Backend {
-  neuralOps(precision: ComputePrecision, limits?: NeuralLimits): NeuralOps;
+  neuralOps(precision: ComputePrecision, limits?: NeuralOptions): NeuralOps;
   /** Device buffers still allocated (the JS model counts them), or null. */
   live(): number | null;
   dispose(): Promise<void>;
@@ -117,7 +117,7 @@ for (const [name, enabled, skipped, open] of backends) (enabled ? describe : des
     await writeTinyModel(dir, { ...options, seed, dtype: 'F32', std: 0.3 });
     return loadModelWeights(dir);
   };
-  const logitsOn = async (weights: WeightSet, ids: number[], precision: 'fp32' | 'bf16', limits?: NeuralLimits) => {
+  const logitsOn = async (weights: WeightSet, ids: number[], precision: 'fp32' | 'bf16', limits?: NeuralOptions) => {
     const model = DeviceModel.load(weights, device.neuralOps(precision, limits), 'test');
     try {
       return await model.logits(Int32Array.from(ids));
@@ -165,6 +165,7 @@ for (const [name, enabled, skipped, open] of backends) (enabled ? describe : des
       const ids = Array.from({ length: 150 }, () => rng.nextUint32() % weights.config.vocabSize);
       const ref = referenceLogits(weights, ids);
       expect(maxRelError(await logitsOn(weights, ids, 'bf16'), ref), label).toBeLessThan(3e-2);
+      expect(maxRelError(await logitsOn(weights, ids, 'bf16', { attention: 'blocked', scoreBlockBytes: 1 }), ref), label).toBeLessThan(3e-2);
       expect(maxRelError(await logitsOn(weights, ids, 'fp32', { scoreBlockBytes: 1 }), ref), label).toBeLessThan(1e-5);
     }
   });

@@ -22,7 +22,7 @@ import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, ty
 import { matrix, type Matrix } from './matrix';
 import { MAX_PASSES } from '../lowrank/cholesky-qr';
 import { CudaNeuralOps } from './cuda-nn';
-import type { ComputePrecision, NeuralLimits, NeuralOps } from './nn';
+import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
 /** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
 const CHOLESKY_SHIFTED = 1;
@@ -392,11 +392,11 @@ export class CudaDevice implements ComputeDevice {
     return q;
   }
 
-  neuralOps(precision: ComputePrecision, limits: NeuralLimits = {}): NeuralOps {
+  neuralOps(precision: ComputePrecision, options: NeuralOptions = {}): NeuralOps {
     if (precision === 'bf16' && Number(this.info.details.compute_capability) < 8) {
       throw new UserError(`bf16 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere); the ${this.info.name} is ${this.info.details.compute_capability}: use --precision fp32`);
     }
-    return new CudaNeuralOps(this.native, precision, translate, limits);
+    return new CudaNeuralOps(this.native, precision, translate, options);
   }
 
   memoryUsage(): { inUse: number; peak: number } {

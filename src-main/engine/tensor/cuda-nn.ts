@@ -5,12 +5,12 @@
 // enqueued for the last time, so a layer's working set is one matrix, not the model.
 import { UserError } from '../errors';
 import { NATIVE_DTYPES, type CudaNative, type NativeBuffer } from './cuda-addon';
-import type { AttentionShape, ComputePrecision, LinearWeights, NeuralLimits, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
+import type { AttentionShape, ComputePrecision, LinearWeights, NeuralOptions, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
 
 const F32 = NATIVE_DTYPES.F32;
 const BF16 = NATIVE_DTYPES.BF16;
 
-/** Default bounds (NeuralLimits): one block of attention scores + probabilities, one of logits, bytes. */
+/** Default bounds (NeuralOptions): one block of attention scores + probabilities, one of logits, bytes. */
 const SCORE_BLOCK_BYTES = 256 * 2 ** 20;
 const LOGIT_BLOCK_BYTES = 256 * 2 ** 20;
 /** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu); fp32 and other sizes take the blocked path. */
@@ -105,17 +105,19 @@ export class CudaNeuralOps implements NeuralOps {
   private readonly ctBytes: number;
   private readonly scoreBlockBytes: number;
   private readonly logitBlockBytes: number;
+  private readonly fusedAttention: boolean;
 
   constructor(
     private readonly native: CudaNative,
     readonly precision: ComputePrecision,
     private readonly translate: (e: unknown) => unknown,
-    limits: NeuralLimits = {},
+    options: NeuralOptions = {},
   ) {
     this.ct = precision === 'bf16' ? BF16 : F32;
     this.ctBytes = precision === 'bf16' ? 2 : 4;
-    this.scoreBlockBytes = limits.scoreBlockBytes ?? SCORE_BLOCK_BYTES;
-    this.logitBlockBytes = limits.logitBlockBytes ?? LOGIT_BLOCK_BYTES;
+    this.scoreBlockBytes = options.scoreBlockBytes ?? SCORE_BLOCK_BYTES;
+    this.logitBlockBytes = options.logitBlockBytes ?? LOGIT_BLOCK_BYTES;
+    this.fusedAttention = options.attention !== 'blocked';
   }
 
   private alloc(bytes: number): NativeBuffer {
@@ -259,7 +261,7 @@ export class CudaNeuralOps implements NeuralOps {
       this.native.ropeHeads(out.buf, ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
       return out;
     };
-    if (ct === BF16 && FLASH_HEAD_DIMS.includes(hd)) {
+    if (this.fusedAttention && ct === BF16 && FLASH_HEAD_DIMS.includes(hd)) {
       // The fused kernel: K/V heads shared by their query group, no score matrix at all.
       const Q = heads(qt, nH, 1, true);
       const K = heads(kt, nKV, 1, true);

@@ -6,7 +6,7 @@
 import type { FloatDtype } from '../io/dtypes';
 import type { QuantRule } from '../quant/codebook';
 import type { Matrix } from './matrix';
-import type { ComputePrecision, NeuralLimits, NeuralOps } from './nn';
+import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
 export type DeviceKind = 'cpu' | 'cuda';
 
@@ -152,7 +152,7 @@ export interface ComputeDevice {
    * The transformer's operations on this device (tensor/nn.ts), where the backend has them
    * (CUDA); the CPU runs the model as compiled ONNX graphs instead (model/transformer.ts).
    */
-  neuralOps?(precision: ComputePrecision, limits?: NeuralLimits): NeuralOps;
+  neuralOps?(precision: ComputePrecision, options?: NeuralOptions): NeuralOps;
 
   /** Bytes of device memory in use now and at most so far (GPU); null where not tracked. */
   memoryUsage(): { inUse: number; peak: number } | null;

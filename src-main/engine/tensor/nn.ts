@@ -62,8 +62,10 @@ export interface AttentionShape {
   window: number;
 }
 
-/** Working-set bounds of the blocked operations (bytes); the defaults suit a large GPU. */
-export interface NeuralLimits {
+/** Choices of a backend's implementation: working-set bounds (bytes; the defaults suit a large GPU) and the attention kernel. */
+export interface NeuralOptions {
+  /** 'fused': one kernel, no score matrix (bf16 only; the default where it applies); 'blocked': score blocks through the products. */
+  attention?: 'fused' | 'blocked';
   /** One block of attention scores and probabilities (queries are processed in blocks). */
   scoreBlockBytes?: number;
   /** One block of logits rows (the vocabulary's cross-entropy is computed in row blocks). */
