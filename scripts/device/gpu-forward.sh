@@ -56,8 +56,8 @@ for model in $models; do
     run=$WORK/run-$model-$bits
     rm -rf "$run"
     stage "quantize-$model-$bits" sh -c "node dist/cli.cjs quantize $M/$model --out $run --device cuda --method loftq --bits $bits --rank 16 --iters 1 --json | tail -n 1 | cut -c1-400"
-    # The fused attention kernel (the default) and the blocked products, side by side; batch 2 for memory.
-    for case in "4 fused" "4 blocked" "2 fused"; do
+    # The blocked attention products (the default) and the fused kernel, side by side; batch 2 for memory.
+    for case in "4 blocked" "4 fused" "2 blocked"; do
       set -- $case
       stage "ours-$model-$bits-b$1-$2" sh -c "node dist/bench-forward-gpu.cjs --run $run --seq 2048 --batch $1 --attention $2 --json | tee $WORK/ours-$model-$bits-b$1-$2.json"
     done

@@ -6,6 +6,7 @@ transformers measured in the same run (tokens/s ours / theirs, peak memory ours 
 import glob
 import json
 import os
+import re
 import sys
 
 
@@ -39,8 +40,11 @@ def main():
             ours = read(ours_path)
             if not ours:
                 continue
-            bits, rest = os.path.basename(ours_path)[len(f"ours-{model}-"):-5].split("-b")
-            batch, attention = (rest.split("-") + ["default"])[:2]
+            # ours-MODEL-BITS-bBATCH[-ATTENTION].json
+            found = re.fullmatch(r"(\d+)-b(\d+)(?:-(\w+))?", os.path.basename(ours_path)[len(f"ours-{model}-"):-5])
+            if not found:
+                continue
+            bits, batch, attention = found.group(1), found.group(2), found.group(3) or "default"
             r = ours["results"][0]
             row = {
                 "model": model, "bits": int(bits), "batch": int(batch), "attention": attention, "seq": r["seq"],

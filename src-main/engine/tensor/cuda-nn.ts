@@ -13,7 +13,7 @@ const BF16 = NATIVE_DTYPES.BF16;
 /** Default bounds (NeuralOptions): one block of attention scores + probabilities, one of logits, bytes. */
 const SCORE_BLOCK_BYTES = 256 * 2 ** 20;
 const LOGIT_BLOCK_BYTES = 256 * 2 ** 20;
-/** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu); fp32 and other sizes take the blocked path. */
+/** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu), chosen with NeuralOptions.attention = 'fused'. */
 const FLASH_HEAD_DIMS = [16, 32, 64, 128];
 
 class Allocation {
@@ -117,7 +117,7 @@ export class CudaNeuralOps implements NeuralOps {
     this.ctBytes = precision === 'bf16' ? 2 : 4;
     this.scoreBlockBytes = options.scoreBlockBytes ?? SCORE_BLOCK_BYTES;
     this.logitBlockBytes = options.logitBlockBytes ?? LOGIT_BLOCK_BYTES;
-    this.fusedAttention = options.attention !== 'blocked';
+    this.fusedAttention = options.attention === 'fused';
   }
 
   private alloc(bytes: number): NativeBuffer {

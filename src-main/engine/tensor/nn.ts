@@ -64,7 +64,11 @@ export interface AttentionShape {
 
 /** Choices of a backend's implementation: working-set bounds (bytes; the defaults suit a large GPU) and the attention kernel. */
 export interface NeuralOptions {
-  /** 'fused': one kernel, no score matrix (bf16 only; the default where it applies); 'blocked': score blocks through the products. */
+  /**
+   * 'blocked' (default): blocks of query rows, scores and probabilities through the tensor-core
+   * products; 'fused': one kernel and no score matrix (bf16, head size 16/32/64/128), slower
+   * on an H200 today (docs/BENCHMARKS.md, "GPU forward").
+   */
   attention?: 'fused' | 'blocked';
   /** One block of attention scores and probabilities (queries are processed in blocks). */
   scoreBlockBytes?: number;
