@@ -113,9 +113,6 @@ __global__ void ropeHeadsKernel(To* out, RopeArgs a) {
   }
 }
 
-/** Scores a thread keeps in registers: rows of up to kSoftmaxCache · kThreads visible keys are read once. */
-constexpr int kSoftmaxCache = 16;
-
 template <typename Tp>
 __global__ void __launch_bounds__(kThreads) causalSoftmaxKernel(Tp* p, const float* scores, int64_t rows, int64_t keys, int64_t q0, int64_t window) {
   __shared__ float shared[32];
@@ -124,46 +121,14 @@ __global__ void __launch_bounds__(kThreads) causalSoftmaxKernel(Tp* p, const flo
   const int64_t lo = window > 0 ? (q - window + 1 > 0 ? q - window + 1 : 0) : 0;
   const int64_t hi = q < keys - 1 ? q : keys - 1;
   const float* s = scores + row * keys;
-  Tp* out = p + row * keys;
-  const bool cached = hi - lo + 1 <= static_cast<int64_t>(kSoftmaxCache) * kThreads;
-  float cache[kSoftmaxCache];
   float m = -INFINITY;
-  if (cached) {
-#pragma unroll
-    for (int c = 0; c < kSoftmaxCache; c++) {
-      const int64_t j = lo + threadIdx.x + static_cast<int64_t>(c) * kThreads;
-      cache[c] = j <= hi ? s[j] : -INFINITY;
-      m = fmaxf(m, cache[c]);
-    }
-  } else {
-    for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) m = fmaxf(m, s[j]);
-  }
+  for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) m = fmaxf(m, s[j]);
   m = blockReduce<true>(m, shared);
   float sum = 0;
-  if (cached) {
-#pragma unroll
-    for (int c = 0; c < kSoftmaxCache; c++) {
-      const int64_t j = lo + threadIdx.x + static_cast<int64_t>(c) * kThreads;
-      cache[c] = j <= hi ? expf(cache[c] - m) : 0.f;
-      sum += cache[c];
-    }
-  } else {
-    for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) sum += expf(s[j] - m);
-  }
+  for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) sum += expf(s[j] - m);
   sum = blockReduce<false>(sum, shared);
   const float inv = 1.f / sum;
-  if (cached) {
-#pragma unroll
-    for (int c = 0; c < kSoftmaxCache; c++) {
-      const int64_t j = lo + threadIdx.x + static_cast<int64_t>(c) * kThreads;
-      if (j <= hi) store(out, j, cache[c] * inv);
-    }
-  } else {
-    for (int64_t j = lo + threadIdx.x; j <= hi; j += kThreads) store(out, j, expf(s[j] - m) * inv);
-  }
-  // Masked keys: exact zeros for the product with V.
-  for (int64_t j = threadIdx.x; j < lo; j += kThreads) store(out, j, 0.f);
-  for (int64_t j = hi + 1 + threadIdx.x; j < keys; j += kThreads) store(out, j, 0.f);
+  for (int64_t j = threadIdx.x; j < keys; j += kThreads) store(p, row * keys + j, (j >= lo && j <= hi) ? expf(s[j] - m) * inv : 0.f);
 }
 
 template <typename To>
