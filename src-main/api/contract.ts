@@ -110,7 +110,7 @@ export interface EvalRequest {
   stride?: number;
   maxTokens?: number;
   /** Where the model runs; auto (default) takes the GPU when one answers. */
-  device?: 'auto' | 'cpu' | 'cuda';
+  device?: DeviceChoice;
   /** On a GPU: bf16 products with float32 accumulation (default) or float32 throughout. */
   precision?: 'bf16' | 'fp32';
   /** Windows run together (default: 1 on the CPU, about 8192 tokens on a GPU). */

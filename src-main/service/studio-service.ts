@@ -147,7 +147,11 @@ export class StudioService implements StudioApi {
         break;
       case 'eval':
         info.progress = event.total_tokens > 0 ? event.done_tokens / event.total_tokens : 0;
-        info.label = `perplexity (${event.weights}) ${event.done_tokens}/${event.total_tokens}`;
+        info.label =
+          `perplexity (${event.weights}) ${event.done_tokens}/${event.total_tokens}` +
+          (event.tokens_per_s ? ` · ${Math.round(event.tokens_per_s).toLocaleString('en-US')} tokens/s` : '') +
+          (event.device_memory ? ` · GPU memory ${(event.device_memory.in_use / 2 ** 30).toFixed(1)} GiB (peak ${(event.device_memory.peak / 2 ** 30).toFixed(1)})` : '') +
+          (event.where ? ` · ${event.where}` : '');
         break;
       case 'phase':
         info.label = `writing ${event.phase}`;

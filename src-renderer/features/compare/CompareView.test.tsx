@@ -54,8 +54,33 @@ describe('Compare view: evaluate from the app', () => {
       fireEvent.click(start);
     });
     expect(fake.api.startEval).toHaveBeenCalledTimes(2);
-    expect(fake.api.startEval).toHaveBeenCalledWith({ target: '/runs/loftq-2bit', data: '/demo-data/eval.txt', seqLen: undefined, stride: undefined });
+    expect(fake.api.startEval).toHaveBeenCalledWith({ target: '/runs/loftq-2bit', data: '/demo-data/eval.txt', seqLen: undefined, stride: undefined, device: 'auto' });
+    // No GPU in this fake engine: the precision is not asked for and not sent.
+    expect((screen.getByLabelText('GPU precision') as HTMLSelectElement).disabled).toBe(true);
     expect(screen.getByRole('list', { name: 'Evaluations' }).textContent).toMatch(/qlora-2bit/);
+  });
+
+  it('on an engine with a GPU: auto runs there, and the precision chosen is sent', async () => {
+    const gpuInfo = await fake.api.info();
+    fake.api.info = vi.fn(async () => ({ ...gpuInfo, device: { kind: 'cuda' as const, name: 'NVIDIA H200', memory_bytes: 143e9, cores: 132, cuda: { available: true, reason: 'NVIDIA H200 answered' } } }));
+    stop();
+    stop = await mountStores(fake.api);
+    render(<CompareView />);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(50);
+    });
+    expect(screen.getByRole('option', { name: 'Auto (GPU: NVIDIA H200)' })).toBeTruthy();
+    const precision = screen.getByLabelText('GPU precision') as HTMLSelectElement;
+    expect(precision.disabled).toBe(false);
+    fireEvent.change(precision, { target: { value: 'fp32' } });
+    fireEvent.click(screen.getByRole('button', { name: 'The demo’s held-out text' }));
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: 'Evaluate 2 runs' }));
+    });
+    expect(fake.api.startEval).toHaveBeenCalledWith({ target: '/runs/qlora-2bit', data: '/demo-data/eval.txt', seqLen: undefined, stride: undefined, device: 'auto', precision: 'fp32' });
+    // On the CPU the precision does not apply.
+    fireEvent.change(screen.getByLabelText('Device'), { target: { value: 'cpu' } });
+    expect(precision.disabled).toBe(true);
   });
 });
 

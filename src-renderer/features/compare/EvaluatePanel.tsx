@@ -2,8 +2,8 @@
 // eval`: full precision when the original model is still there, Q alone, Q + adapter), with
 // the sliding window named; the results land in each run's metrics and so in Compare.
 import { useMemo, useState } from 'react';
-import type { JobInfo, RunSummary } from '../../../src-main/api/contract';
-import { ErrorNote, ProgressBar, StatusBadge, TextField } from '../../components/common';
+import type { DeviceChoice, JobInfo, RunSummary } from '../../../src-main/api/contract';
+import { ErrorNote, ProgressBar, SelectField, StatusBadge, TextField } from '../../components/common';
 import { basename } from '../../lib/format';
 import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
@@ -23,6 +23,8 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
   const [data, setData] = useState('');
   const [seqLen, setSeqLen] = useState('');
   const [stride, setStride] = useState('');
+  const [device, setDevice] = useState<DeviceChoice>('auto');
+  const [precision, setPrecision] = useState<'bf16' | 'fp32'>('bf16');
   const [error, setError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
   const order = useJobs((s) => s.order);
@@ -41,12 +43,17 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
   const window = optionalInt(seqLen, 2);
   const step = optionalInt(stride, 1);
   const pick = api().pickFolder;
+  const gpu = info?.device.cuda.available ? info.device.name : null;
+  // The precision matters only where the evaluation will run on the GPU.
+  const onGpu = device === 'cuda' || (device === 'auto' && gpu !== null);
 
   const start = async () => {
     setSubmitting(true);
     setError(null);
     try {
-      for (const r of done) noteJob(await api().startEval({ target: r.dir, data: data.trim(), seqLen: window.value, stride: step.value }));
+      for (const r of done) {
+        noteJob(await api().startEval({ target: r.dir, data: data.trim(), seqLen: window.value, stride: step.value, device, ...(onGpu ? { precision } : {}) }));
+      }
     } catch (e) {
       setError(errorMessage(e));
     } finally {
@@ -77,6 +84,28 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
         </div>
         <TextField label="Window (tokens)" value={seqLen} error={window.error} placeholder="the model's" hint="empty: the model's own context, at most 1024" onChange={setSeqLen} />
         <TextField label="Stride (tokens)" value={stride} error={step.error} placeholder="half the window" onChange={setStride} />
+        <SelectField
+          label="Device"
+          value={device}
+          options={[
+            { value: 'auto', label: gpu ? `Auto (GPU: ${gpu})` : 'Auto (CPU here)' },
+            { value: 'cpu', label: 'CPU' },
+            { value: 'cuda', label: gpu ? `GPU (${gpu})` : 'GPU (not available)' },
+          ]}
+          hint={info && !gpu ? `No GPU: ${info.device.cuda.reason}` : undefined}
+          onChange={setDevice}
+        />
+        <SelectField
+          label="GPU precision"
+          value={precision}
+          options={[
+            { value: 'bf16', label: 'bf16 products, fp32 accumulation' },
+            { value: 'fp32', label: 'fp32 throughout (slower, exact)' },
+          ]}
+          disabled={!onGpu}
+          hint={onGpu ? undefined : 'on the CPU every product is float32'}
+          onChange={setPrecision}
+        />
       </div>
       <div className="row" style={{ marginTop: 12 }}>
         <button type="button" className="primary" disabled={!online || submitting || done.length === 0 || data.trim() === '' || !!window.error || !!step.error} onClick={() => void start()}>
