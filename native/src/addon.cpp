@@ -1004,6 +1004,98 @@ napi_value RowNll(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- backward kernels (native/src/nn-backward.cu) -----------------------------------------
+
+napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 7);
+    Buffer* dx = a.buffer(0);
+    Buffer* dn = a.buffer(1);
+    Buffer* x = a.buffer(2);
+    Buffer* w = a.buffer(3);
+    const int64_t rows = a.integer(4), hidden = a.integer(5, 1);
+    for (Buffer* t : {dx, dn, x}) checkBytes(t, actBytes(rows * hidden, kF32), "rmsNormBackward");
+    checkBytes(w, actBytes(hidden, kF32), "rmsNormBackward weight");
+    launchRmsNormBackward(at<float>(dx), at<float>(dn), at<float>(x), at<float>(w), rows, hidden, static_cast<float>(a.number(6)), ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value RopeHeadsBackward(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 9);
+    Buffer* out = a.buffer(0);
+    Buffer* d = a.buffer(1);
+    const int64_t batch = a.integer(2), seq = a.integer(3), heads = a.integer(4), hd = a.integer(5, 2), repeat = a.integer(6, 1);
+    Buffer* cos = a.buffer(7, true);
+    Buffer* sin = a.buffer(8, true);
+    if ((cos == nullptr) != (sin == nullptr)) throw JsError("ropeHeadsBackward: cos and sin go together");
+    checkBytes(out, actBytes(batch * seq * heads * hd, kF32), "ropeHeadsBackward out");
+    checkBytes(d, actBytes(batch * seq * heads * repeat * hd, kF32), "ropeHeadsBackward in");
+    if (cos) {
+      checkBytes(cos, actBytes(seq * hd, kF32), "ropeHeadsBackward cos");
+      checkBytes(sin, actBytes(seq * hd, kF32), "ropeHeadsBackward sin");
+    }
+    launchRopeHeadsBackward(at<float>(out), at<float>(d), batch, seq, heads, hd, repeat, cos ? at<float>(cos) : nullptr, sin ? at<float>(sin) : nullptr,
+                            ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value SoftmaxBackward(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 6);
+    Buffer* ds = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* p = a.buffer(2);
+    Buffer* dp = a.buffer(3);
+    const int64_t rows = a.integer(4), keys = a.integer(5, 1);
+    checkBytes(ds, actBytes(rows * keys, type), "softmaxBackward out");
+    checkBytes(p, actBytes(rows * keys, kF32), "softmaxBackward p");
+    checkBytes(dp, actBytes(rows * keys, kF32), "softmaxBackward dp");
+    launchSoftmaxBackward(ds->ptr, type, at<float>(p), at<float>(dp), rows, keys, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value SwigluBackward(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 7);
+    Buffer* dgate = a.buffer(0);
+    Buffer* dup = a.buffer(1);
+    Buffer* da = a.buffer(2);
+    Buffer* gate = a.buffer(3);
+    Buffer* up = a.buffer(4);
+    const int inType = static_cast<int>(a.integer(5, 0, 3));
+    const int64_t count = a.integer(6);
+    for (Buffer* t : {dgate, dup, da}) checkBytes(t, actBytes(count, kF32), "swigluBackward");
+    checkBytes(gate, actBytes(count, inType), "swigluBackward gate");
+    checkBytes(up, actBytes(count, inType), "swigluBackward up");
+    launchSwigluBackward(at<float>(dgate), at<float>(dup), at<float>(da), gate->ptr, up->ptr, inType, count, ctx().stream);
+    return undefined(env);
+  });
+}
+
+napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 8);
+    Buffer* dz = a.buffer(0);
+    const int type = static_cast<int>(a.integer(1, 0, 3));
+    Buffer* loss = a.buffer(2);
+    Buffer* logits = a.buffer(3);
+    Buffer* targets = a.buffer(4);
+    Buffer* c = a.buffer(5);
+    const int64_t rows = a.integer(6), vocab = a.integer(7, 1);
+    checkBytes(dz, actBytes(rows * vocab, type), "crossEntropyBackward out");
+    checkBytes(logits, actBytes(rows * vocab, kF32), "crossEntropyBackward logits");
+    checkBytes(loss, actBytes(rows, kF32), "crossEntropyBackward loss");
+    checkBytes(targets, static_cast<size_t>(rows) * 4, "crossEntropyBackward targets");
+    checkBytes(c, actBytes(rows, kF32), "crossEntropyBackward weights");
+    launchCrossEntropyBackward(dz->ptr, type, at<float>(loss), at<float>(logits), at<int32_t>(targets), at<float>(c), rows, vocab, ctx().stream);
+    return undefined(env);
+  });
+}
+
 void cleanup(void*) { ctx().closing.store(true); }
 
 }  // namespace
@@ -1033,6 +1125,8 @@ NAPI_MODULE_INIT() {
       {"causalSoftmax", CausalSoftmax}, {"mergeHeads", MergeHeads}, {"swiglu", Swiglu},
       {"addBias", AddBias},     {"addInto", AddInto},     {"rowNll", RowNll},
       {"resetPeak", ResetPeak}, {"flashAttention", FlashAttention},
+      {"rmsNormBackward", RmsNormBackward}, {"ropeHeadsBackward", RopeHeadsBackward}, {"softmaxBackward", SoftmaxBackward},
+      {"swigluBackward", SwigluBackward}, {"crossEntropyBackward", CrossEntropyBackward},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -71,3 +71,29 @@ bool flashAttentionSupports(int64_t headDim);
  */
 void launchFlashAttention(void* out, const void* q, const void* k, const void* v, int64_t batch, int64_t seq, int64_t heads, int64_t group,
                           int64_t headDim, int64_t window, float scale, cudaStream_t stream);
+
+// ---- backward (training), native/src/nn-backward.cu. Gradients are float32. ----
+
+/** dx[r, :] += ι·g − x·ι³·mean(g ⊙ x), g = dn ⊙ w, ι = (mean(x²) + eps)^(−½), per row of x [rows, hidden]. */
+void launchRmsNormBackward(float* dx, const float* dn, const float* x, const float* w, int64_t rows, int64_t hidden, float eps, cudaStream_t stream);
+
+/**
+ * The adjoint of launchRopeHeads: out [batch·seq, heads·headDim] += the head-major
+ * d [batch, heads·repeat, seq, headDim], each head's `repeat` copies summed and, with
+ * cos/sin, rotated back: dx = dy·cos + rotᵀ(dy·sin).
+ */
+void launchRopeHeadsBackward(float* out, const float* d, int64_t batch, int64_t seq, int64_t heads, int64_t headDim, int64_t repeat, const float* cos,
+                             const float* sin, cudaStream_t stream);
+
+/** dS = P ⊙ (dP − rowsum(P ⊙ dP)) per row of [rows, keys], in float32 in, dsType out. */
+void launchSoftmaxBackward(void* ds, int dsType, const float* p, const float* dp, int64_t rows, int64_t keys, cudaStream_t stream);
+
+/** dgate = da·up·σ(g)·(1 + g·(1 − σ(g))), dup = da·silu(g); gate and up of type inType. */
+void launchSwigluBackward(float* dgate, float* dup, const float* da, const void* gate, const void* up, int inType, int64_t count, cudaStream_t stream);
+
+/**
+ * The head's cross-entropy per row of logits [rows, vocab]: loss[r] = c[r]·(logsumexp − z[target]),
+ * dlogits = c[r]·(softmax − onehot(target)) in dType (rows with c[r] = 0 get zeros).
+ */
+void launchCrossEntropyBackward(void* dlogits, int dType, float* loss, const float* logits, const int32_t* targets, const float* c, int64_t rows,
+                                int64_t vocab, cudaStream_t stream);

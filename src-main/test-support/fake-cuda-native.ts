@@ -87,6 +87,10 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
       need(src, sOff + bytes, 'copy');
       new Uint8Array((dst as FakeBuffer).bytes).set(new Uint8Array((src as FakeBuffer).bytes, sOff, bytes), dOff);
     },
+    memset(buf: NativeBuffer, byte: number, bytes: number) {
+      need(buf, bytes, 'memset');
+      new Uint8Array((buf as FakeBuffer).bytes, 0, bytes).fill(byte);
+    },
     memory: () => ({ inUse, peak, free: 0, total: 0 }),
     resetPeak() {
       peak = inUse;
@@ -231,6 +235,67 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
         let sum = 0;
         for (let j = 0; j < vocab; j++) sum += Math.exp(Z.get(r * vocab + j) - m);
         N.set(r, T[r] < 0 ? 0 : Math.log(sum) + m - Z.get(r * vocab + T[r]));
+      }
+    },
+    rmsNormBackward(dx: NativeBuffer, dn: NativeBuffer, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number) {
+      const [DX, DN, X, W] = [view(dx, F32), view(dn, F32), view(x, F32), view(w, F32)];
+      for (let r = 0; r < rows; r++) {
+        let ss = 0, gx = 0;
+        for (let c = 0; c < hidden; c++) {
+          const xv = X.get(r * hidden + c);
+          ss += xv * xv;
+          gx += DN.get(r * hidden + c) * W.get(c) * xv;
+        }
+        const inv = 1 / Math.sqrt(ss / hidden + eps);
+        const k = (inv * inv * inv * gx) / hidden;
+        for (let c = 0; c < hidden; c++) DX.set(r * hidden + c, DX.get(r * hidden + c) + inv * DN.get(r * hidden + c) * W.get(c) - X.get(r * hidden + c) * k);
+      }
+    },
+    ropeHeadsBackward(out: NativeBuffer, d: NativeBuffer, batch: number, seq: number, heads: number, hd: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null) {
+      need(d, batch * seq * heads * repeat * hd * 4, 'ropeHeadsBackward in');
+      const [O, D] = [view(out, F32), view(d, F32)];
+      const [C, S] = [cos && view(cos, F32), sin && view(sin, F32)];
+      const half = hd / 2;
+      for (let b = 0; b < batch; b++) for (let s = 0; s < seq; s++) for (let h = 0; h < heads; h++) for (let e = 0; e < hd; e++) {
+        let acc = 0;
+        for (let r = 0; r < repeat; r++) {
+          const row = ((b * heads * repeat + h * repeat + r) * seq + s) * hd;
+          let g = D.get(row + e);
+          if (C && S) g = g * C.get(s * hd + e) + (e < half ? D.get(row + e + half) * S.get(s * hd + e + half) : -D.get(row + e - half) * S.get(s * hd + e - half));
+          acc += g;
+        }
+        const i = ((b * seq + s) * heads + h) * hd + e;
+        O.set(i, O.get(i) + acc);
+      }
+    },
+    softmaxBackward(ds: NativeBuffer, type: number, p: NativeBuffer, dp: NativeBuffer, rows: number, keys: number) {
+      need(p, rows * keys * 4, 'softmaxBackward p');
+      const [DS, P, DP] = [view(ds, type), view(p, F32), view(dp, F32)];
+      for (let r = 0; r < rows; r++) {
+        let dot = 0;
+        for (let j = 0; j < keys; j++) dot += P.get(r * keys + j) * DP.get(r * keys + j);
+        for (let j = 0; j < keys; j++) DS.set(r * keys + j, P.get(r * keys + j) * (DP.get(r * keys + j) - dot));
+      }
+    },
+    swigluBackward(dgate: NativeBuffer, dup: NativeBuffer, da: NativeBuffer, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number) {
+      const [DG, DU, DA, G, U] = [view(dgate, F32), view(dup, F32), view(da, F32), view(gate, inType), view(up, inType)];
+      for (let i = 0; i < count; i++) {
+        const g = G.get(i), u = U.get(i), sig = 1 / (1 + Math.exp(-g));
+        DU.set(i, DA.get(i) * g * sig);
+        DG.set(i, DA.get(i) * u * sig * (1 + g * (1 - sig)));
+      }
+    },
+    crossEntropyBackward(dz: NativeBuffer, type: number, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: number, vocab: number) {
+      need(logits, rows * vocab * 4, 'crossEntropyBackward logits');
+      const [DZ, L, Z, T, C] = [view(dz, type), view(loss, F32), view(logits, F32), new Int32Array((targets as FakeBuffer).bytes), view(c, F32)];
+      for (let r = 0; r < rows; r++) {
+        const w = C.get(r);
+        let m = -Infinity;
+        for (let j = 0; j < vocab; j++) m = Math.max(m, Z.get(r * vocab + j));
+        let sum = 0;
+        for (let j = 0; j < vocab; j++) sum += Math.exp(Z.get(r * vocab + j) - m);
+        for (let j = 0; j < vocab; j++) DZ.set(r * vocab + j, w === 0 ? 0 : w * (Math.exp(Z.get(r * vocab + j) - m) / sum - (j === T[r] ? 1 : 0)));
+        L.set(r, w === 0 ? 0 : w * (Math.log(sum) + m - Z.get(r * vocab + T[r])));
       }
     },
   };

@@ -19,7 +19,9 @@ import { codebookLevels } from '../quant/codebook';
 import { packCodes } from '../quant/packing';
 import { CudaDevice } from '../tensor/cuda-device';
 import { CudaNeuralOps } from '../tensor/cuda-nn';
-import type { ComputePrecision, NeuralOptions, NeuralOps } from '../tensor/nn';
+import type { ComputePrecision, NeuralOptions, NeuralOps, NnTensor } from '../tensor/nn';
+import { loraGradients } from '../grad/lora-gradients';
+import { LLAMA_MODULES } from '../io/targets';
 import { fakeCudaNative } from '../../test-support/fake-cuda-native';
 import { Rng } from '../util/random';
 import { DeviceModel } from './device-model';
@@ -71,6 +73,8 @@ const cases: Array<[string, TinyModelOptions]> = [
 
 interface Backend {
   neuralOps(precision: ComputePrecision, limits?: NeuralOptions): NeuralOps;
+  /** A float32 device tensor to the host. */
+  neuralOpsDownload(t: NnTensor): Promise<Float32Array>;
   /** Device buffers still allocated (the JS model counts them), or null. */
   live(): number | null;
   dispose(): Promise<void>;
@@ -83,7 +87,7 @@ const backends: Array<[string, boolean, string, () => Backend]> = [
     cuda.ok ? '' : `: skipped, ${cuda.ok ? '' : cuda.reason}`,
     () => {
       const device = CudaDevice.open();
-      return { neuralOps: (p, l) => device.neuralOps(p, l), live: () => null, dispose: () => device.dispose() };
+      return { neuralOps: (p, l) => device.neuralOps(p, l), neuralOpsDownload: (t) => device.neuralOps('fp32').download(t), live: () => null, dispose: () => device.dispose() };
     },
   ],
   [
@@ -92,7 +96,12 @@ const backends: Array<[string, boolean, string, () => Backend]> = [
     '',
     () => {
       const native = fakeCudaNative();
-      return { neuralOps: (p, l) => new CudaNeuralOps(native, p, (e) => e, l), live: () => native.live(), dispose: async () => undefined };
+      return {
+        neuralOps: (p, l) => new CudaNeuralOps(native, p, (e) => e, l),
+        neuralOpsDownload: (t) => new CudaNeuralOps(native, 'fp32', (e) => e).download(t),
+        live: () => native.live(),
+        dispose: async () => undefined,
+      };
     },
   ],
 ];
@@ -169,6 +178,53 @@ for (const [name, enabled, skipped, open] of backends) (enabled ? describe : des
       expect(maxRelError(await logitsOn(weights, ids, 'fp32', { scoreBlockBytes: 1 }), ref), label).toBeLessThan(1e-5);
     }
   });
+
+  for (const [label, options] of cases) {
+    it(`${label}: LoRA gradients of a batch equal the CPU backward's, fp32 and bf16 (seed ${seed})`, async () => {
+      const base = await load(label, options);
+      const rng = new Rng(seed + 5);
+      const weights = withRandomLora(base, [...LLAMA_MODULES], 3, 2, rng);
+      const V = weights.config.vocabSize, T = 11, B = 2;
+      const ids = Int32Array.from({ length: B * T }, () => rng.nextUint32() % V);
+      const targets = Int32Array.from({ length: B * T }, () => rng.nextUint32() % V);
+      // One position left out, one weighed double; the denominator is the batch's total weight.
+      const mask = new Float32Array(B * T).fill(1);
+      mask[3] = 0;
+      mask[T + 5] = 2;
+      const denominator = mask.reduce((a, v) => a + v, 0);
+      // The CPU (ONNX) backward, sequence by sequence, is the reference (it is checked against
+      // finite differences and PyTorch elsewhere).
+      const ref = await Promise.all(
+        [0, 1].map((b) => loraGradients(weights, ids.subarray(b * T, (b + 1) * T), targets.subarray(b * T, (b + 1) * T), mask.subarray(b * T, (b + 1) * T), { denominator })),
+      );
+      for (const [precision, bound] of [['fp32', 1e-4], ['bf16', 5e-2]] as const) {
+        const model = DeviceModel.load(weights, device.neuralOps(precision, { scoreBlockBytes: 1, logitBlockBytes: 3 * V * 6 }), 'test');
+        const grads = model.loraGradients();
+        try {
+          const c = Float32Array.from(mask, (m) => m / denominator);
+          const r = await model.loraBackward(ids, targets, c, B, grads);
+          const refLoss = ref[0].loss + ref[1].loss;
+          expect(Math.abs(r.loss - refLoss) / refLoss, `${precision} loss`).toBeLessThan(precision === 'fp32' ? 1e-5 : 1e-2);
+          for (let l = 0; l < weights.layers.length; l++) {
+            for (const m of LLAMA_MODULES) {
+              for (const which of ['dA', 'dB'] as const) {
+                const got = await device.neuralOpsDownload(grads[l][m]![which]);
+                const want = Float64Array.from(ref[0].grads[l].get(m)![which], (v, i) => v + ref[1].grads[l].get(m)![which][i]);
+                // Relative to the tensor's largest entry: float32 sums in another order (fp32), bf16 operands (bf16).
+                expect(maxRelError(got, want), `${precision} layer ${l} ${m} ${which}`).toBeLessThan(bound);
+              }
+            }
+          }
+        } finally {
+          for (const layer of grads) for (const g of Object.values(layer)) {
+            g!.dA.dispose();
+            g!.dB.dispose();
+          }
+          await model.dispose();
+        }
+      }
+    });
+  }
 
   it(`several sequences in one batch give each its own NLL (seed ${seed})`, async () => {
     const [label, options] = cases[0];

@@ -6,12 +6,20 @@ import { CancelledError, UserError } from '../errors';
 import type { ModelConfig } from '../io/hf-config';
 import { LLAMA_MODULES, type LinearModule } from '../io/targets';
 import { TensorScope } from '../tensor/device';
-import type { AttentionShape, LinearWeights, NeuralOps, NnTensor, NnVector, NnWeight } from '../tensor/nn';
+import type { AttentionShape, LinearWeights, LoraGradients, NeuralOps, NnTensor, NnVector, NnWeight } from '../tensor/nn';
 import { forwardLayers } from './forward';
 import { checkSequences, type LanguageModel } from './language-model';
 import { decoderLayer, type LayerNormName, type LayerOps } from './layer';
 import { ropeTables, slidingWindowOf } from './rope';
 import type { WeightSet } from './weights';
+
+/** o_proj and down_proj feed the float32 residual stream; the others feed rotary heads and SwiGLU. */
+function productOutput(m: LinearModule): 'f32' | 'compute' {
+  return m === 'o_proj' || m === 'down_proj' ? 'f32' : 'compute';
+}
+
+/** Per layer, the LoRA factor gradients of its adapted modules (device tensors the caller owns). */
+export type LoraGradientSet = Array<Partial<Record<LinearModule, LoraGradients>>>;
 
 interface DeviceLayer {
   norms: Record<LayerNormName, NnVector>;
@@ -36,9 +44,7 @@ class DeviceLayerOps implements LayerOps<NnTensor> {
     return this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps));
   }
   linear(x: NnTensor, m: LinearModule): NnTensor {
-    // o_proj and down_proj feed the float32 residual stream; the others feed rotary heads and SwiGLU.
-    const output = m === 'o_proj' || m === 'down_proj' ? 'f32' : 'compute';
-    return this.scope.track(this.nn.linear(x, this.layer.linears[m], output));
+    return this.scope.track(this.nn.linear(x, this.layer.linears[m], productOutput(m)));
   }
   attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
     const out = this.scope.track(this.nn.attention(q, k, v, this.shape));
@@ -127,34 +133,24 @@ export class DeviceModel implements LanguageModel {
     return t;
   }
 
+  private attentionShape(ids: Int32Array, batch: number): AttentionShape {
+    const seq = checkSequences(this.config, ids, batch);
+    const c = this.config;
+    return { batch, seq, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, ...this.ropeFor(seq), window: slidingWindowOf(c) ?? 0 };
+  }
+
   /** The normed final hidden states of `batch` stacked sequences (the caller frees them). */
   private async normedHidden(ids: Int32Array, batch: number, signal?: AbortSignal): Promise<NnTensor> {
     if (this.disposed) throw new Error('the model was used after dispose()');
-    const seq = checkSequences(this.config, ids, batch);
     const c = this.config;
-    const shape: AttentionShape = {
-      batch,
-      seq,
-      heads: c.numHeads,
-      kvHeads: c.numKvHeads,
-      headDim: c.headDim,
-      ...this.ropeFor(seq),
-      window: slidingWindowOf(c) ?? 0,
-    };
+    const shape = this.attentionShape(ids, batch);
     const x0 = this.nn.embed(this.embedTable, ids);
     let last: NnTensor = x0;
     try {
       last = await forwardLayers(
         this.layers.length,
         x0,
-        (l, x) => {
-          const ops = new DeviceLayerOps(this.nn, this.layers[l], shape, c.rmsNormEps);
-          try {
-            return ops.scope.keep(decoderLayer(ops, x));
-          } finally {
-            ops.scope.dispose();
-          }
-        },
+        (l, x) => this.layerForward(l, x, shape),
         {
           signal,
           onInput: (_, x) => {
@@ -187,6 +183,123 @@ export class DeviceModel implements LanguageModel {
       return await this.nn.logits(x, this.head);
     } finally {
       x.dispose();
+    }
+  }
+
+  /** Zeroed gradient tensors for every LoRA factor of the model (the caller disposes them). */
+  loraGradients(): LoraGradientSet {
+    return this.layers.map((layer) => {
+      const out: Partial<Record<LinearModule, LoraGradients>> = {};
+      for (const m of LLAMA_MODULES) {
+        const lora = layer.linears[m].lora;
+        if (lora) out[m] = { dA: this.nn.zeros(lora.a.rows, lora.a.cols), dB: this.nn.zeros(lora.b.rows, lora.b.cols) };
+      }
+      return out;
+    });
+  }
+
+  /** Replaces the LoRA factors of layer l's module m (row-major A [r, in], B [out, r]). */
+  setLora(l: number, m: LinearModule, a: Float32Array, b: Float32Array): void {
+    const lora = this.layers[l]?.linears[m].lora;
+    if (!lora) throw new Error(`layer ${l} has no LoRA branch on ${m}`);
+    if (a.length !== lora.a.rows * lora.a.cols || b.length !== lora.b.rows * lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
+    const [na, nb] = [this.nn.denseWeight(a, lora.a.rows, lora.a.cols), this.nn.denseWeight(b, lora.b.rows, lora.b.cols)];
+    for (const [old, next] of [[lora.a, na], [lora.b, nb]] as const) {
+      const i = this.owned.indexOf(old);
+      if (i >= 0) this.owned[i] = next;
+      old.dispose();
+    }
+    lora.a = na;
+    lora.b = nb;
+  }
+
+  /**
+   * L = Σ_t c_t·nll_t over `batch` stacked sequences, and ∂L/∂(every LoRA factor) added into
+   * `grads`: the forward keeps each layer's input, the head's backward gives ∂L/∂x, and each
+   * layer's backward, in reverse, recomputes that layer's forward from its input.
+   */
+  async loraBackward(ids: Int32Array, targets: Int32Array, c: Float32Array, batch: number, grads: LoraGradientSet, signal?: AbortSignal): Promise<{ loss: number; nll: Float32Array }> {
+    if (this.disposed) throw new Error('the model was used after dispose()');
+    if (targets.length !== ids.length || c.length !== ids.length) throw new UserError(`ids, targets and loss weights must have the same length (${ids.length}, ${targets.length}, ${c.length})`);
+    for (const t of targets) if (t < 0 || t >= this.config.vocabSize) throw new UserError(`target id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
+    const shape = this.attentionShape(ids, batch);
+    const inputs: NnTensor[] = [];
+    let dy: NnTensor | null = null;
+    try {
+      const x = await forwardLayers(this.layers.length, this.nn.embed(this.embedTable, ids), (l, x) => this.layerForward(l, x, shape), {
+        signal,
+        onInput: (_, x) => inputs.push(x),
+      });
+      inputs.push(x); // freed with the others
+      const head = await this.nn.headBackward(x, this.norm, this.config.rmsNormEps, this.head, targets, c);
+      dy = head.dx;
+      for (let l = this.layers.length - 1; l >= 0; l--) {
+        if (signal?.aborted) throw new CancelledError();
+        const dx: NnTensor = this.layerBackward(l, inputs[l], dy, shape, grads[l]);
+        dy.dispose();
+        dy = dx;
+        inputs[l].dispose();
+      }
+      return { loss: head.loss, nll: head.nll };
+    } finally {
+      for (const t of inputs) t.dispose();
+      dy?.dispose();
+    }
+  }
+
+  private layerForward(l: number, x: NnTensor, shape: AttentionShape): NnTensor {
+    const ops = new DeviceLayerOps(this.nn, this.layers[l], shape, this.config.rmsNormEps);
+    try {
+      return ops.scope.keep(decoderLayer(ops, x));
+    } finally {
+      ops.scope.dispose();
+    }
+  }
+
+  /** ∂L/∂x of layer l given ∂L/∂y, its forward recomputed from x; LoRA gradients added into `grads`. */
+  private layerBackward(l: number, x: NnTensor, dy: NnTensor, shape: AttentionShape, grads: Partial<Record<LinearModule, LoraGradients>>): NnTensor {
+    const { nn } = this;
+    const { norms, linears } = this.layers[l];
+    const eps = this.config.rmsNormEps;
+    const scope = new TensorScope();
+    const t = <T extends { dispose(): void }>(v: T): T => scope.track(v);
+    const lin = (input: NnTensor, m: LinearModule) => t(nn.linear(input, linears[m], productOutput(m)));
+    const back = (d: NnTensor, input: NnTensor, m: LinearModule, dInput: NnTensor) => nn.linearBackward(d, input, linears[m], dInput, grads[m]);
+    try {
+      // The forward of decoderLayer (layer.ts) again, keeping what the backward needs.
+      const n1 = t(nn.rmsNorm(x, norms.input_layernorm, eps));
+      const [q, k, v] = [lin(n1, 'q_proj'), lin(n1, 'k_proj'), lin(n1, 'v_proj')];
+      const attn = t(nn.attention(q, k, v, shape));
+      const h = lin(attn, 'o_proj');
+      nn.addInto(h, x);
+      const n2 = t(nn.rmsNorm(h, norms.post_attention_layernorm, eps));
+      const [gate, up] = [lin(n2, 'gate_proj'), lin(n2, 'up_proj')];
+      const act = t(nn.swiglu(gate, up));
+      // y = h + down(act):  ∂act, then SwiGLU, then the two products of n2, then the norm.
+      const dAct = t(nn.zeros(act.rows, act.cols));
+      back(dy, act, 'down_proj', dAct);
+      const { dgate, dup } = nn.swigluBackward(dAct, gate, up);
+      t(dgate);
+      t(dup);
+      const dn2 = t(nn.zeros(n2.rows, n2.cols));
+      back(dgate, n2, 'gate_proj', dn2);
+      back(dup, n2, 'up_proj', dn2);
+      const dh = t(nn.copy(dy));
+      nn.rmsNormBackward(dn2, h, norms.post_attention_layernorm, eps, dh);
+      // h = x + o(attn(q, k, v)).
+      const dAttn = t(nn.zeros(attn.rows, attn.cols));
+      back(dh, attn, 'o_proj', dAttn);
+      const dqkv = nn.attentionBackward(q, k, v, dAttn, shape);
+      for (const d of [dqkv.dq, dqkv.dk, dqkv.dv]) t(d);
+      const dn1 = t(nn.zeros(n1.rows, n1.cols));
+      back(dqkv.dq, n1, 'q_proj', dn1);
+      back(dqkv.dk, n1, 'k_proj', dn1);
+      back(dqkv.dv, n1, 'v_proj', dn1);
+      const dx = nn.copy(dh);
+      nn.rmsNormBackward(dn1, x, norms.input_layernorm, eps, dx);
+      return dx;
+    } finally {
+      scope.dispose();
     }
   }
 

@@ -95,6 +95,13 @@ export interface CudaNative {
   addBias(y: NativeBuffer, bias: NativeBuffer, rows: number, cols: number): void;
   addInto(y: NativeBuffer, x: NativeBuffer, count: number): void;
   rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number): void;
+
+  // Backward kernels (native/src/nn-backward.cu); gradients are float32.
+  rmsNormBackward(dx: NativeBuffer, dn: NativeBuffer, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number): void;
+  ropeHeadsBackward(out: NativeBuffer, d: NativeBuffer, batch: number, seq: number, heads: number, headDim: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null): void;
+  softmaxBackward(ds: NativeBuffer, dsType: number, p: NativeBuffer, dp: NativeBuffer, rows: number, keys: number): void;
+  swigluBackward(dgate: NativeBuffer, dup: NativeBuffer, da: NativeBuffer, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number): void;
+  crossEntropyBackward(dlogits: NativeBuffer, dType: number, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: number, vocab: number): void;
 }
 
 /** Bumped with every change of the exports above; a stale build is refused by name. */

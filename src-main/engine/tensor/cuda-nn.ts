@@ -5,7 +5,7 @@
 // enqueued for the last time, so a layer's working set is one matrix, not the model.
 import { UserError } from '../errors';
 import { NATIVE_DTYPES, type CudaNative, type NativeBuffer } from './cuda-addon';
-import type { AttentionShape, ComputePrecision, LinearWeights, NeuralOptions, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
+import type { AttentionShape, ComputePrecision, LinearWeights, LoraGradients, NeuralOptions, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
 
 const F32 = NATIVE_DTYPES.F32;
 const BF16 = NATIVE_DTYPES.BF16;
@@ -97,6 +97,12 @@ function check<T extends { live: boolean }>(t: unknown, kind: new (...args: neve
 }
 
 const tensor = (t: NnTensor) => check(t, CudaTensor, 'an activation');
+/** A float32 activation (gradients are float32). */
+function f32(t: NnTensor, what: string): CudaTensor {
+  const c = tensor(t);
+  if (c.type !== F32) throw new Error(`${what}: a float32 tensor is needed`);
+  return c;
+}
 const vector = (v: NnVector) => check(v, CudaVector, 'a vector');
 
 export class CudaNeuralOps implements NeuralOps {
@@ -376,6 +382,205 @@ export class CudaNeuralOps implements NeuralOps {
       out.set(new Float32Array(await this.native.download(logits, rows * V * 4)), r0 * V);
     });
     return out;
+  }
+
+  // ---- Training ----
+
+  zeros(rows: number, cols: number): NnTensor {
+    const t = this.act(rows, cols, F32);
+    this.native.memset(t.buf, 0, rows * cols * 4);
+    return t;
+  }
+
+  copy(t: NnTensor): NnTensor {
+    const src = f32(t, 'copy');
+    const out = this.act(src.rows, src.cols, F32);
+    this.native.copy(out.buf, 0, src.buf, 0, src.rows * src.cols * 4);
+    return out;
+  }
+
+  async download(t: NnTensor): Promise<Float32Array> {
+    const src = f32(t, 'download');
+    return new Float32Array(await this.native.download(src.buf, src.rows * src.cols * 4));
+  }
+
+  /** x in the compute precision: itself, or a cast copy the caller frees. */
+  private asCompute(x: CudaTensor): { t: CudaTensor; release(): void } {
+    if (x.type === this.ct) return { t: x, release() {} };
+    const out = this.act(x.rows, x.cols, this.ct);
+    this.native.cast(out.buf, this.ct, x.buf, x.rows * x.cols);
+    return { t: out, release: () => out.dispose() };
+  }
+
+  rmsNormBackward(dn: NnTensor, x: NnTensor, w: NnVector, eps: number, dx: NnTensor): void {
+    const [d, xt, out] = [f32(dn, 'rmsNormBackward'), f32(x, 'rmsNormBackward'), f32(dx, 'rmsNormBackward')];
+    this.native.rmsNormBackward(out.buf, d.buf, xt.buf, vector(w).buf, xt.rows, xt.cols, eps);
+  }
+
+  linearBackward(dy: NnTensor, x: NnTensor, w: LinearWeights, dx: NnTensor, grads?: LoraGradients): void {
+    const [dyt, xt, dxt] = [f32(dy, 'linearBackward'), tensor(x), f32(dx, 'linearBackward')];
+    const N = dyt.rows, out = w.weight.rows, inp = w.weight.cols;
+    if (dyt.cols !== out || dxt.cols !== inp || xt.cols !== inp) throw new Error('linearBackward: shapes do not match the weight');
+    const dyc = this.asCompute(dyt);
+    const xc = this.asCompute(xt);
+    const W = this.operand(w.weight);
+    try {
+      // dx += dy·W (row-major: [N, out]·[out, in]).
+      this.native.gemmTyped(dxt.buf, F32, dyc.t.buf, W.buf, this.ct, N, inp, out, false, false, false, 1, 1, 1, 0, 0, 0, 0, 0, 0);
+      if (w.lora) {
+        const { a, b, scaling: s } = w.lora;
+        const r = a.rows;
+        const A = this.operand(a);
+        const B = this.operand(b);
+        const g = this.act(N, r, F32); // dy·B
+        const u = this.act(N, r, F32); // x·Aᵀ
+        try {
+          this.native.gemmTyped(g.buf, F32, dyc.t.buf, B.buf, this.ct, N, r, out, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, 0);
+          const gc = this.asCompute(g);
+          try {
+            // dx += s·(dy·B)·A
+            this.native.gemmTyped(dxt.buf, F32, gc.t.buf, A.buf, this.ct, N, inp, r, false, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+            if (grads) {
+              const [dA, dB] = [f32(grads.dA, 'dA'), f32(grads.dB, 'dB')];
+              // dA [r, in] += s·(dy·B)ᵀ·x
+              this.native.gemmTyped(dA.buf, F32, gc.t.buf, xc.t.buf, this.ct, r, inp, N, true, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+              this.gemmNT(u.buf, F32, xc.t.buf, A.buf, N, r, inp);
+              const uc = this.asCompute(u);
+              // dB [out, r] += s·dyᵀ·(x·Aᵀ)
+              this.native.gemmTyped(dB.buf, F32, dyc.t.buf, uc.t.buf, this.ct, out, r, N, true, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+              uc.release();
+            }
+          } finally {
+            gc.release();
+          }
+        } finally {
+          g.dispose();
+          u.dispose();
+          A.release();
+          B.release();
+        }
+      }
+    } finally {
+      W.release();
+      dyc.release();
+      xc.release();
+    }
+  }
+
+  attentionBackward(q: NnTensor, k: NnTensor, v: NnTensor, dOut: NnTensor, s: AttentionShape): { dq: NnTensor; dk: NnTensor; dv: NnTensor } {
+    const [qt, kt, vt, dot] = [tensor(q), tensor(k), tensor(v), f32(dOut, 'attentionBackward')];
+    const { batch: B, seq: S, heads: nH, kvHeads: nKV, headDim: hd } = s;
+    if (qt.rows !== B * S || qt.cols !== nH * hd || kt.cols !== nKV * hd || vt.cols !== nKV * hd || dot.cols !== nH * hd) throw new Error('attentionBackward: shapes do not match');
+    const group = nH / nKV;
+    const ct = this.ct;
+    const c = 1 / Math.sqrt(hd);
+    const cos = vector(s.cos).buf, sin = vector(s.sin).buf;
+    const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => {
+      const out = this.act(B * n * repeat * S, hd, ct);
+      this.native.ropeHeads(out.buf, ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? cos : null, rotate ? sin : null);
+      return out;
+    };
+    const Q = heads(qt, nH, 1, true);
+    const K = heads(kt, nKV, group, true);
+    const V = heads(vt, nKV, group, false);
+    const dO = heads(dot, nH, 1, false);
+    const batch = B * nH;
+    const dQ = this.zeros(batch * S, hd) as CudaTensor;
+    const dK = this.zeros(batch * S, hd) as CudaTensor;
+    const dV = this.zeros(batch * S, hd) as CudaTensor;
+    // Per row of a block: scores, P (fp32), dP (fp32), dS and P in the compute precision.
+    const perRow = batch * S * (4 + 4 + 4 + 2 * this.ctBytes);
+    const block = Math.max(1, Math.min(S, Math.floor(this.scoreBlockBytes / perRow)));
+    const scores = this.act(batch * block, S, F32);
+    const P = this.act(batch * block, S, F32);
+    const dP = this.act(batch * block, S, F32);
+    const dS = this.act(batch * block, S, ct);
+    const Pc = ct === F32 ? P : this.act(batch * block, S, ct);
+    const g = this.native;
+    try {
+      for (let q0 = 0; q0 < S; q0 += block) {
+        const rows = Math.min(block, S - q0);
+        const keys = q0 + rows;
+        const sc = rows * keys;
+        g.gemmTyped(scores.buf, F32, Q.buf, K.buf, ct, rows, keys, hd, false, true, false, c, 0, batch, S * hd, S * hd, sc, q0 * hd, 0, 0);
+        g.causalSoftmax(P.buf, F32, scores.buf, batch, rows, keys, q0, s.window);
+        // dP = dO·Vᵀ
+        g.gemmTyped(dP.buf, F32, dO.buf, V.buf, ct, rows, keys, hd, false, true, false, 1, 0, batch, S * hd, S * hd, sc, q0 * hd, 0, 0);
+        g.softmaxBackward(dS.buf, ct, P.buf, dP.buf, batch * rows, keys);
+        // dQ rows of this block = c·dS·K
+        g.gemmTyped(dQ.buf, F32, dS.buf, K.buf, ct, rows, hd, keys, false, false, false, c, 0, batch, sc, S * hd, S * hd, 0, 0, q0 * hd);
+        // dK[0..keys) += c·dSᵀ·Q_block
+        g.gemmTyped(dK.buf, F32, dS.buf, Q.buf, ct, keys, hd, rows, true, false, false, c, 1, batch, sc, S * hd, S * hd, 0, q0 * hd, 0);
+        // dV[0..keys) += Pᵀ·dO_block
+        if (Pc !== P) g.cast(Pc.buf, ct, P.buf, batch * sc);
+        g.gemmTyped(dV.buf, F32, Pc.buf, dO.buf, ct, keys, hd, rows, true, false, false, 1, 1, batch, sc, S * hd, S * hd, 0, q0 * hd, 0);
+      }
+      const dq = this.zeros(B * S, nH * hd) as CudaTensor;
+      const dk = this.zeros(B * S, nKV * hd) as CudaTensor;
+      const dv = this.zeros(B * S, nKV * hd) as CudaTensor;
+      g.ropeHeadsBackward(dq.buf, dQ.buf, B, S, nH, hd, 1, cos, sin);
+      g.ropeHeadsBackward(dk.buf, dK.buf, B, S, nKV, hd, group, cos, sin);
+      g.ropeHeadsBackward(dv.buf, dV.buf, B, S, nKV, hd, group, null, null);
+      return { dq, dk, dv };
+    } finally {
+      for (const t of [Q, K, V, dO, dQ, dK, dV, scores, P, dP, dS, Pc]) t.dispose();
+    }
+  }
+
+  swigluBackward(da: NnTensor, gate: NnTensor, up: NnTensor): { dgate: NnTensor; dup: NnTensor } {
+    const [d, gt, ut] = [f32(da, 'swigluBackward'), tensor(gate), tensor(up)];
+    if (gt.type !== ut.type || gt.rows !== d.rows || gt.cols !== d.cols) throw new Error('swigluBackward: shapes or types do not match');
+    const dgate = this.act(d.rows, d.cols, F32);
+    const dup = this.act(d.rows, d.cols, F32);
+    this.native.swigluBackward(dgate.buf, dup.buf, d.buf, gt.buf, ut.buf, gt.type, d.rows * d.cols);
+    return { dgate, dup };
+  }
+
+  async headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): Promise<{ loss: number; nll: Float32Array; dx: NnTensor }> {
+    const xt = f32(x, 'headBackward');
+    const n = xt.rows, H = xt.cols, V = head.rows;
+    if (targets.length !== n || weights.length !== n) throw new Error(`headBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
+    const normed = this.rmsNorm(xt, norm, eps) as CudaTensor;
+    const dNormed = this.act(n, H, F32);
+    const tBuf = new Allocation(this.native, this.alloc(targets.byteLength));
+    const cBuf = new Allocation(this.native, this.alloc(weights.byteLength));
+    const lossBuf = this.act(n, 1, F32);
+    const block = Math.max(1, Math.min(n, Math.floor(this.logitBlockBytes / (V * (4 + this.ctBytes)))));
+    const logits = this.act(block, V, F32);
+    const dz = this.act(block, V, this.ct);
+    const W = this.operand(head);
+    try {
+      this.native.upload(tBuf.buf, targets);
+      this.native.upload(cBuf.buf, weights);
+      for (let r0 = 0; r0 < n; r0 += block) {
+        const rows = Math.min(block, n - r0);
+        this.gemmNT(logits.buf, F32, normed.buf, W.buf, rows, V, H, 1, 0, r0 * H);
+        // The block's targets, weights and losses sit at row r0 of the full arrays.
+        const tb = new Allocation(this.native, this.alloc(rows * 4));
+        const cb = new Allocation(this.native, this.alloc(rows * 4));
+        const lb = this.act(rows, 1, F32);
+        this.native.copy(tb.buf, 0, tBuf.buf, r0 * 4, rows * 4);
+        this.native.copy(cb.buf, 0, cBuf.buf, r0 * 4, rows * 4);
+        this.native.crossEntropyBackward(dz.buf, this.ct, lb.buf, logits.buf, tb.buf, cb.buf, rows, V);
+        this.native.copy(lossBuf.buf, r0 * 4, lb.buf, 0, rows * 4);
+        for (const t of [tb, cb, lb]) t.dispose();
+        // dNormed rows = dz·head ([rows, V]·[V, H])
+        this.native.gemmTyped(dNormed.buf, F32, dz.buf, W.buf, this.ct, rows, H, V, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, r0 * H);
+      }
+      const dx = this.zeros(n, H);
+      this.rmsNormBackward(dNormed, xt, norm, eps, dx);
+      const perRow = new Float32Array(await this.native.download(lossBuf.buf, n * 4));
+      let loss = 0;
+      const nll = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        loss += perRow[i];
+        nll[i] = weights[i] > 0 ? perRow[i] / weights[i] : 0;
+      }
+      return { loss, nll, dx };
+    } finally {
+      W.release();
+      for (const t of [normed, dNormed, tBuf, cBuf, lossBuf, logits, dz]) t.dispose();
+    }
   }
 
   memoryUsage(): { inUse: number; peak: number } {

@@ -48,6 +48,12 @@ export interface LinearWeights {
   lora?: { a: NnWeight; b: NnWeight; scaling: number };
 }
 
+/** A LoRA branch's factor gradients on the device, float32 [r, in] and [out, r]; linearBackward adds into them. */
+export interface LoraGradients {
+  dA: NnTensor;
+  dB: NnTensor;
+}
+
 export interface AttentionShape {
   /** Sequences of `seq` tokens each, stacked: q, k, v have batch·seq rows. */
   batch: number;
@@ -105,6 +111,30 @@ export interface NeuralOps {
   rowNll(x: NnTensor, head: NnWeight, targets: Int32Array): Promise<Float32Array>;
   /** x·headᵀ per row, to the host [rows, vocab]. */
   logits(x: NnTensor, head: NnWeight): Promise<Float32Array>;
+  // ---- Training: gradients through the frozen backbone, float32 ----
+  /** A float32 tensor of zeros. */
+  zeros(rows: number, cols: number): NnTensor;
+  /** A float32 copy of a float32 tensor. */
+  copy(t: NnTensor): NnTensor;
+  /** A float32 tensor to the host. */
+  download(t: NnTensor): Promise<Float32Array>;
+  /** dx += ∂/∂x of rmsNorm(x)·w given dn, the gradient of its output. */
+  rmsNormBackward(dn: NnTensor, x: NnTensor, w: NnVector, eps: number, dx: NnTensor): void;
+  /**
+   * Through a frozen linear and its LoRA branch, given dy = ∂L/∂(x·Wᵀ + s·x·Aᵀ·Bᵀ): dx += dy·W +
+   * s·(dy·B)·A; with grads, dA += s·(dy·B)ᵀ·x and dB += s·dyᵀ·(x·Aᵀ). x as linear took it.
+   */
+  linearBackward(dy: NnTensor, x: NnTensor, w: LinearWeights, dx: NnTensor, grads?: LoraGradients): void;
+  /** ∂L/∂q, ∂k, ∂v (float32, shaped like q, k, v) of attention(q, k, v) given ∂L/∂output; recomputes the forward. */
+  attentionBackward(q: NnTensor, k: NnTensor, v: NnTensor, dOut: NnTensor, shape: AttentionShape): { dq: NnTensor; dk: NnTensor; dv: NnTensor };
+  /** ∂L/∂gate and ∂L/∂up of swiglu(gate, up) given ∂L/∂output (float32). */
+  swigluBackward(da: NnTensor, gate: NnTensor, up: NnTensor): { dgate: NnTensor; dup: NnTensor };
+  /**
+   * The head's loss Σ_t c_t·nll_t on the final hidden states x (float32, before the final
+   * norm) and its gradient dx, the vocabulary in row blocks.
+   */
+  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): Promise<{ loss: number; nll: Float32Array; dx: NnTensor }>;
+
   /** Bytes of device memory in use now and at most since the last resetPeak. */
   memoryUsage(): { inUse: number; peak: number };
   resetPeak(): void;
