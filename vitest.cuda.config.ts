@@ -12,6 +12,7 @@ export default defineConfig({
       'src-main/engine/model/device-model.test.ts',
       'src-main/cli/cuda.e2e.test.ts',
       'src-main/cli/cuda-eval.e2e.test.ts',
+      'src-main/cli/cuda-train.e2e.test.ts',
     ],
     testTimeout: 300_000,
     hookTimeout: 300_000,

@@ -132,6 +132,10 @@ export interface TrainRequest {
   warmup?: number;
   evalEvery?: number;
   seed?: number;
+  /** Where the gradients are computed; auto (default) takes the GPU when one answers. Not part of what a resume must match. */
+  device?: DeviceChoice;
+  /** On a GPU: bf16 products with float32 accumulation (default) or float32 throughout. */
+  precision?: 'bf16' | 'fp32';
 }
 
 /** The planner's profile of a model for one quantizer and block size (plan/profile-job.ts). */

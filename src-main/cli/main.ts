@@ -27,7 +27,8 @@ const USAGE = `usage: loftq <command> [options]
   eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N]
        [--device auto|cpu|cuda] [--precision bf16|fp32] [--batch N] [--json]
   train RUN_DIR --data FILE [--field NAME] [--eval-data FILE] [--steps N] [--lr X] [--batch N]
-        [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N] [--json]
+        [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N]
+        [--device auto|cpu|cuda] [--precision bf16|fp32] [--json]
   export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
   profile MODEL_DIR --out FILE [--quant nf|uniform|q4_0|q8_0] [--block 64] [--max-rank 64]
           [--targets ...] [--device auto|cpu|cuda] [--force] [--json]
@@ -219,11 +220,21 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       const ints = ['steps', 'batch', 'seq-len', 'eval-every', 'warmup', 'accum', 'checkpoint-every', 'seed'] as const;
       const { values, positionals } = parse(
         rest,
-        { data: { type: 'string' }, field: { type: 'string' }, 'eval-data': { type: 'string' }, lr: { type: 'string' }, ...Object.fromEntries(ints.map((k) => [k, { type: 'string' }])) },
+        {
+          data: { type: 'string' },
+          field: { type: 'string' },
+          'eval-data': { type: 'string' },
+          lr: { type: 'string' },
+          device: { type: 'string' },
+          precision: { type: 'string' },
+          ...Object.fromEntries(ints.map((k) => [k, { type: 'string' }])),
+        },
         1,
       );
       const data = str(values.data);
       if (!data) throw new UsageError('train needs --data FILE (.txt, .jsonl or .parquet)');
+      const precision = str(values.precision);
+      if (precision !== undefined && precision !== 'bf16' && precision !== 'fp32') throw new UsageError(`--precision must be bf16 or fp32, got '${precision}'`);
       const opt = (name: string) => (values[name] === undefined ? undefined : num(name, values[name], 0));
       await trainCommand(
         {
@@ -240,6 +251,8 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
           accum: opt('accum'),
           checkpointEvery: opt('checkpoint-every'),
           seed: opt('seed'),
+          device: checkDeviceChoice(str(values.device) ?? 'auto'),
+          precision,
         },
         out,
         signal,

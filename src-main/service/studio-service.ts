@@ -381,8 +381,12 @@ export class StudioService implements StudioApi {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${TRAIN_LABELS[key]} must be a number`);
       settings[key] = v;
     }
+    const device = checkDeviceChoice(String(r.device ?? 'auto'));
+    if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
     if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
-    return this.submit('train', run, (signal, onEvent) => runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, signal, onEvent }));
+    return this.submit('train', run, (signal, onEvent) =>
+      runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, device, precision: r.precision, signal, onEvent }),
+    );
   }
 
   async startProfile(r: ProfileRequest): Promise<JobInfo> {

@@ -25,6 +25,9 @@ export interface TrainPoint {
   loss?: number;
   eval_ppl?: number;
   tokens_per_s?: number;
+  /** GPU memory in use (bytes) and where the step ran, when the engine says. */
+  gpu_bytes?: number;
+  where?: string;
   /** When the point arrived (ms, for the ETA). */
   at: number;
 }
@@ -109,7 +112,7 @@ function applyJobEvent(p: JobProgress, e: JobEvent): void {
       p.current = null;
       break;
     case 'train':
-      p.train.push({ step: e.step, steps: e.steps, loss: e.loss, eval_ppl: e.eval_ppl, tokens_per_s: e.tokens_per_s, at: Date.now() });
+      p.train.push({ step: e.step, steps: e.steps, loss: e.loss, eval_ppl: e.eval_ppl, tokens_per_s: e.tokens_per_s, gpu_bytes: e.device_memory?.in_use, where: e.where, at: Date.now() });
       break;
     default:
       break;

@@ -20,7 +20,20 @@ export type JobEvent =
       where?: string;
     }
   | { type: 'phase'; phase: 'quantized' | 'adapter' | 'backbone' | 'export'; detail?: string }
-  | { type: 'train'; step: number; steps: number; loss?: number; lr?: number; grad_norm?: number; tokens_per_s?: number; eval_ppl?: number }
+  | {
+      type: 'train';
+      step: number;
+      steps: number;
+      loss?: number;
+      lr?: number;
+      grad_norm?: number;
+      tokens_per_s?: number;
+      eval_ppl?: number;
+      /** Where it runs: "CPU", "NVIDIA H200 (bf16)". */
+      where?: string;
+      /** Device memory in use and at most so far (GPU), bytes. */
+      device_memory?: { in_use: number; peak: number };
+    }
   | { type: 'result'; run: string; record: RunRecord };
 
 export type EventSink = (e: JobEvent) => void;

@@ -18,6 +18,9 @@ import { checkTokenizerMatchesModel, loadTokenizer, type TextTokenizer } from '.
 import { readPeftAdapter } from '../train/adapter-params';
 import { resolveTrainConfig, TRAIN_DEFAULTS, type DataIdentity, type TrainConfig } from '../train/config';
 import { LoraGradientSource } from '../train/lora-gradient-source';
+import { DeviceGradientSource } from '../train/device-gradient-source';
+import { defaultPrecision, deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
+import type { ComputePrecision } from '../tensor/nn';
 import { prepareTrainData, tokenFingerprint } from '../train/packing';
 import { meanLossEvaluator, runTraining } from '../train/train-loop';
 import type { EventSink } from './events';
@@ -33,6 +36,10 @@ export interface TrainOptions extends TrainSettings {
   evalData?: string;
   /** Keep only the newest N checkpoints (default: all). */
   keepCheckpoints?: number;
+  /** Where the gradients are computed (auto: the GPU when one answers). Not part of the resume identity. */
+  device?: DeviceChoice;
+  /** On a GPU: bf16 products with float32 accumulation (default where the GPU has bf16), or float32 throughout. */
+  precision?: ComputePrecision;
   signal?: AbortSignal;
   onEvent?: EventSink;
 }
@@ -69,7 +76,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   const tokenizer = await loadTokenizer(backboneDir);
   checkTokenizerMatchesModel(tokenizer, modelConfig.vocabSize);
 
-  const { run: _run, data: _data, field, evalData: evalPath, keepCheckpoints, signal, onEvent, ...settings } = o;
+  const { run: _run, data: _data, field, evalData: evalPath, keepCheckpoints, device: deviceChoice, precision: precisionChoice, signal, onEvent, ...settings } = o;
   const train = await readData(o.data, field, tokenizer);
   const held = evalPath ? await readData(evalPath, field, tokenizer) : null;
   const config = resolveTrainConfig({
@@ -89,7 +96,11 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   if (signal?.aborted) throw new CancelledError();
 
   const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
-  const source = new LoraGradientSource(weights);
+  const opened = await openDevice(deviceChoice ?? 'auto');
+  const precision = precisionChoice ?? defaultPrecision(opened.device.info);
+  const nn = opened.device.neuralOps?.(precision) ?? null;
+  const source = nn ? new DeviceGradientSource(weights, nn, `${opened.device.info.name} (${precision})`) : new LoraGradientSource(weights);
+  const where = nn ? `${opened.device.info.name} (${precision})` : 'CPU';
   const training: TrainingRecord = {
     status: 'running',
     step: 0,
@@ -98,6 +109,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
     started: new Date().toISOString(),
     resumed_from: null,
     process: currentProcess(),
+    device: { ...deviceRecord(opened), where },
   };
   // A second Ctrl-C exits at once: the training is still recorded cancelled, its temporaries removed.
   const forget = onAbandon(() => {
@@ -132,7 +144,20 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
             break;
           case 'train_step':
             training.last_loss = e.loss;
-            onEvent?.({ type: 'train', step: e.step, steps: e.steps, loss: e.loss, lr: e.lr, grad_norm: e.grad_norm, tokens_per_s: e.tokens_per_s });
+            {
+              const memory = source instanceof DeviceGradientSource ? source.memoryUsage() : null;
+              onEvent?.({
+                type: 'train',
+                step: e.step,
+                steps: e.steps,
+                loss: e.loss,
+                lr: e.lr,
+                grad_norm: e.grad_norm,
+                tokens_per_s: e.tokens_per_s,
+                where,
+                ...(memory ? { device_memory: { in_use: memory.inUse, peak: memory.peak } } : {}),
+              });
+            }
             break;
           case 'train_eval':
             training.last_eval_ppl = e.eval_ppl;
@@ -170,5 +195,6 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   } finally {
     forget();
     await source.dispose();
+    await opened.device.dispose();
   }
 }

@@ -303,6 +303,11 @@ export class DeviceModel implements LanguageModel {
     }
   }
 
+  /** A float32 device tensor (a gradient) to the host. */
+  download(t: NnTensor): Promise<Float32Array> {
+    return this.nn.download(t);
+  }
+
   memoryUsage(): { inUse: number; peak: number } {
     return this.nn.memoryUsage();
   }

@@ -58,5 +58,7 @@ export interface TrainingRecord {
   last_eval_ppl?: number | null;
   /** The lowest held-out perplexity of the training so far (resumes included). */
   best_eval_ppl?: number | null;
+  /** Where the gradients are computed and why (as run.json's device record), with `where` for display. */
+  device?: Record<string, unknown>;
   error?: string;
 }

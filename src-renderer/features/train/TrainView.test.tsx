@@ -45,13 +45,15 @@ describe('Fine-tune view', () => {
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Start fine-tuning' }));
     });
-    expect(fake.api.startTrain).toHaveBeenCalledWith({ run: '/runs/fresh', data: '/demo-data/train.txt', evalData: '/demo-data/eval.txt', steps: 60, lr: 0.001, batch: 8, seqLen: 128, warmup: 5, evalEvery: 20 });
+    expect(fake.api.startTrain).toHaveBeenCalledWith({ run: '/runs/fresh', data: '/demo-data/train.txt', evalData: '/demo-data/eval.txt', steps: 60, lr: 0.001, batch: 8, seqLen: 128, warmup: 5, evalEvery: 20, device: 'auto' });
+    // No GPU in this engine: the precision is not offered and not sent.
+    expect((screen.getByLabelText('GPU precision') as HTMLSelectElement).disabled).toBe(true);
 
     const info = job({ id: 'job-t', kind: 'train', target: '/runs/fresh', state: 'running', progress: 0.5 });
     act(() => {
       applyJobEvents([
         { type: 'job', job: info, event: { type: 'train', step: 10, steps: 60, loss: 1.9, tokens_per_s: 850 } },
-        { type: 'job', job: info, event: { type: 'train', step: 20, steps: 60, loss: 1.2, tokens_per_s: 900 } },
+        { type: 'job', job: info, event: { type: 'train', step: 20, steps: 60, loss: 1.2, tokens_per_s: 900, where: 'NVIDIA H200 (bf16)', device_memory: { in_use: 3 * 2 ** 30, peak: 4 * 2 ** 30 } } },
         { type: 'job', job: info, event: { type: 'train', step: 20, steps: 60, eval_ppl: 3.5 } },
       ]);
     });
@@ -59,6 +61,8 @@ describe('Fine-tune view', () => {
     expect(statValue('Training loss')).toBe('1.2');
     expect(statValue('Held-out perplexity')).toBe('3.5');
     expect(statValue('Tokens / s')).toBe('900');
+    expect(statValue('GPU memory')).toBe('3.00 GiB');
+    expect(statValue('Running on')).toBe('NVIDIA H200 (bf16)');
     expect(screen.getByRole('figure', { name: 'Training loss by step' })).toBeTruthy();
     await act(async () => {
       fireEvent.click(screen.getByRole('button', { name: 'Stop' }));

@@ -2,7 +2,9 @@
 // `loftq train`): data (the demo's texts one click away), the settings, then live loss,
 // held-out perplexity, tokens/s and ETA, with cancel; a stopped training resumes with the
 // settings it was started with (the form says which ones were changed).
-import { ErrorNote, Stat, TextField } from '../../components/common';
+import { useState } from 'react';
+import type { DeviceChoice } from '../../../src-main/api/contract';
+import { ErrorNote, SelectField, Stat, TextField } from '../../components/common';
 import { JobHeader } from '../../components/JobHeader';
 import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
@@ -32,6 +34,11 @@ export function TrainView() {
   const navRun = useNav((s) => s.run);
   const go = useNav((s) => s.go);
   const { forms, update, start, submitting, error } = useTrain();
+  // Where it trains is not part of the settings a resume must keep.
+  const [device, setDevice] = useState<DeviceChoice>('auto');
+  const [precision, setPrecision] = useState<'bf16' | 'fp32'>('bf16');
+  const gpu = info?.device.cuda.available ? info.device.name : null;
+  const onGpu = device === 'cuda' || (device === 'auto' && gpu !== null);
   const palette = usePalette();
 
   const done = runs.filter((r) => r.record.status === 'done');
@@ -82,7 +89,7 @@ export function TrainView() {
           aria-label="Fine-tune options"
           onSubmit={(e) => {
             e.preventDefault();
-            if (parsed.request) void start({ run: run.dir, ...parsed.request });
+            if (parsed.request) void start({ run: run.dir, ...parsed.request, device, ...(onGpu ? { precision } : {}) });
           }}
         >
           <div className="form-grid" style={{ maxWidth: 860 }}>
@@ -108,6 +115,28 @@ export function TrainView() {
             {field('seqLen', { hint: 'tokens per sequence' })}
             {field('warmup')}
             {field('evalEvery', { hint: 'steps between held-out perplexities (0: only at the end)' })}
+            <SelectField
+              label="Device"
+              value={device}
+              options={[
+                { value: 'auto', label: gpu ? `Auto (GPU: ${gpu})` : 'Auto (CPU here)' },
+                { value: 'cpu', label: 'CPU' },
+                { value: 'cuda', label: gpu ? `GPU (${gpu})` : 'GPU (not available)' },
+              ]}
+              hint={info && !gpu ? `No GPU: ${info.device.cuda.reason}` : 'a stopped run may resume on another device'}
+              onChange={setDevice}
+            />
+            <SelectField
+              label="GPU precision"
+              value={precision}
+              options={[
+                { value: 'bf16', label: 'bf16 products, fp32 accumulation' },
+                { value: 'fp32', label: 'fp32 throughout (slower, exact)' },
+              ]}
+              disabled={!onGpu}
+              hint={onGpu ? undefined : 'on the CPU every product is float32'}
+              onChange={setPrecision}
+            />
           </div>
           {training && (
             <div className="note" role="note" style={{ marginTop: 12 }}>
@@ -135,6 +164,8 @@ export function TrainView() {
             <Stat label="Held-out perplexity" value={lastPpl?.eval_ppl !== undefined ? formatNum(lastPpl.eval_ppl) : '–'} />
             <Stat label="Tokens / s" value={last?.tokens_per_s !== undefined ? formatNum(last.tokens_per_s, 3) : '–'} />
             <Stat label="Time left" value={eta !== null ? formatSeconds(eta) : '–'} />
+            {last?.gpu_bytes !== undefined && <Stat label="GPU memory" value={`${(last.gpu_bytes / 2 ** 30).toFixed(2)} GiB`} />}
+            {last?.where && <Stat label="Running on" value={last.where} />}
           </div>
           {job.state === 'cancelled' && <p className="muted">Stopped after a checkpoint; start it again with the same settings to resume.</p>}
           {lossData.length > 0 && (
