@@ -22,3 +22,4 @@ await build({ ...common, entryPoints: ['bench/loftq-matrix.bench.ts'], outfile: 
 await build({ ...common, entryPoints: ['bench/device-ops.bench.ts'], outfile: 'dist/bench-device-ops.cjs' });
 // The GPU forward benchmark and the Hugging Face cross-check's dumps, for scripts/device/gpu-forward.sh.
 await build({ ...common, entryPoints: ['bench/forward-gpu.bench.ts'], outfile: 'dist/bench-forward-gpu.cjs' });
+await build({ ...common, entryPoints: ['bench/train-gpu.bench.ts'], outfile: 'dist/bench-train-gpu.cjs' });

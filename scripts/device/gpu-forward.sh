@@ -3,11 +3,12 @@
 # forward"): build the addon, run the CUDA tests, cross-check logits and perplexity against
 # Hugging Face transformers (fp32 and bf16) on a TinyLlama-shaped model and on the demo model
 # with its real text, then benchmark perplexity forwards of 4-bit and 2-bit LoftQ runs of a
-# 7B-shaped and a TinyLlama-shaped model against transformers bf16 measured in the same run.
+# 7B-shaped and a TinyLlama-shaped model against transformers bf16 measured in the same run,
+# and LoRA training steps on a 2-bit run against transformers + PEFT.
 # Stages run even if an earlier one failed; everything lands in $OUT.
 #
 #   bash ../shared/device/pack.sh dist node_modules/node-api-headers $(node scripts/device/vitest-closure.mjs)
-#   device: source .device/enter.sh && bash scripts/device/gpu-forward.sh [--skip-tests] [--skip-7b]
+#   device: source .device/enter.sh && bash scripts/device/gpu-forward.sh [--skip-tests] [--skip-7b] [--skip-bench] [--skip-train]
 set -u
 OUT=${OUT:-/tmp/gpu-forward}
 mkdir -p "$OUT"
@@ -25,10 +26,12 @@ stage() {
   echo "=== $name: rc=$rc in $(elapsed "$t0") s" | tee -a "$LOG"
   return $rc
 }
-skip_tests=0; skip_7b=0
+skip_tests=0; skip_7b=0; skip_bench=0; skip_train=0
 for a in "$@"; do
   [ "$a" = --skip-tests ] && skip_tests=1
   [ "$a" = --skip-7b ] && skip_7b=1
+  [ "$a" = --skip-bench ] && skip_bench=1
+  [ "$a" = --skip-train ] && skip_train=1
 done
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv; nvcc --version | tail -1; node --version;
   python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'; } >> "$LOG" 2>&1
@@ -50,7 +53,8 @@ stage check-demo sh -c "python3 scripts/device/hf_forward.py check assets/demo-m
 
 # Throughput and memory at seq 2048: transformers bf16 at batch 4 vs our LoftQ runs (Q + adapter, r = 16).
 models="tinyllama"; [ $skip_7b = 0 ] && models="llama7b tinyllama"
-for model in $models; do
+[ $skip_bench = 1 ] && bench_models="" || bench_models=$models
+for model in $bench_models; do
   stage "hf-$model" sh -c "python3 scripts/device/hf_forward.py bench $M/$model --seq 2048 --batch 4 | tee $WORK/hf-$model.json"
   for bits in 4 2; do
     run=$WORK/run-$model-$bits
@@ -64,6 +68,18 @@ for model in $models; do
     rm -rf "$run"
   done
 done
+
+# Training steps (r = 16 on all linear modules, AdamW) at seq 2048: ours on a 2-bit LoftQ run vs PEFT bf16, batch 1.
+if [ $skip_train = 0 ]; then
+  for model in $models; do
+    run=$WORK/run-$model-train
+    rm -rf "$run"
+    stage "quantize-$model-train" sh -c "node dist/cli.cjs quantize $M/$model --out $run --device cuda --method loftq --bits 2 --rank 16 --iters 1 --json | tail -n 1 | cut -c1-300"
+    stage "peft-train-$model" sh -c "python3 scripts/device/peft_train.py $M/$model --seq 2048 --batch 1 | tee $WORK/peft-train-$model.json"
+    stage "ours-train-$model" sh -c "node dist/bench-train-gpu.cjs --run $run --seq 2048 --batch 1 --json | tee $WORK/ours-train-$model.json"
+    rm -rf "$run"
+  done
+fi
 
 echo "=== summary" | tee -a "$LOG"
 python3 scripts/device/summarize_forward.py "$WORK" | tee -a "$LOG"
