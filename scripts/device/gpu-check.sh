@@ -13,18 +13,7 @@ mkdir -p "$OUT"
 WORK=${GPU_CHECK_WORK:-/tmp/gpu-check-work}
 mkdir -p "$WORK"
 LOG=$OUT/gpu-check.log
-now() { date +%s.%N; }
-elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(now)"; }
-# stage NAME CMD...: runs CMD, its output into the log (tail into the reply), its time after it.
-stage() {
-  local name=$1; shift
-  echo "=== $name: $*" >> "$LOG"
-  local t0; t0=$(now)
-  "$@" >> "$LOG" 2>&1
-  local rc=$?
-  echo "=== $name: rc=$rc in $(elapsed "$t0") s" | tee -a "$LOG"
-  return $rc
-}
+. "$(dirname "$0")/stage.sh"
 skip_tests=0; skip_model=0
 for a in "$@"; do
   [ "$a" = --skip-tests ] && skip_tests=1

@@ -15,17 +15,7 @@ mkdir -p "$OUT"
 WORK=${GPU_CHECK_WORK:-/tmp/gpu-forward-work}
 mkdir -p "$WORK"
 LOG=$OUT/gpu-forward.log
-now() { date +%s.%N; }
-elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$(now)"; }
-stage() {
-  local name=$1; shift
-  echo "=== $name: $*" >> "$LOG"
-  local t0; t0=$(now)
-  "$@" >> "$LOG" 2>&1
-  local rc=$?
-  echo "=== $name: rc=$rc in $(elapsed "$t0") s" | tee -a "$LOG"
-  return $rc
-}
+. "$(dirname "$0")/stage.sh"
 skip_tests=0; skip_7b=0; skip_bench=0; skip_train=0
 for a in "$@"; do
   [ "$a" = --skip-tests ] && skip_tests=1

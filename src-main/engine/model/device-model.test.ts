@@ -9,6 +9,7 @@
 // q4_0 backbones dequantized by the kernels. Fresh random weights each run (seed printed).
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { maxRelError } from '../../test-support/max-relative-error';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cudaAvailability, requireCuda } from '../../test-support/devices';
 import { referenceLogits, withRandomLora } from '../../test-support/reference-forward';
@@ -29,16 +30,6 @@ import { loadModelWeights, type WeightSet } from './weights';
 
 const cuda = cudaAvailability();
 const seed = Date.now() % 1_000_000;
-
-/** max |ours − ref| / max |ref|. */
-function maxRelError(ours: Float32Array, ref: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / den;
-}
 
 /** −log softmax(row)[target] in float64. */
 function refNll(logits: Float64Array, V: number, t: number, target: number): number {

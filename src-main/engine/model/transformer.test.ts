@@ -3,6 +3,7 @@
 // models, with and without a LoRA branch.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { maxRelError } from '../../test-support/max-relative-error';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceLogits } from '../../test-support/reference-forward';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-support/tiny-model';
@@ -18,15 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-function maxRelError(ours: Float32Array, ref: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / den;
-}
 
 const cases: Array<[string, TinyModelOptions]> = [
   ['llama with grouped-query attention', { architecture: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 40 }],

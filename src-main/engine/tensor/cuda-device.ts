@@ -22,28 +22,13 @@ import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, ty
 import { matrix, type Matrix } from './matrix';
 import { MAX_PASSES } from '../lowrank/cholesky-qr';
 import { CudaNeuralOps } from './cuda-nn';
+import { CudaAllocation, liveAs } from './cuda-allocation';
 import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
 /** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
 const CHOLESKY_SHIFTED = 1;
 const CHOLESKY_ZERO = 2;
 const CHOLESKY_NON_FINITE = 4;
-
-class CudaAllocation {
-  private freed = false;
-  constructor(
-    protected readonly native: CudaNative,
-    readonly buf: NativeBuffer,
-  ) {}
-  dispose(): void {
-    if (this.freed) return;
-    this.freed = true;
-    this.native.free(this.buf);
-  }
-  get live(): boolean {
-    return !this.freed;
-  }
-}
 
 export class CudaMatrix extends CudaAllocation implements DeviceMatrix {
   constructor(
@@ -66,11 +51,7 @@ class CudaCodes extends CudaAllocation implements DeviceCodes {
   }
 }
 
-function live<T extends CudaAllocation>(t: unknown, kind: new (...args: never[]) => T, what: string): T {
-  if (!(t instanceof kind)) throw new Error(`${what} of another device was passed to the CUDA device`);
-  if (!t.live) throw new Error(`${what} was used after dispose()`);
-  return t;
-}
+const live = <T extends CudaAllocation>(t: unknown, kind: new (...args: never[]) => T, what: string): T => liveAs(t, kind, what, 'CUDA device');
 
 const mat = (m: DeviceMatrix) => live(m, CudaMatrix, 'a matrix');
 const codes = (c: DeviceCodes) => live(c, CudaCodes, 'codes');

@@ -5,6 +5,7 @@
 // enqueued for the last time, so a layer's working set is one matrix, not the model.
 import { UserError } from '../errors';
 import { NATIVE_DTYPES, type CudaNative, type NativeBuffer } from './cuda-addon';
+import { CudaAllocation, liveAs } from './cuda-allocation';
 import type { AttentionShape, ComputePrecision, LinearWeights, LoraGradients, NeuralOptions, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
 
 const F32 = NATIVE_DTYPES.F32;
@@ -16,23 +17,7 @@ const LOGIT_BLOCK_BYTES = 256 * 2 ** 20;
 /** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu), chosen with NeuralOptions.attention = 'fused'. */
 const FLASH_HEAD_DIMS = [16, 32, 64, 128];
 
-class Allocation {
-  private freed = false;
-  constructor(
-    private readonly native: CudaNative,
-    readonly buf: NativeBuffer,
-  ) {}
-  dispose(): void {
-    if (this.freed) return;
-    this.freed = true;
-    this.native.free(this.buf);
-  }
-  get live(): boolean {
-    return !this.freed;
-  }
-}
-
-class CudaTensor extends Allocation implements NnTensor {
+class CudaTensor extends CudaAllocation implements NnTensor {
   constructor(
     native: CudaNative,
     buf: NativeBuffer,
@@ -45,7 +30,7 @@ class CudaTensor extends Allocation implements NnTensor {
   }
 }
 
-class CudaVector extends Allocation implements NnVector {
+class CudaVector extends CudaAllocation implements NnVector {
   constructor(
     native: CudaNative,
     buf: NativeBuffer,
@@ -55,7 +40,7 @@ class CudaVector extends Allocation implements NnVector {
   }
 }
 
-class DenseWeight extends Allocation implements NnWeight {
+class DenseWeight extends CudaAllocation implements NnWeight {
   constructor(
     native: CudaNative,
     buf: NativeBuffer,
@@ -70,9 +55,9 @@ class DenseWeight extends Allocation implements NnWeight {
 
 class PackedWeight implements NnWeight {
   constructor(
-    readonly codes: Allocation,
-    readonly absmax: Allocation,
-    readonly levels: Allocation,
+    readonly codes: CudaAllocation,
+    readonly absmax: CudaAllocation,
+    readonly levels: CudaAllocation,
     readonly levelCount: number,
     readonly bits: number,
     readonly blockSize: number,
@@ -90,11 +75,7 @@ class PackedWeight implements NnWeight {
   }
 }
 
-function check<T extends { live: boolean }>(t: unknown, kind: new (...args: never[]) => T, what: string): T {
-  if (!(t instanceof kind)) throw new Error(`${what} of another device was passed to the CUDA operations`);
-  if (!t.live) throw new Error(`${what} was used after dispose()`);
-  return t;
-}
+const check = <T extends { live: boolean }>(t: unknown, kind: new (...args: never[]) => T, what: string): T => liveAs(t, kind, what, 'CUDA operations');
 
 const tensor = (t: NnTensor) => check(t, CudaTensor, 'an activation');
 /** A float32 activation (gradients are float32). */
@@ -138,8 +119,8 @@ export class CudaNeuralOps implements NeuralOps {
     return new CudaTensor(this.native, this.alloc(rows * cols * (type === BF16 ? 2 : 4)), rows, cols, type);
   }
 
-  private uploadF32(data: Float32Array): Allocation {
-    const a = new Allocation(this.native, this.alloc(data.byteLength));
+  private uploadF32(data: Float32Array): CudaAllocation {
+    const a = new CudaAllocation(this.native, this.alloc(data.byteLength));
     this.native.upload(a.buf, data);
     return a;
   }
@@ -161,7 +142,7 @@ export class CudaNeuralOps implements NeuralOps {
     const count = rows * cols;
     if (m.levels.length !== 2 ** m.bits) throw new Error(`packedWeight: ${m.levels.length} levels for ${m.bits}-bit codes (every code must name a level)`);
     if (m.packed.length < Math.ceil((count * m.bits) / 8) || m.absmax.length !== Math.ceil(count / m.blockSize)) throw new Error('packedWeight: codes or absmax do not match the shape');
-    const codes = new Allocation(this.native, this.alloc(m.packed.byteLength));
+    const codes = new CudaAllocation(this.native, this.alloc(m.packed.byteLength));
     this.native.upload(codes.buf, m.packed);
     const absmax = this.uploadF32(m.absmax);
     const levels = this.uploadF32(m.levels);
@@ -182,7 +163,7 @@ export class CudaNeuralOps implements NeuralOps {
     }
     const p = check(w, PackedWeight, 'a weight');
     const count = p.rows * p.cols;
-    const scratch = new Allocation(this.native, this.alloc(count * this.ctBytes));
+    const scratch = new CudaAllocation(this.native, this.alloc(count * this.ctBytes));
     this.native.dequantPacked(scratch.buf, this.ct, p.codes.buf, p.absmax.buf, p.levels.buf, p.levelCount, count, p.bits, p.blockSize);
     return { buf: scratch.buf, release: () => scratch.dispose() };
   }
@@ -198,7 +179,7 @@ export class CudaNeuralOps implements NeuralOps {
 
   embed(table: NnWeight, ids: Int32Array): NnTensor {
     const t = check(table, DenseWeight, 'an embedding table');
-    const idBuf = new Allocation(this.native, this.alloc(ids.byteLength));
+    const idBuf = new CudaAllocation(this.native, this.alloc(ids.byteLength));
     try {
       this.native.upload(idBuf.buf, ids);
       const out = this.act(ids.length, t.cols, F32);
@@ -354,13 +335,13 @@ export class CudaNeuralOps implements NeuralOps {
     const n = tensor(x).rows;
     if (targets.length !== n) throw new Error(`rowNll: ${targets.length} targets for ${n} rows`);
     const all = this.act(n, 1, F32);
-    const t = new Allocation(this.native, this.alloc(targets.byteLength));
+    const t = new CudaAllocation(this.native, this.alloc(targets.byteLength));
     const part = this.act(n, 1, F32);
     try {
       this.native.upload(t.buf, targets);
       await this.logitBlocks(x, head, (r0, rows, logits) => {
         // The block's targets and results sit at row r0 of the full arrays.
-        const tBlock = new Allocation(this.native, this.alloc(rows * 4));
+        const tBlock = new CudaAllocation(this.native, this.alloc(rows * 4));
         this.native.copy(tBlock.buf, 0, t.buf, r0 * 4, rows * 4);
         this.native.rowNll(part.buf, logits, tBlock.buf, rows, head.rows);
         this.native.copy(all.buf, r0 * 4, part.buf, 0, rows * 4);
@@ -542,8 +523,8 @@ export class CudaNeuralOps implements NeuralOps {
     if (targets.length !== n || weights.length !== n) throw new Error(`headBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
     const normed = this.rmsNorm(xt, norm, eps) as CudaTensor;
     const dNormed = this.act(n, H, F32);
-    const tBuf = new Allocation(this.native, this.alloc(targets.byteLength));
-    const cBuf = new Allocation(this.native, this.alloc(weights.byteLength));
+    const tBuf = new CudaAllocation(this.native, this.alloc(targets.byteLength));
+    const cBuf = new CudaAllocation(this.native, this.alloc(weights.byteLength));
     const lossBuf = this.act(n, 1, F32);
     const block = Math.max(1, Math.min(n, Math.floor(this.logitBlockBytes / (V * (4 + this.ctBytes)))));
     const logits = this.act(block, V, F32);
@@ -556,8 +537,8 @@ export class CudaNeuralOps implements NeuralOps {
         const rows = Math.min(block, n - r0);
         this.gemmNT(logits.buf, F32, normed.buf, W.buf, rows, V, H, 1, 0, r0 * H);
         // The block's targets, weights and losses sit at row r0 of the full arrays.
-        const tb = new Allocation(this.native, this.alloc(rows * 4));
-        const cb = new Allocation(this.native, this.alloc(rows * 4));
+        const tb = new CudaAllocation(this.native, this.alloc(rows * 4));
+        const cb = new CudaAllocation(this.native, this.alloc(rows * 4));
         const lb = this.act(rows, 1, F32);
         this.native.copy(tb.buf, 0, tBuf.buf, r0 * 4, rows * 4);
         this.native.copy(cb.buf, 0, cBuf.buf, r0 * 4, rows * 4);

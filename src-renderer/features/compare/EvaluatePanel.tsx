@@ -3,7 +3,8 @@
 // the sliding window named; the results land in each run's metrics and so in Compare.
 import { useMemo, useState } from 'react';
 import type { DeviceChoice, JobInfo, RunSummary } from '../../../src-main/api/contract';
-import { ErrorNote, ProgressBar, SelectField, StatusBadge, TextField } from '../../components/common';
+import { ErrorNote, ProgressBar, StatusBadge, TextField } from '../../components/common';
+import { DeviceFields, runsOnGpu, type GpuPrecision } from '../../components/DeviceFields';
 import { basename } from '../../lib/format';
 import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
@@ -24,7 +25,7 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
   const [seqLen, setSeqLen] = useState('');
   const [stride, setStride] = useState('');
   const [device, setDevice] = useState<DeviceChoice>('auto');
-  const [precision, setPrecision] = useState<'bf16' | 'fp32'>('bf16');
+  const [precision, setPrecision] = useState<GpuPrecision>('bf16');
   const [error, setError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
   const order = useJobs((s) => s.order);
@@ -45,7 +46,7 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
   const pick = api().pickFolder;
   const gpu = info?.device.cuda.available ? info.device.name : null;
   // The precision matters only where the evaluation will run on the GPU.
-  const onGpu = device === 'cuda' || (device === 'auto' && gpu !== null);
+  const onGpu = runsOnGpu(device, gpu);
 
   const start = async () => {
     setSubmitting(true);
@@ -84,28 +85,7 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
         </div>
         <TextField label="Window (tokens)" value={seqLen} error={window.error} placeholder="the model's" hint="empty: the model's own context, at most 1024" onChange={setSeqLen} />
         <TextField label="Stride (tokens)" value={stride} error={step.error} placeholder="half the window" onChange={setStride} />
-        <SelectField
-          label="Device"
-          value={device}
-          options={[
-            { value: 'auto', label: gpu ? `Auto (GPU: ${gpu})` : 'Auto (CPU here)' },
-            { value: 'cpu', label: 'CPU' },
-            { value: 'cuda', label: gpu ? `GPU (${gpu})` : 'GPU (not available)' },
-          ]}
-          hint={info && !gpu ? `No GPU: ${info.device.cuda.reason}` : undefined}
-          onChange={setDevice}
-        />
-        <SelectField
-          label="GPU precision"
-          value={precision}
-          options={[
-            { value: 'bf16', label: 'bf16 products, fp32 accumulation' },
-            { value: 'fp32', label: 'fp32 throughout (slower, exact)' },
-          ]}
-          disabled={!onGpu}
-          hint={onGpu ? undefined : 'on the CPU every product is float32'}
-          onChange={setPrecision}
-        />
+        <DeviceFields device={device} precision={precision} onDevice={setDevice} onPrecision={setPrecision} />
       </div>
       <div className="row" style={{ marginTop: 12 }}>
         <button type="button" className="primary" disabled={!online || submitting || done.length === 0 || data.trim() === '' || !!window.error || !!step.error} onClick={() => void start()}>

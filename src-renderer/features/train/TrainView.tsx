@@ -4,7 +4,8 @@
 // settings it was started with (the form says which ones were changed).
 import { useState } from 'react';
 import type { DeviceChoice } from '../../../src-main/api/contract';
-import { ErrorNote, SelectField, Stat, TextField } from '../../components/common';
+import { ErrorNote, Stat, TextField } from '../../components/common';
+import { DeviceFields, runsOnGpu, type GpuPrecision } from '../../components/DeviceFields';
 import { JobHeader } from '../../components/JobHeader';
 import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
@@ -36,9 +37,9 @@ export function TrainView() {
   const { forms, update, start, submitting, error } = useTrain();
   // Where it trains is not part of the settings a resume must keep.
   const [device, setDevice] = useState<DeviceChoice>('auto');
-  const [precision, setPrecision] = useState<'bf16' | 'fp32'>('bf16');
+  const [precision, setPrecision] = useState<GpuPrecision>('bf16');
   const gpu = info?.device.cuda.available ? info.device.name : null;
-  const onGpu = device === 'cuda' || (device === 'auto' && gpu !== null);
+  const onGpu = runsOnGpu(device, gpu);
   const palette = usePalette();
 
   const done = runs.filter((r) => r.record.status === 'done');
@@ -115,28 +116,7 @@ export function TrainView() {
             {field('seqLen', { hint: 'tokens per sequence' })}
             {field('warmup')}
             {field('evalEvery', { hint: 'steps between held-out perplexities (0: only at the end)' })}
-            <SelectField
-              label="Device"
-              value={device}
-              options={[
-                { value: 'auto', label: gpu ? `Auto (GPU: ${gpu})` : 'Auto (CPU here)' },
-                { value: 'cpu', label: 'CPU' },
-                { value: 'cuda', label: gpu ? `GPU (${gpu})` : 'GPU (not available)' },
-              ]}
-              hint={info && !gpu ? `No GPU: ${info.device.cuda.reason}` : 'a stopped run may resume on another device'}
-              onChange={setDevice}
-            />
-            <SelectField
-              label="GPU precision"
-              value={precision}
-              options={[
-                { value: 'bf16', label: 'bf16 products, fp32 accumulation' },
-                { value: 'fp32', label: 'fp32 throughout (slower, exact)' },
-              ]}
-              disabled={!onGpu}
-              hint={onGpu ? undefined : 'on the CPU every product is float32'}
-              onChange={setPrecision}
-            />
+            <DeviceFields device={device} precision={precision} onDevice={setDevice} onPrecision={setPrecision} deviceHint="a stopped run may resume on another device" />
           </div>
           {training && (
             <div className="note" role="note" style={{ marginTop: 12 }}>
