@@ -7,3 +7,13 @@ export function maxRelError(ours: ArrayLike<number>, ref: ArrayLike<number>): nu
   }
   return num / den;
 }
+
+/** ‖ours − ref‖ / ‖ref‖ (Frobenius). */
+export function frobeniusRelError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (ours[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
