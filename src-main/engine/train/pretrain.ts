@@ -1,8 +1,9 @@
 // Full-parameter training of a small model from scratch (the demo model's pretraining):
-// random initialization of a WeightSet, then AdamW over every tensor (embedding, norms,
-// projections, lm_head) with warm-up + cosine learning rate and global-norm clipping, on
-// packed rows of a token stream. Gradients come from parameterGradients, one row at a time,
-// each divided by the batch's total target count so that their sum is the batch mean's.
+// random initialization of a WeightSet, then the fine-tuning's optimizer step
+// (optimizer-step.ts: AdamW, global-norm clipping) over every tensor (embedding, norms,
+// projections, lm_head) with warm-up + cosine learning rate, on packed rows of a token stream.
+// Gradients come from parameterGradients, one row at a time, each divided by the batch's
+// total target count so that their sum is the batch mean's.
 import { parseModelConfig } from '../io/hf-config';
 import { encodeF32 } from '../io/dtypes';
 import { writeSafetensors, type TensorEntry } from '../io/safetensors-write';
@@ -15,7 +16,8 @@ import type { LayerWeights, WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
 import { AdamW } from './adamw';
-import { clipGradNorm } from './clip';
+import { GradientBuffers, optimizerStep } from './optimizer-step';
+import type { GradientResult, GradientSource } from './train-loop';
 import { packRows, type PackedRows } from './packing';
 import { learningRate } from './schedule';
 
@@ -121,6 +123,44 @@ export interface PretrainResult {
   evals: Array<{ step: number; ppl: number }>;
 }
 
+/**
+ * Every parameter's gradient of a micro-batch's mean loss (parameterGradients row by row, each
+ * divided by the micro-batch's target count), by Hugging Face name: the demo pretraining's
+ * GradientSource for the shared optimizer step.
+ */
+class FullParameterGradients implements GradientSource {
+  private readonly names: string[];
+  constructor(
+    private readonly w: WeightSet,
+    private readonly runtime: OrtRuntime,
+  ) {
+    this.names = decoderWeightInputs(decoderSpecOf(w));
+  }
+
+  async compute(batch: Int32Array[]): Promise<GradientResult> {
+    const n = batch[0].length - 1;
+    const mask = new Float32Array(n).fill(1);
+    const denominator = batch.length * n;
+    const grads = new Map<string, Float32Array>([...namedParameters(this.w)].map(([name, p]) => [name, new Float32Array(p.length)]));
+    let loss = 0;
+    for (const row of batch) {
+      const g = await parameterGradients(this.w, row.subarray(0, n), row.subarray(1), mask, { runtime: this.runtime, denominator });
+      loss += g.loss;
+      addInto(grads.get('model.embed_tokens.weight')!, g.embed);
+      g.layers.forEach((layer, l) => {
+        for (const name of this.names) addInto(grads.get(hfName(l, name))!, layer.get(name)!);
+      });
+      addInto(grads.get('model.norm.weight')!, g.norm);
+      if (g.lmHead) addInto(grads.get('lm_head.weight')!, g.lmHead);
+    }
+    return { loss, grads };
+  }
+}
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
 /** Held-out perplexity with the CLI's protocol (window seqLen, stride seqLen/2). */
 export async function heldOutPerplexity(w: WeightSet, ids: Int32Array, seqLen: number, runtime?: OrtRuntime): Promise<number> {
   const r = await perplexity(new Transformer(w, runtime), ids, { seqLen, stride: Math.max(1, Math.floor(seqLen / 2)) });
@@ -134,7 +174,8 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
   const rows: PackedRows = packRows(trainIds, o.seqLen, 'the training text');
   const params = namedParameters(w);
   const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, noDecay: ['*norm.weight', 'model.embed_tokens.weight', 'lm_head.weight'] });
-  const names = decoderWeightInputs(decoderSpecOf(w));
+  const gradients = new FullParameterGradients(w, runtime);
+  const buffers = new GradientBuffers(params);
   const rng = new Rng(o.seed ^ 0x5eed);
   let order = permutation(rows.count, rng);
   let cursor = 0;
@@ -142,7 +183,6 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
   const history: PretrainStep[] = [];
   const evals: Array<{ step: number; ppl: number }> = [];
   const started = performance.now();
-  const mask = new Float32Array(o.seqLen).fill(1);
   const denominator = o.batchRows * o.seqLen;
   let step = 0;
   while (step < o.steps) {
@@ -150,30 +190,18 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
       log(`stopping at step ${step}: the time limit of ${(o.maxSeconds / 60).toFixed(1)} min is reached`);
       break;
     }
-    const t0 = performance.now();
-    const grads = new Map<string, Float32Array>([...params].map(([n, p]) => [n, new Float32Array(p.length)]));
-    let loss = 0;
-    for (let b = 0; b < o.batchRows; b++) {
-      if (cursor >= order.length) {
-        order = permutation(rows.count, rng);
-        cursor = 0;
-      }
-      const row = rows.row(order[cursor++]);
-      const g = await parameterGradients(w, row.subarray(0, o.seqLen), row.subarray(1), mask, { runtime, denominator });
-      loss += g.loss;
-      add(grads.get('model.embed_tokens.weight')!, g.embed);
-      g.layers.forEach((layer, l) => {
-        for (const n of names) add(grads.get(hfName(l, n))!, layer.get(n)!);
-      });
-      add(grads.get('model.norm.weight')!, g.norm);
-      if (g.lmHead) add(grads.get('lm_head.weight')!, g.lmHead);
-    }
     step++;
-    const { norm } = clipGradNorm(grads.values(), o.clip);
-    if (!Number.isFinite(norm) || !Number.isFinite(loss)) throw new Error(`pretrain: non-finite loss or gradient at step ${step} (loss ${loss}, norm ${norm})`);
     const lr = learningRate(step, { peak: o.lr, floor: o.minLr, warmup: o.warmup, total: o.steps, decay: 'cosine' });
-    opt.step(params, grads, lr);
-    const tokensPerSecond = denominator / ((performance.now() - t0) / 1000);
+    const batch = () =>
+      Array.from({ length: o.batchRows }, () => {
+        if (cursor >= order.length) {
+          order = permutation(rows.count, rng);
+          cursor = 0;
+        }
+        return rows.row(order[cursor++]);
+      });
+    const { loss, gradNorm: norm, seconds } = await optimizerStep(step, { params, optimizer: opt, gradients, accum: 1, maxGradNorm: o.clip, batch, lr }, buffers);
+    const tokensPerSecond = denominator / seconds;
     history.push({ step, loss, lr, gradNorm: norm, tokensPerSecond });
     if (step === 1 || step % 10 === 0 || step === o.steps) {
       const elapsed = (performance.now() - started) / 1000;
@@ -193,10 +221,6 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
     finalLoss: tail.reduce((s, h) => s + h.loss, 0) / Math.max(1, tail.length),
     evals,
   };
-}
-
-function add(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
 function permutation(n: number, rng: Rng): Int32Array {

@@ -1,6 +1,6 @@
-// The training loop: for each optimizer step, `accum` micro-batches of `batch` packed rows in
-// the seeded data order → losses and gradients from a GradientSource (averaged, summed in
-// float64) → global-norm clipping → AdamW at the scheduled learning rate → a metrics line.
+// The training loop: for each optimizer step (optimizer-step.ts: `accum` micro-batches of
+// `batch` packed rows in the seeded data order → gradients from a GradientSource, averaged →
+// clipping → AdamW at the scheduled learning rate) → a metrics line.
 // Every evalEvery steps (and at step 0 and the last step) the held-out rows are evaluated
 // through a callback; every checkpointEvery steps (and at the last step, and on cancel) a
 // checkpoint is written, and RUN_DIR/adapter/ is updated.
@@ -19,7 +19,7 @@ import type { AdapterConfigInput, AdapterMatrix } from '../export/peft';
 import { AdamW } from './adamw';
 import { layoutOf, paramsFromAdapter, type AdapterLayoutEntry, type ParamMap } from './adapter-params';
 import { checkResumeConfig, findLatestCheckpoint, loadCheckpoint, saveCheckpoint, writeRunAdapter, type LoopState } from './checkpoint';
-import { clipGradNorm } from './clip';
+import { GradientBuffers, optimizerStep } from './optimizer-step';
 import type { TrainConfig } from './config';
 import { appendEval, appendTrainStep, dropAfter, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
 import { DataOrder, START_POSITION, checkPosition, type PackedRows, type TrainData } from './packing';
@@ -137,7 +137,6 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   const resumedEvalLogged = resumedFrom === null ? false : (await dropAfter(runDir, resumedFrom)).evalAtStep;
   const order = new DataOrder(data.train.count, config.seed);
   const schedule = scheduleOf(config);
-  const names = [...params.keys()];
   emit({ type: 'train_start', step: loop.step, steps: config.steps, resumed: resumedFrom !== null, train_rows: data.train.count, eval_rows: data.eval?.count ?? 0 });
 
   let savedStep = resumedFrom ?? -1;
@@ -174,46 +173,39 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
 
   const rowsPerStep = config.batch * config.accum;
   const tokensPerStep = rowsPerStep * config.seqLen;
-  const acc = new Map(names.map((n) => [n, new Float64Array(params.get(n)!.length)]));
-  const grads = new Map(names.map((n) => [n, new Float32Array(params.get(n)!.length)]));
+  const buffers = new GradientBuffers(params);
 
   while (loop.step < config.steps) {
     if (signal?.aborted) await cancelled();
     const step = loop.step + 1;
-    const t0 = performance.now();
+    // The data position moves on only once the step has completed.
     let pos = loop.data;
-    let lossSum = 0;
-    for (const a of acc.values()) a.fill(0);
+    let result;
     try {
-      for (let micro = 0; micro < config.accum; micro++) {
-        const taken = order.take(pos, config.batch);
-        pos = taken.next;
-        const batch = taken.rows.map((r) => data.train.row(r));
-        const r = await o.gradients.compute(batch, params, { step, micro, signal });
-        if (!Number.isFinite(r.loss)) throw new UserError(`loss became ${String(r.loss)} at step ${step}; try a lower --lr`);
-        lossSum += r.loss;
-        for (const n of names) {
-          const g = r.grads.get(n);
-          const a = acc.get(n)!;
-          if (!g || g.length !== a.length) throw new Error(`the gradient source returned ${g ? g.length + ' elements' : 'nothing'} for ${n}, expected ${a.length}`);
-          for (let i = 0; i < a.length; i++) a[i] += g[i];
-        }
-      }
+      result = await optimizerStep(
+        step,
+        {
+          params,
+          optimizer,
+          gradients: o.gradients,
+          accum: config.accum,
+          maxGradNorm: config.maxGradNorm,
+          batch: () => {
+            const taken = order.take(pos, config.batch);
+            pos = taken.next;
+            return taken.rows.map((r) => data.train.row(r));
+          },
+          lr: learningRate(step, schedule),
+          signal,
+        },
+        buffers,
+      );
     } catch (e) {
       if (signal?.aborted && !(e instanceof UserError)) await cancelled();
       throw e;
     }
-    for (const n of names) {
-      const a = acc.get(n)!;
-      const g = grads.get(n)!;
-      for (let i = 0; i < a.length; i++) g[i] = a[i] / config.accum;
-    }
-    const loss = lossSum / config.accum;
-    const { norm } = clipGradNorm(grads.values(), config.maxGradNorm);
-    if (!Number.isFinite(norm)) throw new UserError(`the gradient norm became ${String(norm)} at step ${step}; try a lower --lr`);
+    const { loss, gradNorm: norm, seconds } = result;
     const lr = learningRate(step, schedule);
-    optimizer.step(params, grads, lr);
-    const seconds = (performance.now() - t0) / 1000;
     loop = { ...loop, step, data: pos, tokensSeen: loop.tokensSeen + tokensPerStep };
     lastLoss = loss;
 
