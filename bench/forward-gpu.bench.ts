@@ -3,12 +3,11 @@
 // sequence's logits and every position's NLL, in fp32 and bf16.
 //   node dist/bench-forward-gpu.cjs --model DIR | --run DIR [--weights q|q+lora]
 //        [--seq 2048] [--batch 4] [--repeat 3] [--precision bf16|fp32] [--seed 1]
-//        [--ids FILE | --text FILE] [--dump DIR] [--attention fused|blocked] [--json]
-// --ids reads int32 token ids (batch·seq of them), --text tokenizes a text with the model's
-// tokenizer, instead of drawing random ids; --dump
+//        [--text FILE] [--dump DIR] [--attention fused|blocked] [--json]
+// --text tokenizes a text with the model's tokenizer instead of drawing random ids; --dump
 // writes DIR/ids.bin, DIR/logits-<precision>.bin ([seq, vocab] float32 of sequence 0) and
 // DIR/nll-<precision>.bin. Timing: one warm-up pass, then the median of --repeat passes.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeviceModel } from '../src-main/engine/model/device-model';
 import { attachAdapter, loadModelWeights, loadQuantizedWeights, type WeightSet } from '../src-main/engine/model/weights';
@@ -44,10 +43,8 @@ async function main(): Promise<void> {
   const V = weights.config.vocabSize;
 
   const n = batch * seq;
-  const idsFile = value('--ids');
   const textFile = value('--text');
   async function tokenIds(): Promise<Int32Array> {
-    if (idsFile) return new Int32Array(readFileSync(idsFile).buffer.slice(0));
     if (textFile) {
       // The model's own tokenizer on a real text: the first batch·seq tokens.
       const dir = runDir ? join(runDir, RUN_FILES.backbone) : modelDir!;
@@ -59,7 +56,6 @@ async function main(): Promise<void> {
     return Int32Array.from({ length: n }, () => rng.nextUint32() % V);
   }
   const ids = await tokenIds();
-  if (ids.length !== n) throw new Error(`--ids holds ${ids.length} ids, ${n} needed`);
   // Position t predicts token t + 1 of its own sequence; the last position of each predicts 0.
   const targets = new Int32Array(n);
   for (let b = 0; b < batch; b++) targets.set(ids.subarray(b * seq + 1, (b + 1) * seq), b * seq);

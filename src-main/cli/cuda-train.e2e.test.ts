@@ -3,14 +3,14 @@
 // every step's loss follows the CPU training's; in bf16 the loss decreases; run.json records
 // the device; a run cancelled with SIGINT and resumed ends with the same adapter bytes as an
 // uninterrupted GPU run.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loftq, loftqAsync } from '../test-support/cli';
 import { cudaAvailability, requireCuda } from '../test-support/devices';
-import { makeTempDir, writeTinyModel } from '../test-support/tiny-model';
-import { byteLevelBpe, writeTokenizer } from '../test-support/tokenizer-fixtures';
+import { makeTempDir } from '../test-support/tiny-model';
+import { writeTrainFixture } from '../test-support/train-fixture';
 
 const cuda = cudaAvailability();
 const run = cuda.ok || requireCuda();
@@ -30,15 +30,7 @@ const ARGS = ['--steps', '12', '--lr', '0.01', '--batch', '2', '--seq-len', '24'
 
   beforeAll(async () => {
     tmp = await makeTempDir('loftq-cuda-train-');
-    const model = join(tmp, 'model');
-    await writeTinyModel(model, { layers: 2, hidden: 64, heads: 4, kvHeads: 2, intermediate: 96, vocab: 272, seed: 7, std: 0.15, configOverrides: { max_position_embeddings: 64 } });
-    await writeTokenizer(model, byteLevelBpe());
-    const words = ['hello', 'world', 'hell', 'or', 'low'];
-    data = join(tmp, 'data.txt');
-    writeFileSync(data, Array.from({ length: 160 }, (_, i) => words[i % words.length]).join(' '));
-    base = join(tmp, 'base');
-    const q = loftq('quantize', model, '--out', base, '--bits', '2', '--rank', '4', '--iters', '2', '--device', 'cpu');
-    expect(q.code, q.stderr).toBe(0);
+    ({ base, data } = await writeTrainFixture(tmp, { hidden: 64, intermediate: 96, quantizeArgs: ['--device', 'cpu'] }));
   });
   afterAll(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });

@@ -7,8 +7,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loftq, loftqAsync, type CliResult } from '../test-support/cli';
-import { makeTempDir, writeTinyModel } from '../test-support/tiny-model';
-import { byteLevelBpe, writeTokenizer } from '../test-support/tokenizer-fixtures';
+import { makeTempDir } from '../test-support/tiny-model';
+import { writeTrainFixture } from '../test-support/train-fixture';
 
 let tmp: string;
 let base: string;
@@ -33,16 +33,7 @@ const lastLine = (r: CliResult) => r.stderr.trim().split('\n').at(-1);
 
 beforeAll(async () => {
   tmp = await makeTempDir('loftq-train-');
-  const model = join(tmp, 'model');
-  await writeTinyModel(model, { layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 272, seed: 7, std: 0.15, configOverrides: { max_position_embeddings: 64 } });
-  await writeTokenizer(model, byteLevelBpe());
-  // A short, strictly periodic text: easy to learn, so a few steps visibly lower the loss.
-  const words = ['hello', 'world', 'hell', 'or', 'low'];
-  data = join(tmp, 'data.txt');
-  writeFileSync(data, Array.from({ length: 160 }, (_, i) => words[i % words.length]).join(' '));
-  base = join(tmp, 'base');
-  const q = loftq('quantize', model, '--out', base, '--bits', '2', '--rank', '4', '--iters', '2');
-  expect(q.code, q.stderr).toBe(0);
+  ({ base, data } = await writeTrainFixture(tmp, { hidden: 32, intermediate: 48 }));
 });
 
 afterAll(async () => {

@@ -6,6 +6,12 @@ import { SelectField } from './common';
 
 export type GpuPrecision = 'bf16' | 'fp32';
 
+/** The connected engine's GPU by name, or null where it has none it can use. */
+export function useGpuName(): string | null {
+  const info = useConnection((s) => s.info);
+  return info?.device.cuda.available ? info.device.name : null;
+}
+
 /** Whether a job with this device choice runs on the GPU of the connected engine. */
 export function runsOnGpu(device: DeviceChoice, gpuName: string | null): boolean {
   return device === 'cuda' || (device === 'auto' && gpuName !== null);
@@ -13,7 +19,7 @@ export function runsOnGpu(device: DeviceChoice, gpuName: string | null): boolean
 
 export function DeviceFields(props: { device: DeviceChoice; precision: GpuPrecision; onDevice(d: DeviceChoice): void; onPrecision(p: GpuPrecision): void; deviceHint?: string }) {
   const info = useConnection((s) => s.info);
-  const gpu = info?.device.cuda.available ? info.device.name : null;
+  const gpu = useGpuName();
   const onGpu = runsOnGpu(props.device, gpu);
   return (
     <>

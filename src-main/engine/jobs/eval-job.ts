@@ -9,7 +9,7 @@ import { perplexity, checkWindow, type PerplexityResult } from '../model/perplex
 import { Transformer } from '../model/transformer';
 import { DeviceModel } from '../model/device-model';
 import type { LanguageModel } from '../model/language-model';
-import { defaultPrecision, deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
+import { deviceRecord, openModelDevice, type DeviceChoice } from '../tensor/devices';
 import type { ComputePrecision } from '../tensor/nn';
 import { attachAdapter, loadModelWeights, loadQuantizedWeights, type WeightSet } from '../model/weights';
 import { appendMetric, readRunRecord, RUN_FILES } from '../runs/run-dir';
@@ -97,12 +97,9 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
     sources.push({ weights: 'q+lora', load: async () => attachAdapter(await loadQ(), join(target, RUN_FILES.adapter)) });
   }
 
-  const opened = await openDevice(o.device ?? 'auto');
-  const precision = o.precision ?? defaultPrecision(opened.device.info);
-  const nn = opened.device.neuralOps?.(precision) ?? null;
+  if (o.batch !== undefined && !(Number.isInteger(o.batch) && o.batch >= 1)) throw new UserError(`--batch must be a positive integer, got ${o.batch}`);
+  const { opened, nn, where } = await openModelDevice(o.device ?? 'auto', o.precision);
   const batch = o.batch ?? (nn ? Math.max(1, Math.floor(GPU_BATCH_TOKENS / seqLen)) : 1);
-  if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got ${batch}`);
-  const where = nn ? `${opened.device.info.name} (${precision})` : 'CPU';
   const results: EvalEntry[] = [];
   try {
     for (const source of sources) {

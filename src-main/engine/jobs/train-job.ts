@@ -19,7 +19,7 @@ import { readPeftAdapter } from '../train/adapter-params';
 import { resolveTrainConfig, TRAIN_DEFAULTS, type DataIdentity, type TrainConfig } from '../train/config';
 import { LoraGradientSource } from '../train/lora-gradient-source';
 import { DeviceGradientSource } from '../train/device-gradient-source';
-import { defaultPrecision, deviceRecord, openDevice, type DeviceChoice } from '../tensor/devices';
+import { deviceRecord, openModelDevice, type DeviceChoice } from '../tensor/devices';
 import type { ComputePrecision } from '../tensor/nn';
 import { prepareTrainData, tokenFingerprint } from '../train/packing';
 import { meanLossEvaluator, runTraining } from '../train/train-loop';
@@ -96,11 +96,14 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   if (signal?.aborted) throw new CancelledError();
 
   const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
-  const opened = await openDevice(deviceChoice ?? 'auto');
-  const precision = precisionChoice ?? defaultPrecision(opened.device.info);
-  const nn = opened.device.neuralOps?.(precision) ?? null;
-  const source = nn ? new DeviceGradientSource(weights, nn, `${opened.device.info.name} (${precision})`) : new LoraGradientSource(weights);
-  const where = nn ? `${opened.device.info.name} (${precision})` : 'CPU';
+  const { opened, nn, where } = await openModelDevice(deviceChoice ?? 'auto', precisionChoice);
+  let source: DeviceGradientSource | LoraGradientSource;
+  try {
+    source = nn ? new DeviceGradientSource(weights, nn, where) : new LoraGradientSource(weights);
+  } catch (e) {
+    await opened.device.dispose();
+    throw e;
+  }
   const training: TrainingRecord = {
     status: 'running',
     step: 0,

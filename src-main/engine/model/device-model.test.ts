@@ -20,7 +20,7 @@ import { codebookLevels } from '../quant/codebook';
 import { packCodes } from '../quant/packing';
 import { CudaDevice } from '../tensor/cuda-device';
 import { CudaNeuralOps } from '../tensor/cuda-nn';
-import type { ComputePrecision, NeuralOptions, NeuralOps, NnTensor } from '../tensor/nn';
+import type { ComputePrecision, NeuralOptions, NeuralOps } from '../tensor/nn';
 import { loraGradients } from '../grad/lora-gradients';
 import { LLAMA_MODULES } from '../io/targets';
 import { fakeCudaNative } from '../../test-support/fake-cuda-native';
@@ -64,8 +64,6 @@ const cases: Array<[string, TinyModelOptions]> = [
 
 interface Backend {
   neuralOps(precision: ComputePrecision, limits?: NeuralOptions): NeuralOps;
-  /** A float32 device tensor to the host. */
-  neuralOpsDownload(t: NnTensor): Promise<Float32Array>;
   /** Device buffers still allocated (the JS model counts them), or null. */
   live(): number | null;
   dispose(): Promise<void>;
@@ -78,7 +76,7 @@ const backends: Array<[string, boolean, string, () => Backend]> = [
     cuda.ok ? '' : `: skipped, ${cuda.ok ? '' : cuda.reason}`,
     () => {
       const device = CudaDevice.open();
-      return { neuralOps: (p, l) => device.neuralOps(p, l), neuralOpsDownload: (t) => device.neuralOps('fp32').download(t), live: () => null, dispose: () => device.dispose() };
+      return { neuralOps: (p, l) => device.neuralOps(p, l), live: () => null, dispose: () => device.dispose() };
     },
   ],
   [
@@ -87,12 +85,7 @@ const backends: Array<[string, boolean, string, () => Backend]> = [
     '',
     () => {
       const native = fakeCudaNative();
-      return {
-        neuralOps: (p, l) => new CudaNeuralOps(native, p, (e) => e, l),
-        neuralOpsDownload: (t) => new CudaNeuralOps(native, 'fp32', (e) => e).download(t),
-        live: () => native.live(),
-        dispose: async () => undefined,
-      };
+      return { neuralOps: (p, l) => new CudaNeuralOps(native, p, (e) => e, l), live: () => native.live(), dispose: async () => undefined };
     },
   ],
 ];
@@ -199,7 +192,7 @@ for (const [name, enabled, skipped, open] of backends) (enabled ? describe : des
           for (let l = 0; l < weights.layers.length; l++) {
             for (const m of LLAMA_MODULES) {
               for (const which of ['dA', 'dB'] as const) {
-                const got = await device.neuralOpsDownload(grads[l][m]![which]);
+                const got = await model.download(grads[l][m]![which]);
                 const want = Float64Array.from(ref[0].grads[l].get(m)![which], (v, i) => v + ref[1].grads[l].get(m)![which][i]);
                 // fp32: within 1e-4 of the tensor's largest entry (float32 sums in another order).
                 // bf16: every operand of the chain of products from the head down to a layer's

@@ -26,42 +26,56 @@ interface DeviceLayer {
   linears: Record<LinearModule, LinearWeights>;
 }
 
+/** What a recording pass keeps of decoderLayer's values, for the layer's backward. */
+interface LayerValues {
+  norms: Partial<Record<LayerNormName, NnTensor>>;
+  /** Each product's output; o_proj's holds h = x + o_proj(attn) once the first residual has run. */
+  linears: Partial<Record<LinearModule, NnTensor>>;
+  attn?: NnTensor;
+  act?: NnTensor;
+}
+
 /**
- * One layer's operations for one pass. What it makes is freed when the layer is done, and
- * sooner where decoderLayer uses a value once: q, k, v after attention, gate and up after
- * SwiGLU, the residual h once the next sum has taken it (the MLP's 2 × rows × intermediate
- * floats are the largest activations of a layer).
+ * One layer's operations for one pass. What it makes is freed when the layer is done. A
+ * forward pass frees sooner where decoderLayer uses a value once: q, k, v after attention,
+ * gate and up after SwiGLU, the residual h once the next sum has taken it (the MLP's
+ * 2 × rows × intermediate floats are the largest activations of a layer); a recording pass
+ * (the backward's recomputation) keeps every value in `values` instead.
  */
 class DeviceLayerOps implements LayerOps<NnTensor> {
   readonly scope = new TensorScope();
+  readonly values: LayerValues = { norms: {}, linears: {} };
   constructor(
     private readonly nn: NeuralOps,
     private readonly layer: DeviceLayer,
     private readonly shape: AttentionShape,
     private readonly eps: number,
+    private readonly recording = false,
   ) {}
+  private release(...ts: NnTensor[]): void {
+    if (!this.recording) for (const t of ts) this.scope.release(t);
+  }
   rmsNorm(x: NnTensor, w: LayerNormName): NnTensor {
-    return this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps));
+    return (this.values.norms[w] = this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps)));
   }
   linear(x: NnTensor, m: LinearModule): NnTensor {
-    return this.scope.track(this.nn.linear(x, this.layer.linears[m], productOutput(m)));
+    return (this.values.linears[m] = this.scope.track(this.nn.linear(x, this.layer.linears[m], productOutput(m))));
   }
   attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
-    const out = this.scope.track(this.nn.attention(q, k, v, this.shape));
-    for (const t of [q, k, v]) this.scope.release(t);
+    const out = (this.values.attn = this.scope.track(this.nn.attention(q, k, v, this.shape)));
+    this.release(q, k, v);
     return out;
   }
   swiglu(gate: NnTensor, up: NnTensor): NnTensor {
-    const out = this.scope.track(this.nn.swiglu(gate, up));
-    this.scope.release(gate);
-    this.scope.release(up);
+    const out = (this.values.act = this.scope.track(this.nn.swiglu(gate, up)));
+    this.release(gate, up);
     return out;
   }
   residual(x: NnTensor, y: NnTensor): NnTensor {
     // y is a fresh product output: the sum goes into it. x is not used again; the layer's
     // own input is not this scope's to free (the forward loop frees it).
     this.nn.addInto(y, x);
-    this.scope.release(x);
+    this.release(x);
     return y;
   }
 }
@@ -261,20 +275,15 @@ export class DeviceModel implements LanguageModel {
     const { nn } = this;
     const { norms, linears } = this.layers[l];
     const eps = this.config.rmsNormEps;
-    const scope = new TensorScope();
-    const t = <T extends { dispose(): void }>(v: T): T => scope.track(v);
-    const lin = (input: NnTensor, m: LinearModule) => t(nn.linear(input, linears[m], productOutput(m)));
+    const ops = new DeviceLayerOps(nn, this.layers[l], shape, eps, true);
+    const t = <T extends { dispose(): void }>(v: T): T => ops.scope.track(v);
     const back = (d: NnTensor, input: NnTensor, m: LinearModule, dInput: NnTensor) => nn.linearBackward(d, input, linears[m], dInput, grads[m]);
     try {
-      // The forward of decoderLayer (layer.ts) again, keeping what the backward needs.
-      const n1 = t(nn.rmsNorm(x, norms.input_layernorm, eps));
-      const [q, k, v] = [lin(n1, 'q_proj'), lin(n1, 'k_proj'), lin(n1, 'v_proj')];
-      const attn = t(nn.attention(q, k, v, shape));
-      const h = lin(attn, 'o_proj');
-      nn.addInto(h, x);
-      const n2 = t(nn.rmsNorm(h, norms.post_attention_layernorm, eps));
-      const [gate, up] = [lin(n2, 'gate_proj'), lin(n2, 'up_proj')];
-      const act = t(nn.swiglu(gate, up));
+      // The layer's forward again (layer.ts, the one definition), keeping what the backward needs.
+      decoderLayer(ops, x);
+      const { norms: n, linears: out, attn, act } = ops.values;
+      const [n1, n2, q, k, v, h, gate, up] = [n.input_layernorm, n.post_attention_layernorm, out.q_proj, out.k_proj, out.v_proj, out.o_proj, out.gate_proj, out.up_proj];
+      if (!n1 || !n2 || !q || !k || !v || !h || !gate || !up || !attn || !act) throw new Error('the recorded layer pass lacks a value');
       // y = h + down(act):  ∂act, then SwiGLU, then the two products of n2, then the norm.
       const dAct = t(nn.zeros(act.rows, act.cols));
       back(dy, act, 'down_proj', dAct);
@@ -299,7 +308,7 @@ export class DeviceModel implements LanguageModel {
       nn.rmsNormBackward(dn1, x, norms.input_layernorm, eps, dx);
       return dx;
     } finally {
-      scope.dispose();
+      ops.scope.dispose();
     }
   }
 
@@ -311,7 +320,6 @@ export class DeviceModel implements LanguageModel {
   memoryUsage(): { inUse: number; peak: number } {
     return this.nn.memoryUsage();
   }
-
 
   async dispose(): Promise<void> {
     if (this.disposed) return;

@@ -236,6 +236,14 @@ export class CudaNeuralOps implements NeuralOps {
     return out;
   }
 
+  /** x [batch·seq, n·headDim] as head-major [batch, n·repeat, seq, headDim] in the compute precision, rotated when asked. */
+  private headMajor(x: CudaTensor, s: AttentionShape, n: number, repeat: number, rotate: boolean): CudaTensor {
+    const { batch: B, seq: S, headDim: hd } = s;
+    const out = this.act(B * n * repeat * S, hd, this.ct);
+    this.native.ropeHeads(out.buf, this.ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
+    return out;
+  }
+
   attention(q: NnTensor, k: NnTensor, v: NnTensor, s: AttentionShape): NnTensor {
     const [qt, kt, vt] = [tensor(q), tensor(k), tensor(v)];
     const { batch: B, seq: S, heads: nH, kvHeads: nKV, headDim: hd } = s;
@@ -243,11 +251,7 @@ export class CudaNeuralOps implements NeuralOps {
     if (nH % nKV !== 0) throw new UserError(`num_attention_heads ${nH} is not a multiple of num_key_value_heads ${nKV}`);
     const group = nH / nKV;
     const ct = this.ct;
-    const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => {
-      const out = this.act(B * n * repeat * S, hd, ct);
-      this.native.ropeHeads(out.buf, ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
-      return out;
-    };
+    const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => this.headMajor(x, s, n, repeat, rotate);
     if (this.fusedAttention && ct === BF16 && FLASH_HEAD_DIMS.includes(hd)) {
       // The fused kernel: K/V heads shared by their query group, no score matrix at all.
       const Q = heads(qt, nH, 1, true);
@@ -334,25 +338,26 @@ export class CudaNeuralOps implements NeuralOps {
   async rowNll(x: NnTensor, head: NnWeight, targets: Int32Array): Promise<Float32Array> {
     const n = tensor(x).rows;
     if (targets.length !== n) throw new Error(`rowNll: ${targets.length} targets for ${n} rows`);
-    const all = this.act(n, 1, F32);
-    const t = new CudaAllocation(this.native, this.alloc(targets.byteLength));
-    const part = this.act(n, 1, F32);
-    try {
-      this.native.upload(t.buf, targets);
-      await this.logitBlocks(x, head, (r0, rows, logits) => {
-        // The block's targets and results sit at row r0 of the full arrays.
-        const tBlock = new CudaAllocation(this.native, this.alloc(rows * 4));
-        this.native.copy(tBlock.buf, 0, t.buf, r0 * 4, rows * 4);
-        this.native.rowNll(part.buf, logits, tBlock.buf, rows, head.rows);
-        this.native.copy(all.buf, r0 * 4, part.buf, 0, rows * 4);
-        tBlock.dispose();
-      });
-      return new Float32Array(await this.native.download(all.buf, n * 4));
-    } finally {
-      all.dispose();
-      part.dispose();
-      t.dispose();
-    }
+    const out = new Float32Array(n);
+    await this.logitBlocks(x, head, async (r0, rows, logits) => {
+      const t = this.uploadBlock(targets, r0, rows);
+      const nll = this.act(rows, 1, F32);
+      try {
+        this.native.rowNll(nll.buf, logits, t.buf, rows, head.rows);
+        out.set(new Float32Array(await this.native.download(nll.buf, rows * 4)), r0);
+      } finally {
+        t.dispose();
+        nll.dispose();
+      }
+    });
+    return out;
+  }
+
+  /** Rows [r0, r0 + rows) of a per-row host array (targets, weights) on the device. */
+  private uploadBlock(values: Int32Array | Float32Array, r0: number, rows: number): CudaAllocation {
+    const a = new CudaAllocation(this.native, this.alloc(rows * 4));
+    this.native.upload(a.buf, values.subarray(r0, r0 + rows));
+    return a;
   }
 
   async logits(x: NnTensor, head: NnWeight): Promise<Float32Array> {
@@ -456,11 +461,7 @@ export class CudaNeuralOps implements NeuralOps {
     const ct = this.ct;
     const c = 1 / Math.sqrt(hd);
     const cos = vector(s.cos).buf, sin = vector(s.sin).buf;
-    const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => {
-      const out = this.act(B * n * repeat * S, hd, ct);
-      this.native.ropeHeads(out.buf, ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? cos : null, rotate ? sin : null);
-      return out;
-    };
+    const heads = (x: CudaTensor, n: number, repeat: number, rotate: boolean) => this.headMajor(x, s, n, repeat, rotate);
     const Q = heads(qt, nH, 1, true);
     const K = heads(kt, nKV, group, true);
     const V = heads(vt, nKV, group, false);
@@ -523,34 +524,27 @@ export class CudaNeuralOps implements NeuralOps {
     if (targets.length !== n || weights.length !== n) throw new Error(`headBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
     const normed = this.rmsNorm(xt, norm, eps) as CudaTensor;
     const dNormed = this.act(n, H, F32);
-    const tBuf = new CudaAllocation(this.native, this.alloc(targets.byteLength));
-    const cBuf = new CudaAllocation(this.native, this.alloc(weights.byteLength));
-    const lossBuf = this.act(n, 1, F32);
+    const perRow = new Float32Array(n);
     const block = Math.max(1, Math.min(n, Math.floor(this.logitBlockBytes / (V * (4 + this.ctBytes)))));
     const logits = this.act(block, V, F32);
     const dz = this.act(block, V, this.ct);
     const W = this.operand(head);
     try {
-      this.native.upload(tBuf.buf, targets);
-      this.native.upload(cBuf.buf, weights);
       for (let r0 = 0; r0 < n; r0 += block) {
         const rows = Math.min(block, n - r0);
         this.gemmNT(logits.buf, F32, normed.buf, W.buf, rows, V, H, 1, 0, r0 * H);
-        // The block's targets, weights and losses sit at row r0 of the full arrays.
-        const tb = new CudaAllocation(this.native, this.alloc(rows * 4));
-        const cb = new CudaAllocation(this.native, this.alloc(rows * 4));
-        const lb = this.act(rows, 1, F32);
-        this.native.copy(tb.buf, 0, tBuf.buf, r0 * 4, rows * 4);
-        this.native.copy(cb.buf, 0, cBuf.buf, r0 * 4, rows * 4);
-        this.native.crossEntropyBackward(dz.buf, this.ct, lb.buf, logits.buf, tb.buf, cb.buf, rows, V);
-        this.native.copy(lossBuf.buf, r0 * 4, lb.buf, 0, rows * 4);
-        for (const t of [tb, cb, lb]) t.dispose();
+        const [t, c, l] = [this.uploadBlock(targets, r0, rows), this.uploadBlock(weights, r0, rows), this.act(rows, 1, F32)];
+        try {
+          this.native.crossEntropyBackward(dz.buf, this.ct, l.buf, logits.buf, t.buf, c.buf, rows, V);
+          perRow.set(new Float32Array(await this.native.download(l.buf, rows * 4)), r0);
+        } finally {
+          for (const b of [t, c, l]) b.dispose();
+        }
         // dNormed rows = dz·head ([rows, V]·[V, H])
         this.native.gemmTyped(dNormed.buf, F32, dz.buf, W.buf, this.ct, rows, H, V, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, r0 * H);
       }
       const dx = this.zeros(n, H);
       this.rmsNormBackward(dNormed, xt, norm, eps, dx);
-      const perRow = new Float32Array(await this.native.download(lossBuf.buf, n * 4));
       let loss = 0;
       const nll = new Float32Array(n);
       for (let i = 0; i < n; i++) {
@@ -560,7 +554,7 @@ export class CudaNeuralOps implements NeuralOps {
       return { loss, nll, dx };
     } finally {
       W.release();
-      for (const t of [normed, dNormed, tBuf, cBuf, lossBuf, logits, dz]) t.dispose();
+      for (const t of [normed, dNormed, logits, dz]) t.dispose();
     }
   }
 

@@ -5,7 +5,7 @@ import { UserError } from '../errors';
 import { CpuDevice } from './cpu-device';
 import { CudaDevice, CudaUnavailable } from './cuda-device';
 import type { ComputeDevice, DeviceInfo } from './device';
-import type { ComputePrecision } from './nn';
+import type { ComputePrecision, NeuralOps } from './nn';
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda'];
@@ -63,6 +63,22 @@ export function supportsBf16(info: DeviceInfo): boolean {
 /** A model's compute precision where the user chose none: bf16 where the GPU has it. */
 export function defaultPrecision(info: DeviceInfo): ComputePrecision {
   return supportsBf16(info) ? 'bf16' : 'fp32';
+}
+
+/** A device opened for running a model: its neural-network operations where it has them (GPU), else null (the CPU's graphs). */
+export interface ModelDevice {
+  opened: OpenedDevice;
+  nn: NeuralOps | null;
+  /** Where the model runs, for records and progress: "CPU", "NVIDIA H200 (bf16)". */
+  where: string;
+}
+
+/** Opens the device of an eval or train job; the precision defaults to bf16 where the GPU has it. */
+export async function openModelDevice(choice: DeviceChoice, precision?: ComputePrecision): Promise<ModelDevice> {
+  const opened = await openDevice(choice);
+  const p = precision ?? defaultPrecision(opened.device.info);
+  const nn = opened.device.neuralOps?.(p) ?? null;
+  return { opened, nn, where: nn ? `${opened.device.info.name} (${p})` : 'CPU' };
 }
 
 /** What run.json records about the device of a job. */

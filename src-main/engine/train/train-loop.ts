@@ -178,6 +178,7 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   while (loop.step < config.steps) {
     if (signal?.aborted) await cancelled();
     const step = loop.step + 1;
+    const lr = learningRate(step, schedule);
     // The data position moves on only once the step has completed.
     let pos = loop.data;
     let result;
@@ -195,7 +196,7 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
             pos = taken.next;
             return taken.rows.map((r) => data.train.row(r));
           },
-          lr: learningRate(step, schedule),
+          lr,
           signal,
         },
         buffers,
@@ -205,7 +206,6 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
       throw e;
     }
     const { loss, gradNorm: norm, seconds } = result;
-    const lr = learningRate(step, schedule);
     loop = { ...loop, step, data: pos, tokensSeen: loop.tokensSeen + tokensPerStep };
     lastLoss = loss;
 

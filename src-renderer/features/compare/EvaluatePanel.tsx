@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'react';
 import type { DeviceChoice, JobInfo, RunSummary } from '../../../src-main/api/contract';
 import { ErrorNote, ProgressBar, StatusBadge, TextField } from '../../components/common';
-import { DeviceFields, runsOnGpu, type GpuPrecision } from '../../components/DeviceFields';
+import { DeviceFields, runsOnGpu, useGpuName, type GpuPrecision } from '../../components/DeviceFields';
 import { basename } from '../../lib/format';
 import { api } from '../../stores/api';
 import { useConnection } from '../../stores/connection';
@@ -44,7 +44,7 @@ export function EvaluatePanel(props: { runs: RunSummary[] }) {
   const window = optionalInt(seqLen, 2);
   const step = optionalInt(stride, 1);
   const pick = api().pickFolder;
-  const gpu = info?.device.cuda.available ? info.device.name : null;
+  const gpu = useGpuName();
   // The precision matters only where the evaluation will run on the GPU.
   const onGpu = runsOnGpu(device, gpu);
 

@@ -5,7 +5,7 @@
 import { useState } from 'react';
 import type { DeviceChoice } from '../../../src-main/api/contract';
 import { ErrorNote, Stat, TextField } from '../../components/common';
-import { DeviceFields, runsOnGpu, type GpuPrecision } from '../../components/DeviceFields';
+import { DeviceFields, runsOnGpu, useGpuName, type GpuPrecision } from '../../components/DeviceFields';
 import { JobHeader } from '../../components/JobHeader';
 import { StepChart } from '../../components/StepChart';
 import { usePalette } from '../../components/theme';
@@ -38,7 +38,7 @@ export function TrainView() {
   // Where it trains is not part of the settings a resume must keep.
   const [device, setDevice] = useState<DeviceChoice>('auto');
   const [precision, setPrecision] = useState<GpuPrecision>('bf16');
-  const gpu = info?.device.cuda.available ? info.device.name : null;
+  const gpu = useGpuName();
   const onGpu = runsOnGpu(device, gpu);
   const palette = usePalette();
 
