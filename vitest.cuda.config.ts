@@ -10,6 +10,7 @@ export default defineConfig({
       'src-main/engine/lowrank/*.test.ts',
       'src-main/engine/init/*.test.ts',
       'src-main/engine/model/device-model.test.ts',
+      'src-main/engine/train/device-trainer.test.ts',
       'src-main/cli/cuda.e2e.test.ts',
       'src-main/cli/cuda-eval.e2e.test.ts',
       'src-main/cli/cuda-train.e2e.test.ts',

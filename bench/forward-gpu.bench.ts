@@ -3,10 +3,11 @@
 // sequence's logits and every position's NLL, in fp32 and bf16.
 //   node dist/bench-forward-gpu.cjs --model DIR | --run DIR [--weights q|q+lora]
 //        [--seq 2048] [--batch 4] [--repeat 3] [--precision bf16|fp32] [--seed 1]
-//        [--text FILE] [--dump DIR] [--attention fused|blocked] [--json]
+//        [--text FILE] [--dump DIR] [--attention fused|blocked] [--profile] [--json]
 // --text tokenizes a text with the model's tokenizer instead of drawing random ids; --dump
 // writes DIR/ids.bin, DIR/logits-<precision>.bin ([seq, vocab] float32 of sequence 0) and
-// DIR/nll-<precision>.bin. Timing: one warm-up pass, then the median of --repeat passes.
+// DIR/nll-<precision>.bin. Timing: one warm-up pass, then the median of --repeat passes;
+// --profile adds one pass timed kernel by kernel (bench/op-profile.ts, to stderr and the JSON).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeviceModel } from '../src-main/engine/model/device-model';
@@ -18,6 +19,7 @@ import { Rng } from '../src-main/engine/util/random';
 import { openTextDataset, readTokens } from '../src-main/engine/text/datasets';
 import { loadTokenizer } from '../src-main/engine/text/tokenizer';
 import { median } from './bench-util';
+import { formatProfile, profileOps } from './op-profile';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -68,7 +70,8 @@ async function main(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   for (const precision of precisions) {
     const attention = value('--attention') as 'fused' | 'blocked' | undefined;
-    const nn = device.neuralOps(precision, { attention });
+    const profile = args.includes('--profile') ? profileOps(device.neuralOps(precision, { attention })) : null;
+    const nn = profile?.ops ?? device.neuralOps(precision, { attention });
     nn.resetPeak();
     const t1 = performance.now();
     const model = DeviceModel.load(weights, nn, device.info.name);
@@ -90,6 +93,13 @@ async function main(): Promise<void> {
       writeFileSync(join(dump, `logits-${precision}.bin`), Buffer.from(logits.buffer));
     }
     const memory = model.memoryUsage();
+    let profiled = null;
+    if (profile) {
+      profile.start();
+      await model.nll(ids, targets, undefined, batch);
+      profiled = profile.stop();
+      console.error(`${precision} batch ${batch} x ${seq}:\n${formatProfile(profiled)}`);
+    }
     const seconds = median(times);
     results.push({
       precision,
@@ -105,6 +115,7 @@ async function main(): Promise<void> {
       weight_bytes: model.weightBytes,
       upload_and_warm_s: uploadAndWarmSeconds,
       host_load_s: hostLoadSeconds,
+      ...(profiled ? { profile: profiled } : {}),
     });
     await model.dispose();
   }

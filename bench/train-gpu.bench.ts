@@ -1,18 +1,19 @@
 // LoRA fine-tuning throughput and memory on the GPU: whole optimizer steps of a run's adapter
-// on its packed Q (forward keeping each layer's input, head and layer backwards with
-// recomputation, the gradients to the host, AdamW there), as `loftq train --device cuda`
-// runs them, for scripts/device/gpu-forward.sh beside scripts/device/peft_train.py.
-//   node dist/bench-train-gpu.cjs --run DIR [--seq 2048] [--batch 1] [--repeat 3] [--precision bf16|fp32] [--json]
+// on its packed Q as `loftq train --device cuda` runs them (train/device-trainer.ts: forward
+// keeping each layer's input, head and layer backwards with recomputation, clipping and AdamW
+// on the device), for scripts/device/gpu-forward.sh beside scripts/device/peft_train.py.
+// --profile adds one step timed kernel by kernel (bench/op-profile.ts).
+//   node dist/bench-train-gpu.cjs --run DIR [--seq 2048] [--batch 1] [--repeat 3] [--precision bf16|fp32] [--profile] [--json]
 import { join } from 'node:path';
-import { DeviceGradientSource } from '../src-main/engine/train/device-gradient-source';
+import { DeviceTrainer } from '../src-main/engine/train/device-trainer';
 import { attachAdapter, loadQuantizedWeights } from '../src-main/engine/model/weights';
 import { CudaDevice } from '../src-main/engine/tensor/cuda-device';
 import type { ComputePrecision } from '../src-main/engine/tensor/nn';
 import { RUN_FILES } from '../src-main/engine/runs/run-dir';
-import { AdamW } from '../src-main/engine/train/adamw';
 import { paramsFromAdapter, readPeftAdapter } from '../src-main/engine/train/adapter-params';
 import { Rng } from '../src-main/engine/util/random';
 import { median } from './bench-util';
+import { formatProfile, profileOps } from './op-profile';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -27,30 +28,39 @@ async function main(): Promise<void> {
   const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
   const adapter = await readPeftAdapter(initDir);
   const params = paramsFromAdapter(adapter.matrices);
-  const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, noDecay: [] });
   const device = CudaDevice.open();
-  const nn = device.neuralOps(precision);
+  const profile = args.includes('--profile') ? profileOps(device.neuralOps(precision)) : null;
+  const nn = profile?.ops ?? device.neuralOps(precision);
   nn.resetPeak();
-  const source = new DeviceGradientSource(weights, nn, device.info.name);
+  const trainer = new DeviceTrainer(weights, nn, device.info.name, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, noDecay: [] });
+  await trainer.load(params, null);
   const rng = new Rng(1);
   const V = weights.config.vocabSize;
   const rows = () => Array.from({ length: batch }, () => Int32Array.from({ length: seq + 1 }, () => rng.nextUint32() % V));
+  const stepOnce = (step: number) => trainer.step(step, { accum: 1, maxGradNorm: 1, batch: rows, lr: 1e-4 });
   const times: number[] = [];
   const losses: number[] = [];
   for (let step = 1; step <= repeat + 1; step++) {
     const t0 = performance.now();
-    const r = await source.compute(rows(), params, { step, micro: 0 });
-    optimizer.step(params, r.grads, 1e-4);
+    const r = await stepOnce(step);
     if (step > 1) times.push((performance.now() - t0) / 1000); // step 1 warms up
     losses.push(r.loss);
   }
-  const memory = source.memoryUsage();
-  await source.dispose();
+  const memory = trainer.memoryUsage();
+  let profiled: ReturnType<NonNullable<typeof profile>['stop']> | null = null;
+  if (profile) {
+    profile.start();
+    await stepOnce(repeat + 2);
+    profiled = profile.stop();
+  }
+  await trainer.dispose();
   await device.dispose();
   const seconds = median(times);
-  const out = { run: runDir, precision, batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, adapter_params: [...params.values()].reduce((s, p) => s + p.length, 0) };
+  const adapterParams = [...params.values()].reduce((s, p) => s + p.length, 0);
+  const out = { run: runDir, precision, batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, adapter_params: adapterParams, profile: profiled };
   if (args.includes('--json')) console.log(JSON.stringify(out));
   else console.log(`${precision} batch ${batch} x ${seq}: ${Math.round(out.tokens_per_s)} tokens/s, peak ${(memory.peak / 2 ** 30).toFixed(2)} GiB, losses ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+  if (profiled) console.error(formatProfile(profiled));
 }
 
 main().catch((e) => {

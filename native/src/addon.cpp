@@ -18,10 +18,11 @@
 #include "context.h"
 #include "kernels.cuh"
 #include "nn.h"
+#include "optimizer.h"
 
 namespace {
 
-constexpr uint32_t ABI_VERSION = 3;
+constexpr uint32_t ABI_VERSION = 4;
 
 const napi_type_tag kBufferTag = {0x6c6f667471637564ULL, 0x6275666665723031ULL};
 
@@ -29,6 +30,10 @@ struct Buffer {
   void* ptr = nullptr;
   size_t bytes = 0;
   bool freed = false;
+  /** A view's allocation (the view owns nothing; the reference keeps the allocation's handle alive). */
+  Buffer* parent = nullptr;
+  napi_ref parentRef = nullptr;
+  bool dead() const { return freed || (parent && parent->freed); }
 };
 
 struct JsError : std::runtime_error {
@@ -58,7 +63,7 @@ struct Args {
     void* data = nullptr;
     NAPI(napi_get_value_external(env, v[i], &data));
     auto* b = static_cast<Buffer*>(data);
-    if (b->freed) throw JsError("argument " + std::to_string(i) + " is a freed device buffer");
+    if (b->dead()) throw JsError("argument " + std::to_string(i) + " is a freed device buffer");
     return b;
   }
   int64_t integer(size_t i, int64_t min = 0, int64_t max = INT64_MAX) const {
@@ -143,9 +148,10 @@ napi_value guard(napi_env env, const std::function<napi_value()>& body) {
   }
 }
 
-void finalizeBuffer(napi_env, void* data, void*) {
+void finalizeBuffer(napi_env env, void* data, void*) {
   auto* b = static_cast<Buffer*>(data);
-  if (!b->freed) deviceFree(b->ptr, b->bytes);
+  if (b->parentRef) napi_delete_reference(env, b->parentRef);
+  else if (!b->freed) deviceFree(b->ptr, b->bytes);
   delete b;
 }
 
@@ -350,8 +356,35 @@ napi_value Free(napi_env env, napi_callback_info info) {
     Args a(env, info, 1);
     Buffer* b = a.buffer(0);
     b->freed = true;
-    deviceFree(b->ptr, b->bytes);
+    if (!b->parent) deviceFree(b->ptr, b->bytes);
     return undefined(env);
+  });
+}
+
+/** A buffer over bytes [offset, offset + bytes) of an allocation: freeing it frees nothing, and it dies with the allocation. */
+napi_value View(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 3);
+    Buffer* base = a.buffer(0);
+    if (base->parent) throw JsError("view: the buffer is itself a view");
+    auto offset = static_cast<size_t>(a.integer(1));
+    auto bytes = static_cast<size_t>(a.integer(2, 1));
+    if (offset > base->bytes || bytes > base->bytes - offset) throw JsError("view: bytes " + std::to_string(offset) + "+" + std::to_string(bytes) + " lie outside the buffer's " + std::to_string(base->bytes));
+    auto* b = new Buffer();
+    b->ptr = static_cast<char*>(base->ptr) + offset;
+    b->bytes = bytes;
+    b->parent = base;
+    napi_value ext;
+    try {
+      NAPI(napi_create_reference(env, a.v[0], 1, &b->parentRef));
+      NAPI(napi_create_external(env, b, finalizeBuffer, nullptr, &ext));
+    } catch (...) {
+      if (b->parentRef) napi_delete_reference(env, b->parentRef);
+      delete b;
+      throw;
+    }
+    NAPI(napi_type_tag_object(env, ext, &kBufferTag));
+    return ext;
   });
 }
 
@@ -1096,6 +1129,72 @@ napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- the optimizer (native/src/optimizer.h) ------------------------------------------------
+
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args a(env, info, 16);
+    Buffer* p = a.buffer(0);
+    Buffer* g = a.buffer(1);
+    Buffer* m = a.buffer(2);
+    Buffer* v = a.buffer(3);
+    const int64_t offset = a.integer(4);
+    const int64_t count = a.integer(5);
+    for (Buffer* b : {p, g, m, v}) checkBytes(b, static_cast<size_t>(offset + count) * 4, "adamw");
+    AdamWConstants c{a.number(6), a.number(7), a.number(8), a.number(9), a.number(10), a.number(11), a.number(12), a.number(13), a.number(14), a.number(15)};
+    if (!(c.divisor >= 1)) throw JsError("adamw: the divisor must be at least 1");
+    launchAdamW(at<float>(p) + offset, at<float>(g) + offset, at<float>(m) + offset, at<float>(v) + offset, count, c, ctx().stream);
+    return undefined(env);
+  });
+}
+
+// ---- profiling: timing events on the compute stream (bench/, never the app) --------------
+
+std::vector<cudaEvent_t>& profileEvents() {
+  static std::vector<cudaEvent_t> events;
+  return events;
+}
+
+napi_value ProfileMark(napi_env env, napi_callback_info) {
+  return guard(env, [&] {
+    requireReady();
+    cudaEvent_t e;
+    CUDA_CHECK(cudaEventCreate(&e));
+    profileEvents().push_back(e);
+    CUDA_CHECK(cudaEventRecord(e, ctx().stream));
+    return undefined(env);
+  });
+}
+
+/** Waits for the last mark; milliseconds between consecutive marks (one fewer than the marks), and the marks are forgotten. */
+napi_value ProfileCollect(napi_env env, napi_callback_info) {
+  return guard(env, [&] {
+    requireReady();
+    auto& events = profileEvents();
+    std::vector<double> ms(events.size() > 1 ? events.size() - 1 : 0);
+    try {
+      if (!events.empty()) CUDA_CHECK(cudaEventSynchronize(events.back()));
+      for (size_t i = 0; i < ms.size(); i++) {
+        float t = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&t, events[i], events[i + 1]));
+        ms[i] = t;
+      }
+    } catch (...) {
+      for (auto e : events) cudaEventDestroy(e);
+      events.clear();
+      throw;
+    }
+    for (auto e : events) cudaEventDestroy(e);
+    events.clear();
+    void* data = nullptr;
+    napi_value ab, out;
+    NAPI(napi_create_arraybuffer(env, ms.size() * 8, &data, &ab));
+    if (!ms.empty()) std::memcpy(data, ms.data(), ms.size() * 8);
+    NAPI(napi_create_typedarray(env, napi_float64_array, ms.size(), ab, 0, &out));
+    return out;
+  });
+}
+
 void cleanup(void*) { ctx().closing.store(true); }
 
 }  // namespace
@@ -1127,6 +1226,7 @@ NAPI_MODULE_INIT() {
       {"resetPeak", ResetPeak}, {"flashAttention", FlashAttention},
       {"rmsNormBackward", RmsNormBackward}, {"ropeHeadsBackward", RopeHeadsBackward}, {"softmaxBackward", SoftmaxBackward},
       {"swigluBackward", SwigluBackward}, {"crossEntropyBackward", CrossEntropyBackward},
+      {"view", View},           {"adamw", AdamW},         {"profileMark", ProfileMark}, {"profileCollect", ProfileCollect},
   };
   for (const Fn& f : fns) {
     napi_value fn;

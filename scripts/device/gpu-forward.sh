@@ -53,7 +53,9 @@ for model in $bench_models; do
     # The blocked attention products (the default) and the fused kernel, side by side; batch 2 for memory.
     for case in "4 blocked" "4 fused" "2 blocked"; do
       set -- $case
-      stage "ours-$model-$bits-b$1-$2" sh -c "node dist/bench-forward-gpu.cjs --run $run --seq 2048 --batch $1 --attention $2 --json | tee $WORK/ours-$model-$bits-b$1-$2.json"
+      # The 2-bit batch-4 default pass is also profiled kernel by kernel (the table goes to the log).
+      prof=""; [ "$bits$1$2" = "24blocked" ] && prof="--profile"
+      stage "ours-$model-$bits-b$1-$2" sh -c "node dist/bench-forward-gpu.cjs --run $run --seq 2048 --batch $1 --attention $2 $prof --json | tee $WORK/ours-$model-$bits-b$1-$2.json"
     done
     rm -rf "$run"
   done
@@ -66,7 +68,7 @@ if [ $skip_train = 0 ]; then
     rm -rf "$run"
     stage "quantize-$model-train" sh -c "node dist/cli.cjs quantize $M/$model --out $run --device cuda --method loftq --bits 2 --rank 16 --iters 1 --json | tail -n 1 | cut -c1-300"
     stage "peft-train-$model" sh -c "python3 scripts/device/peft_train.py $M/$model --seq 2048 --batch 1 | tee $WORK/peft-train-$model.json"
-    stage "ours-train-$model" sh -c "node dist/bench-train-gpu.cjs --run $run --seq 2048 --batch 1 --json | tee $WORK/ours-train-$model.json"
+    stage "ours-train-$model" sh -c "node dist/bench-train-gpu.cjs --run $run --seq 2048 --batch 1 --profile --json | tee $WORK/ours-train-$model.json"
     rm -rf "$run"
   done
 fi

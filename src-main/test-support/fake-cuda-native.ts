@@ -9,9 +9,24 @@ const F32 = 0;
 const BF16 = 2;
 
 interface FakeBuffer extends NativeBuffer {
-  bytes: ArrayBuffer;
+  /** Its bytes (a view's lie inside its allocation's). */
+  mem: Uint8Array;
   freed: boolean;
+  /** A view's allocation. */
+  parent?: FakeBuffer;
 }
+
+/** The bytes of a live buffer. */
+function mem(b: NativeBuffer): Uint8Array {
+  const fb = b as FakeBuffer;
+  if (fb.freed || fb.parent?.freed) throw new Error('a freed buffer was used');
+  return fb.mem;
+}
+
+const int32s = (b: NativeBuffer) => {
+  const m = mem(b);
+  return new Int32Array(m.buffer, m.byteOffset, m.byteLength >> 2);
+};
 
 function bf16Round(v: number): number {
   const f = new Float32Array([v]);
@@ -24,14 +39,13 @@ function bf16Round(v: number): number {
 
 /** Element access of a buffer as float32 or bfloat16 (bf16 stored as its 16 bits). */
 function view(b: NativeBuffer, type: number) {
-  const fb = b as FakeBuffer;
-  if (fb.freed) throw new Error('a freed buffer was used');
+  const m = mem(b);
   if (type === F32) {
-    const a = new Float32Array(fb.bytes);
+    const a = new Float32Array(m.buffer, m.byteOffset, m.byteLength >> 2);
     return { length: a.length, get: (i: number) => a[i], set: (i: number, v: number) => void (a[i] = v) };
   }
   if (type !== BF16) throw new Error(`fake addon: type ${type}`);
-  const h = new Uint16Array(fb.bytes);
+  const h = new Uint16Array(m.buffer, m.byteOffset, m.byteLength >> 1);
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
   return {
@@ -48,7 +62,8 @@ function view(b: NativeBuffer, type: number) {
 }
 
 function need(b: NativeBuffer, bytes: number, what: string): void {
-  if ((b as FakeBuffer).bytes.byteLength < bytes) throw new Error(`${what}: the device buffer holds ${(b as FakeBuffer).bytes.byteLength} bytes, ${bytes} needed`);
+  const held = mem(b).byteLength;
+  if (held < bytes) throw new Error(`${what}: the device buffer holds ${held} bytes, ${bytes} needed`);
 }
 
 const size = (type: number) => (type === BF16 ? 2 : 4);
@@ -58,10 +73,10 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
   let peak = 0;
   const live = new Set<FakeBuffer>();
   const native = {
-    abiVersion: 3,
+    abiVersion: 4,
     live: () => live.size,
     alloc(bytes: number): NativeBuffer {
-      const b = { bytes: new ArrayBuffer(bytes), freed: false } as unknown as FakeBuffer;
+      const b = { mem: new Uint8Array(bytes), freed: false } as unknown as FakeBuffer;
       live.add(b);
       inUse += bytes;
       peak = Math.max(peak, inUse);
@@ -71,25 +86,33 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
       const b = buf as FakeBuffer;
       if (b.freed) throw new Error('double free');
       b.freed = true;
+      if (b.parent) return;
       live.delete(b);
-      inUse -= b.bytes.byteLength;
+      inUse -= b.mem.byteLength;
+    },
+    view(buf: NativeBuffer, offset: number, bytes: number): NativeBuffer {
+      const base = buf as FakeBuffer;
+      const m = mem(base);
+      if (base.parent) throw new Error('view: the buffer is itself a view');
+      if (offset + bytes > m.byteLength) throw new Error('view: outside the buffer');
+      return { mem: m.subarray(offset, offset + bytes), freed: false, parent: base } as unknown as FakeBuffer;
     },
     upload(dst: NativeBuffer, data: ArrayBufferView) {
       need(dst, data.byteLength, 'upload');
-      new Uint8Array((dst as FakeBuffer).bytes).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      mem(dst).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     },
     async download(src: NativeBuffer, bytes: number): Promise<ArrayBuffer> {
       need(src, bytes, 'download');
-      return (src as FakeBuffer).bytes.slice(0, bytes);
+      return mem(src).slice(0, bytes).buffer;
     },
     copy(dst: NativeBuffer, dOff: number, src: NativeBuffer, sOff: number, bytes: number) {
       need(dst, dOff + bytes, 'copy');
       need(src, sOff + bytes, 'copy');
-      new Uint8Array((dst as FakeBuffer).bytes).set(new Uint8Array((src as FakeBuffer).bytes, sOff, bytes), dOff);
+      mem(dst).set(mem(src).subarray(sOff, sOff + bytes), dOff);
     },
     memset(buf: NativeBuffer, byte: number, bytes: number) {
       need(buf, bytes, 'memset');
-      new Uint8Array((buf as FakeBuffer).bytes, 0, bytes).fill(byte);
+      mem(buf).fill(byte, 0, bytes);
     },
     memory: () => ({ inUse, peak, free: 0, total: 0 }),
     resetPeak() {
@@ -117,7 +140,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
     },
     embedRows(out: NativeBuffer, table: NativeBuffer, type: number, ids: NativeBuffer, rows: number, hidden: number, vocab: number) {
       need(table, vocab * hidden * size(type), 'embedRows table');
-      const [O, T, I] = [view(out, F32), view(table, type), new Int32Array((ids as FakeBuffer).bytes)];
+      const [O, T, I] = [view(out, F32), view(table, type), int32s(ids)];
       for (let r = 0; r < rows; r++) for (let c = 0; c < hidden; c++) O.set(r * hidden + c, T.get(I[r] * hidden + c));
     },
     rmsNorm(out: NativeBuffer, type: number, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number) {
@@ -131,7 +154,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
     },
     dequantPacked(out: NativeBuffer, type: number, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: number, count: number, bits: number, blockSize: number) {
       need(packed, Math.ceil((count * bits) / 8), 'dequantPacked codes');
-      const [O, P, S, L] = [view(out, type), new Uint8Array((packed as FakeBuffer).bytes), view(absmax, F32), view(levels, F32)];
+      const [O, P, S, L] = [view(out, type), mem(packed), view(absmax, F32), view(levels, F32)];
       for (let i = 0; i < count; i++) {
         const bit = i * bits;
         let v = P[bit >> 3];
@@ -228,7 +251,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
     },
     rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number) {
       need(logits, rows * vocab * 4, 'rowNll logits');
-      const [N, Z, T] = [view(nll, F32), view(logits, F32), new Int32Array((targets as FakeBuffer).bytes)];
+      const [N, Z, T] = [view(nll, F32), view(logits, F32), int32s(targets)];
       for (let r = 0; r < rows; r++) {
         let m = -Infinity;
         for (let j = 0; j < vocab; j++) m = Math.max(m, Z.get(r * vocab + j));
@@ -287,7 +310,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
     },
     crossEntropyBackward(dz: NativeBuffer, type: number, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: number, vocab: number) {
       need(logits, rows * vocab * 4, 'crossEntropyBackward logits');
-      const [DZ, L, Z, T, C] = [view(dz, type), view(loss, F32), view(logits, F32), new Int32Array((targets as FakeBuffer).bytes), view(c, F32)];
+      const [DZ, L, Z, T, C] = [view(dz, type), view(loss, F32), view(logits, F32), int32s(targets), view(c, F32)];
       for (let r = 0; r < rows; r++) {
         const w = C.get(r);
         let m = -Infinity;
@@ -297,6 +320,24 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
         for (let j = 0; j < vocab; j++) DZ.set(r * vocab + j, w === 0 ? 0 : w * (Math.exp(Z.get(r * vocab + j) - m) / sum - (j === T[r] ? 1 : 0)));
         L.set(r, w === 0 ? 0 : w * (Math.log(sum) + m - Z.get(r * vocab + T[r])));
       }
+    },
+    adamw(p: NativeBuffer, g: NativeBuffer, m: NativeBuffer, v: NativeBuffer, offset: number, count: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, stepSize: number, bc2Sqrt: number, shrink: number, divisor: number, clip: number) {
+      for (const b of [p, g, m, v]) need(b, (offset + count) * 4, 'adamw');
+      const [P, G, M, V] = [view(p, F32), view(g, F32), view(m, F32), view(v, F32)];
+      for (let i = offset; i < offset + count; i++) {
+        let gi = Math.fround(G.get(i) / divisor);
+        if (clip !== 1) gi = Math.fround(gi * clip);
+        M.set(i, b1 * M.get(i) + omb1 * gi);
+        V.set(i, b2 * V.get(i) + omb2 * gi * gi);
+        P.set(i, P.get(i) * shrink - (stepSize * M.get(i)) / (Math.sqrt(V.get(i)) / bc2Sqrt + eps));
+      }
+    },
+    async sumSquares(buf: NativeBuffer, count: number): Promise<number> {
+      need(buf, count * 4, 'sumSquares');
+      const X = view(buf, F32);
+      let s = 0;
+      for (let i = 0; i < count; i++) s += X.get(i) * X.get(i);
+      return s;
     },
   };
   return native as unknown as CudaNative & { live(): number };

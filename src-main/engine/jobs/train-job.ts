@@ -18,11 +18,11 @@ import { checkTokenizerMatchesModel, loadTokenizer, type TextTokenizer } from '.
 import { readPeftAdapter } from '../train/adapter-params';
 import { resolveTrainConfig, TRAIN_DEFAULTS, type DataIdentity, type TrainConfig } from '../train/config';
 import { LoraGradientSource } from '../train/lora-gradient-source';
-import { DeviceGradientSource } from '../train/device-gradient-source';
+import { DeviceTrainer } from '../train/device-trainer';
 import { deviceRecord, openModelDevice, type DeviceChoice } from '../tensor/devices';
 import type { ComputePrecision } from '../tensor/nn';
 import { prepareTrainData, tokenFingerprint } from '../train/packing';
-import { meanLossEvaluator, runTraining } from '../train/train-loop';
+import { adamwOptionsOf, meanLossEvaluator, runTraining, type Evaluator } from '../train/train-loop';
 import type { EventSink } from './events';
 
 export type TrainSettings = Partial<Omit<TrainConfig, 'data' | 'evalData' | 'noDecay'>> & { noDecay?: string[] };
@@ -97,9 +97,20 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
 
   const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
   const { opened, nn, where } = await openModelDevice(deviceChoice ?? 'auto', precisionChoice);
-  let source: DeviceGradientSource | LoraGradientSource;
+  // On a GPU the parameters and AdamW live there (DeviceTrainer); on the CPU in host memory.
+  let engine: { trainer: DeviceTrainer } | { gradients: LoraGradientSource };
+  let evaluate: Evaluator;
   try {
-    source = nn ? new DeviceGradientSource(weights, nn, where) : new LoraGradientSource(weights);
+    if (nn) {
+      const trainer = new DeviceTrainer(weights, nn, where, adamwOptionsOf(config));
+      engine = { trainer };
+      // The trainer evaluates its own current parameters (those the loop passes are their copy).
+      evaluate = meanLossEvaluator((batch, _params, s) => trainer.meanLoss(batch, s), config.batch);
+    } else {
+      const gradients = new LoraGradientSource(weights);
+      engine = { gradients };
+      evaluate = meanLossEvaluator((batch, params, s) => gradients.meanLoss(batch, params, s), config.batch);
+    }
   } catch (e) {
     await opened.device.dispose();
     throw e;
@@ -133,8 +144,8 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
       adapter: adapter.matrices,
       adapterConfig: adapter.config,
       data,
-      gradients: source,
-      evaluate: meanLossEvaluator((batch, params, s) => source.meanLoss(batch, params, s), config.batch),
+      ...engine,
+      evaluate,
       keepCheckpoints,
       signal,
       onEvent: (e) => {
@@ -148,7 +159,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
           case 'train_step':
             training.last_loss = e.loss;
             {
-              const memory = source instanceof DeviceGradientSource ? source.memoryUsage() : null;
+              const memory = 'trainer' in engine ? engine.trainer.memoryUsage() : null;
               onEvent?.({
                 type: 'train',
                 step: e.step,
@@ -197,7 +208,7 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
     throw e;
   } finally {
     forget();
-    await source.dispose();
+    await ('trainer' in engine ? engine.trainer : engine.gradients).dispose();
     await opened.device.dispose();
   }
 }

@@ -11,24 +11,20 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { frobeniusRelError, maxRelError } from '../../test-support/max-relative-error';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cudaAvailability, requireCuda } from '../../test-support/devices';
+import { neuralBackends, type Backend } from '../../test-support/neural-backends';
 import { referenceLogits, withRandomLora } from '../../test-support/reference-forward';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-support/tiny-model';
 import type { LinearModule } from '../io/targets';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
 import { codebookLevels } from '../quant/codebook';
 import { packCodes } from '../quant/packing';
-import { CudaDevice } from '../tensor/cuda-device';
-import { CudaNeuralOps } from '../tensor/cuda-nn';
-import type { ComputePrecision, NeuralOptions, NeuralOps } from '../tensor/nn';
+import type { NeuralOptions } from '../tensor/nn';
 import { loraGradients } from '../grad/lora-gradients';
 import { LLAMA_MODULES } from '../io/targets';
-import { fakeCudaNative } from '../../test-support/fake-cuda-native';
 import { Rng } from '../util/random';
 import { DeviceModel } from './device-model';
 import { loadModelWeights, type WeightSet } from './weights';
 
-const cuda = cudaAvailability();
 const seed = Date.now() % 1_000_000;
 
 /** −log softmax(row)[target] in float64. */
@@ -62,33 +58,7 @@ const cases: Array<[string, TinyModelOptions]> = [
   ['mistral with a sliding window shorter than the sequence', { architecture: 'mistral', layers: 2, hidden: 32, heads: 2, kvHeads: 2, intermediate: 40, vocab: 30, configOverrides: { sliding_window: 5 } }],
 ];
 
-interface Backend {
-  neuralOps(precision: ComputePrecision, limits?: NeuralOptions): NeuralOps;
-  /** Device buffers still allocated (the JS model counts them), or null. */
-  live(): number | null;
-  dispose(): Promise<void>;
-}
-
-const backends: Array<[string, boolean, string, () => Backend]> = [
-  [
-    'CUDA',
-    cuda.ok || requireCuda(),
-    cuda.ok ? '' : `: skipped, ${cuda.ok ? '' : cuda.reason}`,
-    () => {
-      const device = CudaDevice.open();
-      return { neuralOps: (p, l) => device.neuralOps(p, l), live: () => null, dispose: () => device.dispose() };
-    },
-  ],
-  [
-    'the CUDA operations over a JavaScript model of the kernels',
-    true,
-    '',
-    () => {
-      const native = fakeCudaNative();
-      return { neuralOps: (p, l) => new CudaNeuralOps(native, p, (e) => e, l), live: () => native.live(), dispose: async () => undefined };
-    },
-  ],
-];
+const backends = neuralBackends();
 
 for (const [name, enabled, skipped, open] of backends) (enabled ? describe : describe.skip)(`DeviceModel on ${name} vs the float64 reference${skipped}`, () => {
   let tmp: string;

@@ -214,17 +214,39 @@ export class DeviceModel implements LanguageModel {
 
   /** Replaces the LoRA factors of layer l's module m (row-major A [r, in], B [out, r]). */
   setLora(l: number, m: LinearModule, a: Float32Array, b: Float32Array): void {
+    const lora = this.loraOf(l, m);
+    if (a.length !== lora.a.rows * lora.a.cols || b.length !== lora.b.rows * lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
+    this.useLora(l, m, this.nn.denseWeight(a, lora.a.rows, lora.a.cols), this.nn.denseWeight(b, lora.b.rows, lora.b.cols), true);
+  }
+
+  /**
+   * Makes layer l's module m read its LoRA factors from weights the caller owns (a training
+   * parameter block's views: the products then see each update without a copy).
+   */
+  bindLora(l: number, m: LinearModule, a: NnWeight, b: NnWeight): void {
+    const lora = this.loraOf(l, m);
+    if (a.rows !== lora.a.rows || a.cols !== lora.a.cols || b.rows !== lora.b.rows || b.cols !== lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
+    this.useLora(l, m, a, b, false);
+  }
+
+  private loraOf(l: number, m: LinearModule): NonNullable<LinearWeights['lora']> {
     const lora = this.layers[l]?.linears[m].lora;
     if (!lora) throw new Error(`layer ${l} has no LoRA branch on ${m}`);
-    if (a.length !== lora.a.rows * lora.a.cols || b.length !== lora.b.rows * lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
-    const [na, nb] = [this.nn.denseWeight(a, lora.a.rows, lora.a.cols), this.nn.denseWeight(b, lora.b.rows, lora.b.cols)];
-    for (const [old, next] of [[lora.a, na], [lora.b, nb]] as const) {
+    return lora;
+  }
+
+  private useLora(l: number, m: LinearModule, a: NnWeight, b: NnWeight, own: boolean): void {
+    const lora = this.loraOf(l, m);
+    for (const [old, next] of [[lora.a, a], [lora.b, b]] as const) {
       const i = this.owned.indexOf(old);
-      if (i >= 0) this.owned[i] = next;
-      old.dispose();
+      if (i >= 0) {
+        old.dispose();
+        if (own) this.owned[i] = next;
+        else this.owned.splice(i, 1);
+      } else if (own) this.owned.push(next);
     }
-    lora.a = na;
-    lora.b = nb;
+    lora.a = a;
+    lora.b = b;
   }
 
   /**
@@ -239,13 +261,15 @@ export class DeviceModel implements LanguageModel {
     const shape = this.attentionShape(ids, batch);
     const inputs: NnTensor[] = [];
     let dy: NnTensor | null = null;
+    let rowLoss: NnTensor | null = null;
     try {
       const x = await forwardLayers(this.layers.length, this.nn.embed(this.embedTable, ids), (l, x) => this.layerForward(l, x, shape), {
         signal,
         onInput: (_, x) => inputs.push(x),
       });
       inputs.push(x); // freed with the others
-      const head = await this.nn.headBackward(x, this.norm, this.config.rmsNormEps, this.head, targets, c);
+      const head = this.nn.headBackward(x, this.norm, this.config.rmsNormEps, this.head, targets, c);
+      rowLoss = head.rowLoss;
       dy = head.dx;
       for (let l = this.layers.length - 1; l >= 0; l--) {
         if (signal?.aborted) throw new CancelledError();
@@ -254,10 +278,19 @@ export class DeviceModel implements LanguageModel {
         dy = dx;
         inputs[l].dispose();
       }
-      return { loss: head.loss, nll: head.nll };
+      // Read only now, so that the backward was enqueued without waiting for the head.
+      const weighted = await this.nn.download(rowLoss);
+      let loss = 0;
+      const nll = new Float32Array(weighted.length);
+      for (let i = 0; i < weighted.length; i++) {
+        loss += weighted[i];
+        nll[i] = c[i] > 0 ? weighted[i] / c[i] : 0;
+      }
+      return { loss, nll };
     } finally {
       for (const t of inputs) t.dispose();
       dy?.dispose();
+      rowLoss?.dispose();
     }
   }
 

@@ -102,10 +102,24 @@ export interface CudaNative {
   softmaxBackward(ds: NativeBuffer, dsType: number, p: NativeBuffer, dp: NativeBuffer, rows: number, keys: number): void;
   swigluBackward(dgate: NativeBuffer, dup: NativeBuffer, da: NativeBuffer, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number): void;
   crossEntropyBackward(dlogits: NativeBuffer, dType: number, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: number, vocab: number): void;
+
+  /** Bytes [offset, offset + bytes) of an allocation as a buffer of its own: freeing it frees nothing; it dies with the allocation. */
+  view(buf: NativeBuffer, offsetBytes: number, bytes: number): NativeBuffer;
+  /**
+   * AdamW (native/src/optimizer.h) over elements [offset, offset + count) of float32 p, g, m, v:
+   * g / divisor, times clip where clip ≠ 1, then train/adamw.ts's update with its constants.
+   */
+  adamw(
+    p: NativeBuffer, g: NativeBuffer, m: NativeBuffer, v: NativeBuffer, offset: number, count: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, eps: number, stepSize: number, bc2Sqrt: number, shrink: number, divisor: number, clip: number,
+  ): void;
+  /** Profiling (bench/ only): a timing event on the compute stream; collect waits for the last and gives the milliseconds between consecutive marks. */
+  profileMark(): void;
+  profileCollect(): Float64Array;
 }
 
 /** Bumped with every change of the exports above; a stale build is refused by name. */
-export const ADDON_ABI_VERSION = 3;
+export const ADDON_ABI_VERSION = 4;
 
 /** dtype codes shared with native/src/kernels.cuh. */
 export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;

@@ -6,7 +6,9 @@
 import { UserError } from '../errors';
 import { NATIVE_DTYPES, type CudaNative, type NativeBuffer } from './cuda-addon';
 import { CudaAllocation, liveAs } from './cuda-allocation';
-import type { AttentionShape, ComputePrecision, LinearWeights, LoraGradients, NeuralOptions, NeuralOps, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
+import { CudaParameterBlock } from './cuda-parameters';
+import { CudaTensor, CudaVector, DenseWeight, PackedWeight } from './cuda-tensors';
+import type { AttentionShape, ComputePrecision, LinearWeights, LoraGradients, NeuralOptions, NeuralOps, NnParameterBlock, NnTensor, NnVector, NnWeight, PackedMatrix } from './nn';
 
 const F32 = NATIVE_DTYPES.F32;
 const BF16 = NATIVE_DTYPES.BF16;
@@ -16,64 +18,6 @@ const SCORE_BLOCK_BYTES = 256 * 2 ** 20;
 const LOGIT_BLOCK_BYTES = 256 * 2 ** 20;
 /** Head sizes of the fused bf16 attention kernel (native/src/flash-attention.cu), chosen with NeuralOptions.attention = 'fused'. */
 const FLASH_HEAD_DIMS = [16, 32, 64, 128];
-
-class CudaTensor extends CudaAllocation implements NnTensor {
-  constructor(
-    native: CudaNative,
-    buf: NativeBuffer,
-    readonly rows: number,
-    readonly cols: number,
-    /** NATIVE_DTYPES code. */
-    readonly type: number,
-  ) {
-    super(native, buf);
-  }
-}
-
-class CudaVector extends CudaAllocation implements NnVector {
-  constructor(
-    native: CudaNative,
-    buf: NativeBuffer,
-    readonly length: number,
-  ) {
-    super(native, buf);
-  }
-}
-
-class DenseWeight extends CudaAllocation implements NnWeight {
-  constructor(
-    native: CudaNative,
-    buf: NativeBuffer,
-    readonly rows: number,
-    readonly cols: number,
-    readonly type: number,
-    readonly bytes: number,
-  ) {
-    super(native, buf);
-  }
-}
-
-class PackedWeight implements NnWeight {
-  constructor(
-    readonly codes: CudaAllocation,
-    readonly absmax: CudaAllocation,
-    readonly levels: CudaAllocation,
-    readonly levelCount: number,
-    readonly bits: number,
-    readonly blockSize: number,
-    readonly rows: number,
-    readonly cols: number,
-    readonly bytes: number,
-  ) {}
-  get live(): boolean {
-    return this.codes.live;
-  }
-  dispose(): void {
-    this.codes.dispose();
-    this.absmax.dispose();
-    this.levels.dispose();
-  }
-}
 
 const check = <T extends { live: boolean }>(t: unknown, kind: new (...args: never[]) => T, what: string): T => liveAs(t, kind, what, 'CUDA operations');
 
@@ -518,44 +462,45 @@ export class CudaNeuralOps implements NeuralOps {
     return { dgate, dup };
   }
 
-  async headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): Promise<{ loss: number; nll: Float32Array; dx: NnTensor }> {
+  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): { dx: NnTensor; rowLoss: NnTensor } {
     const xt = f32(x, 'headBackward');
     const n = xt.rows, H = xt.cols, V = head.rows;
     if (targets.length !== n || weights.length !== n) throw new Error(`headBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
     const normed = this.rmsNorm(xt, norm, eps) as CudaTensor;
     const dNormed = this.act(n, H, F32);
-    const perRow = new Float32Array(n);
+    const rowLoss = this.act(n, 1, F32);
     const block = Math.max(1, Math.min(n, Math.floor(this.logitBlockBytes / (V * (4 + this.ctBytes)))));
     const logits = this.act(block, V, F32);
     const dz = this.act(block, V, this.ct);
+    const t = new CudaAllocation(this.native, this.alloc(n * 4));
+    const c = new CudaAllocation(this.native, this.alloc(n * 4));
     const W = this.operand(head);
     try {
+      this.native.upload(t.buf, targets);
+      this.native.upload(c.buf, weights);
       for (let r0 = 0; r0 < n; r0 += block) {
         const rows = Math.min(block, n - r0);
         this.gemmNT(logits.buf, F32, normed.buf, W.buf, rows, V, H, 1, 0, r0 * H);
-        const [t, c, l] = [this.uploadBlock(targets, r0, rows), this.uploadBlock(weights, r0, rows), this.act(rows, 1, F32)];
-        try {
-          this.native.crossEntropyBackward(dz.buf, this.ct, l.buf, logits.buf, t.buf, c.buf, rows, V);
-          perRow.set(new Float32Array(await this.native.download(l.buf, rows * 4)), r0);
-        } finally {
-          for (const b of [t, c, l]) b.dispose();
-        }
+        const [tv, cv, lv] = [this.native.view(t.buf, r0 * 4, rows * 4), this.native.view(c.buf, r0 * 4, rows * 4), this.native.view(rowLoss.buf, r0 * 4, rows * 4)];
+        this.native.crossEntropyBackward(dz.buf, this.ct, lv, logits.buf, tv, cv, rows, V);
+        for (const v of [tv, cv, lv]) this.native.free(v);
         // dNormed rows = dz·head ([rows, V]·[V, H])
         this.native.gemmTyped(dNormed.buf, F32, dz.buf, W.buf, this.ct, rows, H, V, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, r0 * H);
       }
       const dx = this.zeros(n, H);
       this.rmsNormBackward(dNormed, xt, norm, eps, dx);
-      let loss = 0;
-      const nll = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        loss += perRow[i];
-        nll[i] = weights[i] > 0 ? perRow[i] / weights[i] : 0;
-      }
-      return { loss, nll, dx };
+      return { dx, rowLoss };
+    } catch (e) {
+      rowLoss.dispose();
+      throw e;
     } finally {
       W.release();
-      for (const t of [normed, dNormed, logits, dz]) t.dispose();
+      for (const a of [normed, dNormed, logits, dz, t, c]) a.dispose();
     }
+  }
+
+  parameterBlock(shapes: ReadonlyArray<readonly [number, number]>): NnParameterBlock {
+    return new CudaParameterBlock(this.native, shapes, this.ct, (bytes) => this.alloc(bytes));
   }
 
   memoryUsage(): { inUse: number; peak: number } {

@@ -68,6 +68,50 @@ export interface AttentionShape {
   window: number;
 }
 
+/** The constants of one AdamW update (train/adamw.ts computes them; a device applies them as they are). */
+export interface AdamWConstants {
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  eps: number;
+  /** lr / (1 − β1^t) */
+  stepSize: number;
+  /** √(1 − β2^t) */
+  bc2Sqrt: number;
+  /** 1 − lr·wd, for the parameters that decay. */
+  shrink: number;
+}
+
+/** One of the float32 arrays a parameter block keeps per tensor. */
+export type ParameterPart = 'value' | 'gradient' | 'expAvg' | 'expAvgSq';
+
+/**
+ * Trainable parameters resident on a device: their float32 values, gradients and AdamW's two
+ * moments, each one block for all tensors (one launch updates them all), and the values again
+ * in the compute precision as product operands.
+ */
+export interface NnParameterBlock {
+  readonly shapes: ReadonlyArray<readonly [number, number]>;
+  /** Tensor i as a product operand (a view, valid while the block lives; current after refreshWeights). */
+  weight(i: number): NnWeight;
+  /** Tensor i's float32 gradient (a view); linearBackward adds into it. */
+  gradient(i: number): NnTensor;
+  write(part: ParameterPart, i: number, data: Float32Array): void;
+  read(part: ParameterPart): Promise<Float32Array[]>;
+  zeroGradients(): void;
+  /** Σ g² over every gradient, summed in float64 in a fixed order. */
+  gradientSumSquares(): Promise<number>;
+  /**
+   * AdamW over tensors [from, to): each gradient g becomes float32(g / divisor), then
+   * float32(g·clip) where clip ≠ 1, then train/adamw.ts's update (shrink applied where `decay`).
+   */
+  adamw(from: number, to: number, c: AdamWConstants, decay: boolean, divisor: number, clip: number): void;
+  /** The product operands from the current values. */
+  refreshWeights(): void;
+  dispose(): void;
+}
+
 /** Choices of a backend's implementation: working-set bounds (bytes; the defaults suit a large GPU) and the attention kernel. */
 export interface NeuralOptions {
   /**
@@ -130,10 +174,14 @@ export interface NeuralOps {
   /** ∂L/∂gate and ∂L/∂up of swiglu(gate, up) given ∂L/∂output (float32). */
   swigluBackward(da: NnTensor, gate: NnTensor, up: NnTensor): { dgate: NnTensor; dup: NnTensor };
   /**
-   * The head's loss Σ_t c_t·nll_t on the final hidden states x (float32, before the final
-   * norm) and its gradient dx, the vocabulary in row blocks.
+   * The head's loss on the final hidden states x (float32, before the final norm): per row
+   * c_t·nll_t ([rows, 1], float32, on the device: nothing waits for it), and the gradient dx of
+   * Σ_t c_t·nll_t; the vocabulary in row blocks.
    */
-  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): Promise<{ loss: number; nll: Float32Array; dx: NnTensor }>;
+  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): { dx: NnTensor; rowLoss: NnTensor };
+
+  /** Zeroed parameters of these shapes (values, gradients, moments), to be written before use. */
+  parameterBlock(shapes: ReadonlyArray<readonly [number, number]>): NnParameterBlock;
 
   /** Bytes of device memory in use now and at most since the last resetPeak. */
   memoryUsage(): { inUse: number; peak: number };

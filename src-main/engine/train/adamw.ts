@@ -9,6 +9,8 @@
 // store, so the whole state is the float32 moments plus the step count: a restored optimizer
 // continues bit for bit like one that never stopped.
 
+import type { AdamWConstants } from '../tensor/nn';
+
 export interface AdamWOptions {
   beta1: number;
   beta2: number;
@@ -25,6 +27,33 @@ export interface AdamWState {
   expAvgSq: Map<string, Float32Array>;
 }
 
+/** The constants of update t at learning rate lr, shared by the host's loop below and a device's (NeuralOps' parameter blocks). */
+export function adamwStepConstants(o: AdamWOptions, t: number, lr: number): AdamWConstants {
+  if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`AdamW: invalid learning rate ${lr}`);
+  return {
+    beta1: o.beta1,
+    oneMinusBeta1: 1 - o.beta1,
+    beta2: o.beta2,
+    oneMinusBeta2: 1 - o.beta2,
+    eps: o.eps,
+    stepSize: lr / (1 - Math.pow(o.beta1, t)),
+    bc2Sqrt: Math.sqrt(1 - Math.pow(o.beta2, t)),
+    shrink: 1 - lr * o.weightDecay,
+  };
+}
+
+/** Checks betas, eps and weight decay. */
+export function checkAdamWOptions(o: AdamWOptions): void {
+  if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) throw new Error(`AdamW: betas must be in [0, 1) (got ${o.beta1}, ${o.beta2})`);
+  if (!(o.eps > 0) || !(o.weightDecay >= 0)) throw new Error(`AdamW: eps must be > 0 and weight decay ≥ 0 (got ${o.eps}, ${o.weightDecay})`);
+}
+
+/** Whether each name decays (not matched by a noDecay pattern). */
+export function decayFlags(names: readonly string[], noDecay: readonly string[] = []): Map<string, boolean> {
+  const patterns = noDecay.map(globToRegExp);
+  return new Map(names.map((n) => [n, !patterns.some((re) => re.test(n))]));
+}
+
 export class AdamW {
   readonly names: readonly string[];
   private readonly sizes: Map<string, number>;
@@ -38,13 +67,10 @@ export class AdamW {
     params: ReadonlyMap<string, Float32Array>,
     readonly options: AdamWOptions,
   ) {
-    const { beta1, beta2, eps, weightDecay } = options;
-    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new Error(`AdamW: betas must be in [0, 1) (got ${beta1}, ${beta2})`);
-    if (!(eps > 0) || !(weightDecay >= 0)) throw new Error(`AdamW: eps must be > 0 and weight decay ≥ 0 (got ${eps}, ${weightDecay})`);
+    checkAdamWOptions(options);
     this.names = [...params.keys()];
     this.sizes = new Map([...params].map(([k, p]) => [k, p.length]));
-    const patterns = (options.noDecay ?? []).map(globToRegExp);
-    this.decay = new Map(this.names.map((n) => [n, !patterns.some((re) => re.test(n))]));
+    this.decay = decayFlags(this.names, options.noDecay);
     this.m = new Map(this.names.map((n) => [n, new Float32Array(this.sizes.get(n)!)]));
     this.v = new Map(this.names.map((n) => [n, new Float32Array(this.sizes.get(n)!)]));
   }
@@ -60,7 +86,7 @@ export class AdamW {
 
   /** One update of every parameter in place with learning rate `lr`. */
   step(params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>, lr: number): void {
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`AdamW: invalid learning rate ${lr}`);
+    const c = adamwStepConstants(this.options, this.t + 1, lr);
     for (const n of this.names) {
       const p = params.get(n);
       const g = grads.get(n);
@@ -68,20 +94,19 @@ export class AdamW {
       if (!p || p.length !== size) throw new Error(`AdamW: parameter "${n}" is missing or has ${p?.length} elements, expected ${size}`);
       if (!g || g.length !== size) throw new Error(`AdamW: gradient of "${n}" is missing or has ${g?.length} elements, expected ${size}`);
     }
-    const { beta1: b1, beta2: b2, eps, weightDecay } = this.options;
-    const t = ++this.t;
-    const stepSize = lr / (1 - Math.pow(b1, t));
-    const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
+    this.t++;
+    const { beta1: b1, oneMinusBeta1: omb1, beta2: b2, oneMinusBeta2: omb2, eps, stepSize, bc2Sqrt } = c;
     for (const n of this.names) {
       const p = params.get(n)!;
       const g = grads.get(n)!;
       const m = this.m.get(n)!;
       const v = this.v.get(n)!;
-      const shrink = this.decay.get(n) ? 1 - lr * weightDecay : 1;
+      const shrink = this.decay.get(n) ? c.shrink : 1;
+      // native/src/optimizer.cu repeats these operations in this order (the GPU's step equals this one).
       for (let i = 0; i < p.length; i++) {
         const gi = g[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        m[i] = b1 * m[i] + omb1 * gi;
+        v[i] = b2 * v[i] + omb2 * gi * gi;
         p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
       }
     }

@@ -18,16 +18,22 @@ export interface ClipResult {
   scale: number;
 }
 
+/** The factor clipping applies to gradients of this global norm: maxNorm / (norm + 1e-6) above maxNorm, else 1 (0 or ∞: never clips). */
+export function clipScale(norm: number, maxNorm: number): number {
+  if (!(maxNorm >= 0)) throw new Error(`clipGradNorm: maxNorm must be ≥ 0 (got ${maxNorm})`);
+  if (!Number.isFinite(norm) || maxNorm === 0 || maxNorm === Infinity || norm <= maxNorm) return 1;
+  return maxNorm / (norm + 1e-6);
+}
+
 /**
  * Scales the gradients in place so their global norm is at most maxNorm (0 or Infinity: no
  * clipping). A non-finite norm is returned untouched, for the caller to stop on.
  */
 export function clipGradNorm(grads: Iterable<Float32Array>, maxNorm: number): ClipResult {
-  if (!(maxNorm >= 0)) throw new Error(`clipGradNorm: maxNorm must be ≥ 0 (got ${maxNorm})`);
   const list = [...grads];
   const norm = globalNorm(list);
-  if (!Number.isFinite(norm) || maxNorm === 0 || maxNorm === Infinity || norm <= maxNorm) return { norm, scale: 1 };
-  const scale = maxNorm / (norm + 1e-6);
+  const scale = clipScale(norm, maxNorm);
+  if (scale === 1) return { norm, scale };
   for (const g of list) {
     for (let i = 0; i < g.length; i++) g[i] *= scale;
   }

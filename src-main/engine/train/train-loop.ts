@@ -1,6 +1,7 @@
-// The training loop: for each optimizer step (optimizer-step.ts: `accum` micro-batches of
-// `batch` packed rows in the seeded data order → gradients from a GradientSource, averaged →
-// clipping → AdamW at the scheduled learning rate) → a metrics line.
+// The training loop: for each optimizer step (a Trainer's: `accum` micro-batches of `batch`
+// packed rows in the seeded data order → gradients, averaged → clipping → AdamW at the
+// scheduled learning rate; on the host, optimizer-step.ts, or on a device, device-trainer.ts)
+// → a metrics line.
 // Every evalEvery steps (and at step 0 and the last step) the held-out rows are evaluated
 // through a callback; every checkpointEvery steps (and at the last step, and on cancel) a
 // checkpoint is written, and RUN_DIR/adapter/ is updated.
@@ -8,18 +9,18 @@
 // Determinism: everything that decides the weights (parameters, AdamW moments and step,
 // data position) is in the checkpoint in exact float32, and the learning rate and data order
 // are functions of (config, step); so a run stopped and resumed from any checkpoint ends bit
-// for bit where an uninterrupted run does — provided the GradientSource is deterministic
-// (a stochastic one, e.g. dropout, must derive its randomness from ctx.step and ctx.micro).
+// for bit where an uninterrupted run does — provided the Trainer is deterministic (a
+// stochastic GradientSource, e.g. dropout, must derive its randomness from ctx.step and ctx.micro).
 //
 // Cancel (the AbortSignal) is honoured between steps, and inside one when the GradientSource
 // or the evaluator gives up on it: the step in progress is dropped, a checkpoint of the last
 // completed step is written, and a CancelledError is thrown.
 import { CancelledError, UserError } from '../errors';
 import type { AdapterConfigInput, AdapterMatrix } from '../export/peft';
-import { AdamW } from './adamw';
+import type { AdamWOptions, AdamWState } from './adamw';
 import { layoutOf, paramsFromAdapter, type AdapterLayoutEntry, type ParamMap } from './adapter-params';
 import { checkResumeConfig, findLatestCheckpoint, loadCheckpoint, saveCheckpoint, writeRunAdapter, type LoopState } from './checkpoint';
-import { GradientBuffers, optimizerStep } from './optimizer-step';
+import { HostTrainer, type OptimizerStepResult } from './optimizer-step';
 import type { TrainConfig } from './config';
 import { appendEval, appendTrainStep, dropAfter, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
 import { DataOrder, START_POSITION, checkPosition, type PackedRows, type TrainData } from './packing';
@@ -43,6 +44,30 @@ export interface GradientResult {
 export interface GradientSource {
   /** `batch`: rows of seqLen + 1 token ids (inputs = row[0..seqLen), targets = row[1..seqLen]). */
   compute(batch: Int32Array[], params: ReadonlyMap<string, Float32Array>, ctx: GradientContext): Promise<GradientResult>;
+}
+
+/** What one optimizer step needs besides the parameters. */
+export interface StepInput {
+  accum: number;
+  /** Clip the global gradient norm to this (≤ 0 or ∞: no clipping). */
+  maxGradNorm: number;
+  /** The rows of micro-batch `micro` of the step (called in order, once each). */
+  batch(micro: number): Int32Array[];
+  lr: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Where the trainable parameters and their AdamW state live, and the optimizer step over
+ * them. A failed or cancelled step leaves them as they were.
+ */
+export interface Trainer {
+  /** The parameters (the layout's names, in its order) and AdamW state to start from; null: a fresh optimizer. */
+  load(params: ParamMap, state: AdamWState | null): Promise<void>;
+  step(step: number, input: StepInput): Promise<OptimizerStepResult>;
+  /** The current parameters in host memory (not to be modified). */
+  parameters(): Promise<ParamMap>;
+  optimizerState(): Promise<AdamWState>;
 }
 
 export interface EvalContext {
@@ -85,7 +110,9 @@ export interface TrainLoopOptions {
   adapter: readonly AdapterMatrix[];
   adapterConfig: AdapterConfigInput;
   data: TrainData;
-  gradients: GradientSource;
+  /** Gradients for a HostTrainer; or the trainer itself. */
+  gradients?: GradientSource;
+  trainer?: Trainer;
   evaluate?: Evaluator;
   /** Continue from the latest checkpoint when there is one (default true); false refuses a run that has one. */
   resume?: boolean;
@@ -115,9 +142,12 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     throw new UserError('--eval-every needs held-out data: set --eval-fraction above 0 or give --eval-data');
   }
 
+  if (!o.trainer === !o.gradients) throw new Error('runTraining: give gradients or a trainer');
+  const trainer = o.trainer ?? new HostTrainer(o.gradients!, adamwOptionsOf(config));
+
   // Start or resume.
   let params = paramsFromAdapter(o.adapter);
-  const optimizer = new AdamW(params, { beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay, noDecay: config.noDecay });
+  let state: AdamWState | null = null;
   let loop: LoopState = { step: 0, data: { ...START_POSITION }, tokensSeen: 0, rng: null, config };
   let resumedFrom: number | null = null;
   const latest = await findLatestCheckpoint(runDir);
@@ -129,10 +159,11 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     checkResumeConfig(ck.loop.config, config);
     checkPosition(ck.loop.data, data.train.count);
     params = ck.params;
-    optimizer.restore(ck.optimizer);
+    state = ck.optimizer;
     loop = { ...ck.loop, config };
     resumedFrom = latest.step;
   }
+  await trainer.load(params, state);
   // Steps logged after the checkpoint are redone now: their old records go first.
   const resumedEvalLogged = resumedFrom === null ? false : (await dropAfter(runDir, resumedFrom)).evalAtStep;
   const order = new DataOrder(data.train.count, config.seed);
@@ -144,14 +175,15 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   let lastEval: EvalMetric | null = null;
   const checkpoint = async () => {
     if (savedStep === loop.step) return;
-    const dir = await saveCheckpoint(runDir, { layout, adapterConfig: o.adapterConfig, params, optimizer: optimizer.state(), loop }, { keep: o.keepCheckpoints });
+    const params = await trainer.parameters();
+    const dir = await saveCheckpoint(runDir, { layout, adapterConfig: o.adapterConfig, params, optimizer: await trainer.optimizerState(), loop }, { keep: o.keepCheckpoints });
     await writeRunAdapter(runDir, layout, params, o.adapterConfig);
     savedStep = loop.step;
     emit({ type: 'checkpoint', step: loop.step, dir });
   };
   const evaluate = async () => {
     if (!o.evaluate || !data.eval || config.evalEvery === 0) return;
-    const r = await o.evaluate({ step: loop.step, params, rows: data.eval, signal });
+    const r = await o.evaluate({ step: loop.step, params: await trainer.parameters(), rows: data.eval, signal });
     lastEval = evalMetric({ step: loop.step, loss: r.loss, tokens: r.tokens, seqLen: config.seqLen });
     await appendEval(runDir, lastEval);
     emit({ type: 'train_eval', ...lastEval });
@@ -173,7 +205,6 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
 
   const rowsPerStep = config.batch * config.accum;
   const tokensPerStep = rowsPerStep * config.seqLen;
-  const buffers = new GradientBuffers(params);
 
   while (loop.step < config.steps) {
     if (signal?.aborted) await cancelled();
@@ -183,24 +214,17 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     let pos = loop.data;
     let result;
     try {
-      result = await optimizerStep(
-        step,
-        {
-          params,
-          optimizer,
-          gradients: o.gradients,
-          accum: config.accum,
-          maxGradNorm: config.maxGradNorm,
-          batch: () => {
-            const taken = order.take(pos, config.batch);
-            pos = taken.next;
-            return taken.rows.map((r) => data.train.row(r));
-          },
-          lr,
-          signal,
+      result = await trainer.step(step, {
+        accum: config.accum,
+        maxGradNorm: config.maxGradNorm,
+        batch: () => {
+          const taken = order.take(pos, config.batch);
+          pos = taken.next;
+          return taken.rows.map((r) => data.train.row(r));
         },
-        buffers,
-      );
+        lr,
+        signal,
+      });
     } catch (e) {
       if (signal?.aborted && !(e instanceof UserError)) await cancelled();
       throw e;
@@ -222,6 +246,12 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
     }
   }
   // A finished run resumed again: nothing to do but make sure adapter/ is the final one.
-  if (resumedFrom === config.steps) await writeRunAdapter(runDir, layout, params, o.adapterConfig);
-  return { step: loop.step, resumedFrom, params, lastLoss, lastEval, tokensSeen: loop.tokensSeen };
+  const final = await trainer.parameters();
+  if (resumedFrom === config.steps) await writeRunAdapter(runDir, layout, final, o.adapterConfig);
+  return { step: loop.step, resumedFrom, params: final, lastLoss, lastEval, tokensSeen: loop.tokensSeen };
+}
+
+/** The AdamW settings of a training config. */
+export function adamwOptionsOf(config: TrainConfig): AdamWOptions {
+  return { beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay, noDecay: config.noDecay };
 }
