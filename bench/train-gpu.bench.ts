@@ -3,7 +3,7 @@
 // keeping each layer's input, head and layer backwards with recomputation, clipping and AdamW
 // on the device), for scripts/device/gpu-forward.sh beside scripts/device/peft_train.py.
 // --profile adds one step timed kernel by kernel (bench/op-profile.ts).
-//   node dist/bench-train-gpu.cjs --run DIR [--seq 2048] [--batch 1] [--repeat 3] [--precision bf16|fp32] [--profile] [--json]
+//   node dist/bench-train-gpu.cjs --run DIR [--seq 2048] [--batch 1] [--repeat 3] [--precision bf16|fp32] [--attention fused|blocked] [--profile] [--json]
 import { join } from 'node:path';
 import { DeviceTrainer } from '../src-main/engine/train/device-trainer';
 import { attachAdapter, loadQuantizedWeights } from '../src-main/engine/model/weights';
@@ -28,9 +28,10 @@ async function main(): Promise<void> {
   const weights = await attachAdapter(await loadQuantizedWeights(runDir), initDir);
   const adapter = await readPeftAdapter(initDir);
   const params = paramsFromAdapter(adapter.matrices);
+  const attention = value('--attention') as 'fused' | 'blocked' | undefined;
   const device = CudaDevice.open();
-  const profile = args.includes('--profile') ? profileOps(device.neuralOps(precision)) : null;
-  const nn = profile?.ops ?? device.neuralOps(precision);
+  const profile = args.includes('--profile') ? profileOps(device.neuralOps(precision, { attention })) : null;
+  const nn = profile?.ops ?? device.neuralOps(precision, { attention });
   nn.resetPeak();
   const trainer = new DeviceTrainer(weights, nn, device.info.name, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, noDecay: [] });
   await trainer.load(params, null);
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   await device.dispose();
   const seconds = median(times);
   const adapterParams = [...params.values()].reduce((s, p) => s + p.length, 0);
-  const out = { run: runDir, precision, batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, adapter_params: adapterParams, profile: profiled };
+  const out = { run: runDir, precision, attention: attention ?? 'default', batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, adapter_params: adapterParams, profile: profiled };
   if (args.includes('--json')) console.log(JSON.stringify(out));
   else console.log(`${precision} batch ${batch} x ${seq}: ${Math.round(out.tokens_per_s)} tokens/s, peak ${(memory.peak / 2 ** 30).toFixed(2)} GiB, losses ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   if (profiled) console.error(formatProfile(profiled));

@@ -50,6 +50,45 @@ __global__ void __launch_bounds__(kThreads) dequantPackedKernel(To* out, const u
   }
 }
 
+/** Eight float32 values to eight consecutive outputs in one (float32: two) 16-byte stores. */
+__device__ __forceinline__ void store8(float* p, int64_t i, const float (&v)[8]) {
+  *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
+  *reinterpret_cast<float4*>(p + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ __forceinline__ void store8(__nv_bfloat16* p, int64_t i, const float (&v)[8]) {
+  uint4 w;
+  uint32_t* u = reinterpret_cast<uint32_t*>(&w);
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    __nv_bfloat162 pair = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+    u[k] = *reinterpret_cast<uint32_t*>(&pair);
+  }
+  *reinterpret_cast<uint4*>(p + i) = w;
+}
+
+/**
+ * dequantPackedKernel eight codes per thread, where the block size is a multiple of 8: the
+ * eight codes fill exactly `bits` whole bytes, share one absmax, and leave in one store.
+ */
+template <typename To>
+__global__ void __launch_bounds__(kThreads) dequantPacked8Kernel(To* out, const uint8_t* packed, const float* absmax, const float* levels, int levelCount,
+                                                                  int64_t groups, int bits, int64_t blockSize) {
+  __shared__ float lv[256];
+  for (int i = threadIdx.x; i < levelCount; i += kThreads) lv[i] = levels[i];
+  __syncthreads();
+  const uint32_t mask = (1u << bits) - 1u;
+  GRID_STRIDE(j, groups) {
+    const uint8_t* src = packed + j * bits;
+    uint64_t word = 0;
+    for (int b = 0; b < bits; b++) word |= static_cast<uint64_t>(src[b]) << (8 * b);
+    const float scale = absmax[(j * 8) / blockSize];
+    float v[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) v[e] = __fmul_rn(lv[static_cast<uint32_t>(word >> (e * bits)) & mask], scale);
+    store8(out, j * 8, v);
+  }
+}
+
 template <typename To>
 __global__ void castKernel(To* out, const float* in, int64_t count) {
   GRID_STRIDE(i, count) store(out, i, in[i]);
@@ -75,6 +114,38 @@ __global__ void ropeHeadsKernel(To* out, RopeArgs a) {
     for (int64_t r = 0; r < a.repeat; r++) {
       const int64_t head = h * a.repeat + r;
       store(out, ((b * outHeads + head) * a.seq + s) * a.headDim + d, y);
+    }
+  }
+}
+
+/**
+ * ropeHeadsKernel one sequence row per block, each thread a pair (d, d + half) of one head:
+ * the rotation's two partners are read once, and indices stay 32-bit within a row.
+ */
+template <typename To, typename Ti>
+__global__ void __launch_bounds__(kThreads) ropeHeadsRowKernel(To* out, RopeArgs a) {
+  const int64_t row = blockIdx.x;  // b·seq + s
+  const int64_t b = row / a.seq, s = row % a.seq;
+  const int half = static_cast<int>(a.headDim / 2);
+  const int pairs = static_cast<int>(a.heads) * half;
+  const Ti* in = static_cast<const Ti*>(a.in) + row * a.inStride + a.colOffset;
+  const int64_t outHeads = a.heads * a.repeat;
+  for (int p = threadIdx.x; p < pairs; p += kThreads) {
+    const int h = p / half, d = p % half;
+    const Ti* x = in + static_cast<int64_t>(h) * a.headDim;
+    const float x1 = load(x, d), x2 = load(x, d + half);
+    float y1 = x1, y2 = x2;
+    if (a.cos) {
+      const float* c = a.cos + s * a.headDim;
+      const float* sn = a.sin + s * a.headDim;
+      // ropeHeadsKernel's operations: x·cos + rotate_half(x)·sin.
+      y1 = __fadd_rn(__fmul_rn(x1, c[d]), __fmul_rn(-x2, sn[d]));
+      y2 = __fadd_rn(__fmul_rn(x2, c[d + half]), __fmul_rn(x1, sn[d + half]));
+    }
+    for (int64_t r = 0; r < a.repeat; r++) {
+      To* o = out + ((b * outHeads + h * a.repeat + r) * a.seq + s) * a.headDim;
+      store(o, d, y1);
+      store(o, d + half, y2);
     }
   }
 }
@@ -198,6 +269,12 @@ void launchRmsNorm(void* out, int outType, const float* x, const float* w, int64
 
 void launchDequantPacked(void* out, int outType, const uint8_t* packed, const float* absmax, const float* levels, int levelCount, int64_t count,
                          int bits, int64_t blockSize, cudaStream_t stream) {
+  // Eight codes per thread where they are whole bytes of one absmax block (and the output rows 16-byte aligned).
+  if (count % 8 == 0 && blockSize % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0) {
+    DISPATCH(outType, "dequantPacked",
+             (dequantPacked8Kernel<T><<<gridFor(count / 8), kThreads, 0, stream>>>(static_cast<T*>(out), packed, absmax, levels, levelCount, count / 8, bits, blockSize)));
+    return;
+  }
   DISPATCH(outType, "dequantPacked",
            (dequantPackedKernel<T><<<gridFor(count), kThreads, 0, stream>>>(static_cast<T*>(out), packed, absmax, levels, levelCount, count, bits, blockSize)));
 }
@@ -208,6 +285,11 @@ void launchCast(void* out, int outType, const float* in, int64_t count, cudaStre
 
 void launchRopeHeads(void* out, int outType, const RopeArgs& a, cudaStream_t stream) {
   const int64_t total = a.batch * a.seq * a.heads * a.headDim;
+  if (total == 0) return;
+  if (a.headDim % 2 == 0) {
+    DISPATCH2(outType, a.inType, "ropeHeads", (ropeHeadsRowKernel<T, Ti><<<static_cast<unsigned>(a.batch * a.seq), kThreads, 0, stream>>>(static_cast<T*>(out), a)));
+    return;
+  }
   DISPATCH2(outType, a.inType, "ropeHeads", (ropeHeadsKernel<T, Ti><<<gridFor(total), kThreads, 0, stream>>>(static_cast<T*>(out), a)));
 }
 

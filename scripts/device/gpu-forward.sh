@@ -68,7 +68,10 @@ if [ $skip_train = 0 ]; then
     rm -rf "$run"
     stage "quantize-$model-train" sh -c "node dist/cli.cjs quantize $M/$model --out $run --device cuda --method loftq --bits 2 --rank 16 --iters 1 --json | tail -n 1 | cut -c1-300"
     stage "peft-train-$model" sh -c "python3 scripts/device/peft_train.py $M/$model --seq 2048 --batch 1 | tee $WORK/peft-train-$model.json"
-    stage "ours-train-$model" sh -c "node dist/bench-train-gpu.cjs --run $run --seq 2048 --batch 1 --profile --json | tee $WORK/ours-train-$model.json"
+    for attention in blocked fused; do
+      prof=""; [ $attention = fused ] && prof="--profile"
+      stage "ours-train-$model-$attention" sh -c "node dist/bench-train-gpu.cjs --run $run --seq 2048 --batch 1 --attention $attention $prof --json | tee $WORK/ours-train-$model-$attention.json"
+    done
     rm -rf "$run"
   done
 fi

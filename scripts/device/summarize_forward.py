@@ -60,17 +60,21 @@ def main():
     out["train"] = []
     for peft_path in sorted(glob.glob(os.path.join(work, "peft-train-*.json"))):
         model = os.path.basename(peft_path)[len("peft-train-"):-5]
-        theirs, ours = read(peft_path), read(os.path.join(work, f"ours-train-{model}.json"))
-        if not theirs or not ours:
-            print(f"train {model}: missing ({'PEFT' if not theirs else 'ours'})")
-            continue
-        row = {"model": model, "batch": ours["batch"], "seq": ours["seq"], "ours_tokens_per_s": ours["tokens_per_s"], "peft_tokens_per_s": theirs["tokens_per_s"],
-               "speed_ratio": ours["tokens_per_s"] / theirs["tokens_per_s"], "ours_peak_bytes": ours["peak_bytes"], "peft_peak_bytes": theirs["peak_bytes"],
-               "memory_ratio": ours["peak_bytes"] / theirs["peak_bytes"], "ours_losses": ours["losses"], "peft_losses": theirs["losses"]}
-        out["train"].append(row)
-        print(f"train {model} 2-bit LoftQ r16, batch {ours['batch']} x {ours['seq']}: {ours['tokens_per_s']:.0f} tokens/s vs PEFT bf16 {theirs['tokens_per_s']:.0f} "
-              f"= {row['speed_ratio']:.2f}x (target >= 0.5); peak {ours['peak_bytes'] / 2**30:.2f} GiB vs {theirs['peak_bytes'] / 2**30:.2f} GiB = "
-              f"{row['memory_ratio']:.3f} (target <= 0.40)")
+        theirs = read(peft_path)
+        for ours_path in sorted(glob.glob(os.path.join(work, f"ours-train-{model}*.json"))):
+            ours = read(ours_path)
+            attention = ours.get("attention", "default") if ours else "?"
+            if not theirs or not ours:
+                print(f"train {model}: missing ({'PEFT' if not theirs else 'ours'})")
+                continue
+            row = {"model": model, "attention": attention, "batch": ours["batch"], "seq": ours["seq"], "ours_tokens_per_s": ours["tokens_per_s"],
+                   "peft_tokens_per_s": theirs["tokens_per_s"], "speed_ratio": ours["tokens_per_s"] / theirs["tokens_per_s"], "ours_peak_bytes": ours["peak_bytes"],
+                   "peft_peak_bytes": theirs["peak_bytes"], "memory_ratio": ours["peak_bytes"] / theirs["peak_bytes"], "ours_losses": ours["losses"],
+                   "peft_losses": theirs["losses"]}
+            out["train"].append(row)
+            print(f"train {model} 2-bit LoftQ r16, {attention} attention, batch {ours['batch']} x {ours['seq']}: {ours['tokens_per_s']:.0f} tokens/s vs PEFT bf16 "
+                  f"{theirs['tokens_per_s']:.0f} = {row['speed_ratio']:.2f}x (target >= 0.5); peak {ours['peak_bytes'] / 2**30:.2f} GiB vs "
+                  f"{theirs['peak_bytes'] / 2**30:.2f} GiB = {row['memory_ratio']:.3f} (target <= 0.40)")
     with open(os.path.join(work, "forward-results.json"), "w") as f:
         json.dump(out, f, indent=2)
 
