@@ -35,6 +35,13 @@ const DEMO_TRAIN = { steps: 60, lr: 2e-3, batch: 4, seqLen: 128, evalEvery: 60, 
 
 export async function demoCommand(runsDir: string, out: Output, signal: AbortSignal): Promise<void> {
   const model = demoModelDir();
+  // Where each kind of work ran (the jobs choose the GPU when one answers), for the summary.
+  const ranOn = { quantize: new Set<string>(), eval: new Set<string>(), train: new Set<string>() };
+  const watch = (e: Parameters<Output['event']>[0]) => {
+    const where = (e as { where?: unknown }).where;
+    if (typeof where === 'string' && (e.type === 'eval' || e.type === 'train')) ranOn[e.type].add(where);
+    out.event(e);
+  };
   const runs: Array<{ label: string; dir: string; method: string; bits: number; record: RunRecord }> = [];
   for (const c of CONFIGS) {
     const dir = resolve(runsDir, 'demo', `${c.method}-${c.bits}bit`);
@@ -44,6 +51,8 @@ export async function demoCommand(runsDir: string, out: Output, signal: AbortSig
       { signal, onEvent: (e) => out.event(e) },
     );
     out.finish();
+    const device = record.device as { name?: unknown } | undefined;
+    if (typeof device?.name === 'string') ranOn.quantize.add(device.name);
     runs.push({ label: label(c.method, c.bits), dir, method: c.method, bits: c.bits, record });
   }
   const layers = await Promise.all(runs.map((r) => readLayers(r.dir)));
@@ -56,10 +65,10 @@ export async function demoCommand(runsDir: string, out: Output, signal: AbortSig
   if (data && existsSync(join(data, 'train.txt'))) {
     const evalText = join(data, 'eval.txt');
     for (const r of runs.filter((x) => x.bits === 2)) {
-      const before = await runEval({ target: r.dir, data: evalText, seqLen: 128, stride: 64, signal, onEvent: (e) => out.event(e) });
+      const before = await runEval({ target: r.dir, data: evalText, seqLen: 128, stride: 64, signal, onEvent: watch });
       if (!out.json) process.stderr.write(`fine-tuning ${r.label} (${DEMO_TRAIN.steps} steps)\n`);
-      await runTrain({ run: r.dir, data: join(data, 'train.txt'), ...DEMO_TRAIN, signal, onEvent: (e) => out.event(e) });
-      const after = await runEval({ target: r.dir, data: evalText, seqLen: 128, stride: 64, signal, onEvent: (e) => out.event(e) });
+      await runTrain({ run: r.dir, data: join(data, 'train.txt'), ...DEMO_TRAIN, signal, onEvent: watch });
+      const after = await runEval({ target: r.dir, data: evalText, seqLen: 128, stride: 64, signal, onEvent: watch });
       out.finish();
       const ppl = (res: typeof before, w: string) => res.results.find((x) => x.weights === w)?.ppl ?? NaN;
       story.push({ label: r.label, fp: ppl(before, 'fp'), q: ppl(before, 'q'), before: ppl(before, 'q+lora'), after: ppl(after, 'q+lora') });
@@ -67,7 +76,12 @@ export async function demoCommand(runsDir: string, out: Output, signal: AbortSig
   }
 
   out.result(
-    { model, runs: runs.map((r, i) => ({ label: r.label, run: r.dir, mean_err_init: means[i], seconds: r.record.timings.total_s })), perplexity: story },
+    {
+      model,
+      runs: runs.map((r, i) => ({ label: r.label, run: r.dir, mean_err_init: means[i], seconds: r.record.timings.total_s })),
+      perplexity: story,
+      ran_on: { quantize: [...ranOn.quantize], eval: [...ranOn.eval], train: [...ranOn.train] },
+    },
     () => {
       const gain = (q: number, l: number) => `${(100 * (1 - l / q)).toFixed(0)}%`;
       let text =
@@ -84,7 +98,8 @@ export async function demoCommand(runsDir: string, out: Output, signal: AbortSig
       } else {
         text += '\n(assets/demo-data is missing: the perplexity comparison needs the pretrained demo model and its texts)\n';
       }
-      return text + `\nRuns: ${resolve(runsDir, 'demo')}\n`;
+      const places = (['quantize', 'eval', 'train'] as const).filter((k) => ranOn[k].size > 0).map((k) => `${k} on ${[...ranOn[k]].join(', ')}`);
+      return text + (places.length ? `\nRan: ${places.join('; ')}\n` : '\n') + `Runs: ${resolve(runsDir, 'demo')}\n`;
     },
   );
 }

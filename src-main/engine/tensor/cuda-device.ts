@@ -385,6 +385,12 @@ export class CudaDevice implements ComputeDevice {
     return { inUse: m.inUse, peak: m.peak };
   }
 
+  /** The device's free and total bytes (all processes' use counted), as the driver reports them. */
+  deviceMemory(): { free: number; total: number } {
+    const m = this.native.memory();
+    return { free: m.free, total: m.total };
+  }
+
   async dispose(): Promise<void> {
     await this.native.synchronize();
   }

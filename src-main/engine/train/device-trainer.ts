@@ -172,6 +172,11 @@ export class DeviceTrainer implements Trainer {
     return this.named('value');
   }
 
+  /** The last step's gradients: the sum over its micro-batches of each one's mean-loss gradient (before clipping). */
+  gradients(): Promise<ParamMap> {
+    return this.named('gradient');
+  }
+
   async optimizerState(): Promise<AdamWState> {
     return { step: this.t, expAvg: await this.named('expAvg'), expAvgSq: await this.named('expAvgSq') };
   }
