@@ -39,7 +39,7 @@ stage quantize-7b sh -c "node dist/cli.cjs quantize $M/llama7b --out $RUN --devi
 # Largest batch × seq in 24 GB: our allocations' peak plus what the process holds beyond them (context, libraries).
 if ! skip --skip-fit; then
   for seq in 2048 4096; do
-    for batch in 1 2 4 6 8 10 12 16; do
+    for batch in 1 2 4 8 12 16 24; do
       f=$WORK/fit-$batch-$seq.json
       stage "fit-$batch-$seq" sh -c "node dist/bench-train-gpu.cjs --run $RUN --seq $seq --batch $batch --repeat 1 --json | tee $f"
       python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['peak_bytes'] + r['overhead_bytes'] <= 24 * 2**30 else 1)" "$f" 2>/dev/null || break

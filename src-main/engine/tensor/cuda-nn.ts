@@ -48,7 +48,7 @@ export class CudaNeuralOps implements NeuralOps {
     this.ctBytes = precision === 'bf16' ? 2 : 4;
     this.scoreBlockBytes = options.scoreBlockBytes ?? SCORE_BLOCK_BYTES;
     this.logitBlockBytes = options.logitBlockBytes ?? LOGIT_BLOCK_BYTES;
-    this.fusedAttention = options.attention === 'fused';
+    this.fusedAttention = options.attention !== 'blocked';
   }
 
   private alloc(bytes: number): NativeBuffer {

@@ -115,9 +115,9 @@ export interface NnParameterBlock {
 /** Choices of a backend's implementation: working-set bounds (bytes; the defaults suit a large GPU) and the attention kernel. */
 export interface NeuralOptions {
   /**
-   * 'blocked' (default): blocks of query rows, scores and probabilities through the tensor-core
-   * products; 'fused': one kernel and no score matrix (bf16, head size 16/32/64/128), slower
-   * on an H200 today (docs/BENCHMARKS.md, "GPU forward").
+   * 'fused' (default): one FlashAttention-style kernel, no score matrix (bf16, head size
+   * 16/32/64/128; elsewhere the blocked path); 'blocked': blocks of query rows, scores and
+   * probabilities through cuBLAS products (1.2–1.5× slower on an H200, docs/BENCHMARKS.md).
    */
   attention?: 'fused' | 'blocked';
   /** One block of attention scores and probabilities (queries are processed in blocks). */
