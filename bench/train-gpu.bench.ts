@@ -57,9 +57,10 @@ async function main(): Promise<void> {
     losses.push(r.loss);
   }
   const memory = trainer.memoryUsage();
-  // What this process holds on the device beyond our allocations: context, kernels, library workspaces (and pool slack).
-  const held = device.deviceMemory();
-  const overheadBytes = Math.max(0, held.total - held.free - memory.inUse);
+  // What the device lost to this process: our allocator's pool keeps its peak reserved, plus
+  // the context, kernels and library workspaces (the GPU is otherwise idle on the bench machine).
+  const device_ = device.deviceMemory();
+  const heldBytes = device_.total - device_.free;
   let profiled: ReturnType<NonNullable<typeof profile>['stop']> | null = null;
   if (profile) {
     profile.start();
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   await device.dispose();
   const seconds = median(times);
   const adapterParams = [...params.values()].reduce((s, p) => s + p.length, 0);
-  const out = { run: runDir ?? modelDir, precision, attention: attention ?? 'default', batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, overhead_bytes: overheadBytes, adapter_params: adapterParams, profile: profiled };
+  const out = { run: runDir ?? modelDir, precision, attention: attention ?? 'default', batch, seq, tokens_per_s: (batch * seq) / seconds, seconds, times, losses, peak_bytes: memory.peak, held_bytes: heldBytes, adapter_params: adapterParams, profile: profiled };
   if (args.includes('--json')) console.log(JSON.stringify(out));
   else console.log(`${precision} batch ${batch} x ${seq}: ${Math.round(out.tokens_per_s)} tokens/s, peak ${(memory.peak / 2 ** 30).toFixed(2)} GiB, losses ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   if (profiled) console.error(formatProfile(profiled));

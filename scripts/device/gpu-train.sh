@@ -8,7 +8,8 @@
 # Stages run even if an earlier one failed; everything lands in $OUT.
 #
 #   bash ../shared/device/pack.sh dist node_modules/node-api-headers $(node scripts/device/vitest-closure.mjs)
-#   device: source .device/enter.sh && bash scripts/device/gpu-train.sh [--skip-fit] [--skip-finetune] [--skip-demo]
+#   device: source .device/enter.sh && bash scripts/device/gpu-train.sh [--skip-grads] [--skip-fit] [--skip-finetune] [--skip-demo]
+# (FIT_BATCHES_2048 / FIT_BATCHES_4096 override the batch sizes tried.)
 set -u
 OUT=${OUT:-/tmp/gpu-train}
 mkdir -p "$OUT"
@@ -25,10 +26,12 @@ stage build env LOFTQ_CUDA_ARCHS=${LOFTQ_CUDA_ARCHS:-90} node scripts/build-nati
 M=$WORK/models
 if [ ! -f "$M/llama7b/config.json" ] || [ ! -f "$M/tinyllama/config.json" ]; then stage models python3 scripts/device/make_models.py "$M"; fi
 
+if ! skip --skip-grads; then
 # LoRA gradients: the fp TinyLlama-shaped model + a random r16 adapter on all linear modules, 2 × 512 tokens.
 stage grads-adapter python3 scripts/device/peft_grads.py make "$M/tinyllama" "$WORK/tiny-adapter" --rank 16
 stage grads-dump node dist/bench-train-gpu.cjs --model "$M/tinyllama" --adapter "$WORK/tiny-adapter" --precision fp32,bf16 --seq 512 --batch 2 --dump-grads "$WORK/grads"
 stage grads-check sh -c "python3 scripts/device/peft_grads.py check $M/tinyllama $WORK/tiny-adapter --dump $WORK/grads | tee $WORK/grads-check.json"
+fi
 
 # The 7B-shaped 2-bit LoftQ run (the demo's tokenizer, whose ids fit its vocabulary, so that `loftq train` can read text).
 cp assets/demo-model/tokenizer.json assets/demo-model/tokenizer_config.json "$M/llama7b/"
@@ -36,13 +39,15 @@ RUN=$WORK/run7b
 rm -rf "$RUN"
 stage quantize-7b sh -c "node dist/cli.cjs quantize $M/llama7b --out $RUN --device cuda --method loftq --bits 2 --rank 16 --iters 1 --json | tail -n 1 | cut -c1-300"
 
-# Largest batch × seq in 24 GB: our allocations' peak plus what the process holds beyond them (context, libraries).
+# Largest batch × seq in 24 GB: what the process holds on the device after the steps (the
+# pool keeps the peak reserved, plus context and libraries), batch growing until it no longer fits.
 if ! skip --skip-fit; then
   for seq in 2048 4096; do
-    for batch in 1 2 4 8 12 16 24; do
+    [ $seq = 2048 ] && batches=${FIT_BATCHES_2048:-1 2 4 8 10 12 16} || batches=${FIT_BATCHES_4096:-1 2 4 5 6 8}
+    for batch in $batches; do
       f=$WORK/fit-$batch-$seq.json
       stage "fit-$batch-$seq" sh -c "node dist/bench-train-gpu.cjs --run $RUN --seq $seq --batch $batch --repeat 1 --json | tee $f"
-      python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['peak_bytes'] + r['overhead_bytes'] <= 24 * 2**30 else 1)" "$f" 2>/dev/null || break
+      python3 -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r['held_bytes'] <= 24 * 2**30 else 1)" "$f" 2>/dev/null || break
     done
   done
 fi

@@ -52,13 +52,13 @@ def main():
     for path in glob.glob(os.path.join(work, "fit-*.json")):
         r = read(path)
         if r:
-            fits.append({"batch": r["batch"], "seq": r["seq"], "tokens_per_s": r["tokens_per_s"], "peak_bytes": r["peak_bytes"], "overhead_bytes": r["overhead_bytes"],
-                         "fits_24gb": r["peak_bytes"] + r["overhead_bytes"] <= 24 * 2**30})
+            fits.append({"batch": r["batch"], "seq": r["seq"], "tokens_per_s": r["tokens_per_s"], "peak_bytes": r["peak_bytes"], "held_bytes": r["held_bytes"],
+                         "fits_24gb": r["held_bytes"] <= 24 * 2**30})
     fits.sort(key=lambda f: (f["seq"], f["batch"]))
     out["fit"] = fits
     for f in fits:
-        print(f"7B 2-bit training batch {f['batch']} x {f['seq']}: {f['tokens_per_s']:.0f} tokens/s, peak {f['peak_bytes'] / 2**30:.2f} GiB + "
-              f"{f['overhead_bytes'] / 2**30:.2f} GiB held beyond it {'fits' if f['fits_24gb'] else 'does not fit'} in 24 GiB")
+        print(f"7B 2-bit training batch {f['batch']} x {f['seq']}: {f['tokens_per_s']:.0f} tokens/s, allocations' peak {f['peak_bytes'] / 2**30:.2f} GiB, "
+              f"device memory held {f['held_bytes'] / 2**30:.2f} GiB: {'fits' if f['fits_24gb'] else 'does not fit'} in 24 GiB")
     ok = [f for f in fits if f["fits_24gb"]]
     if ok:
         best = max(ok, key=lambda f: f["batch"] * f["seq"])
