@@ -60,7 +60,7 @@ def reference_grads(model_dir, adapter_dir, ids, dtype):
             grads[name.replace(".default", "")] = p.grad.detach().float().cpu().numpy()
     del model
     torch.cuda.empty_cache()
-    return float(loss), grads
+    return loss.item(), grads
 
 
 def errors(ours, ref):
