@@ -15,8 +15,7 @@ import { perplexity } from '../model/perplexity';
 import type { LayerWeights, WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
-import { AdamW } from './adamw';
-import { GradientBuffers, optimizerStep } from './optimizer-step';
+import { HostTrainer } from './optimizer-step';
 import type { GradientResult, GradientSource } from './train-loop';
 import { packRows, type PackedRows } from './packing';
 import { learningRate } from './schedule';
@@ -173,9 +172,9 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
   const log = o.onLog ?? (() => {});
   const rows: PackedRows = packRows(trainIds, o.seqLen, 'the training text');
   const params = namedParameters(w);
-  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, noDecay: ['*norm.weight', 'model.embed_tokens.weight', 'lm_head.weight'] });
-  const gradients = new FullParameterGradients(w, runtime);
-  const buffers = new GradientBuffers(params);
+  // The fine-tuning loop's host Trainer (the same step: gradients, clipping, AdamW), over every parameter in place.
+  const trainer = new HostTrainer(new FullParameterGradients(w, runtime), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, noDecay: ['*norm.weight', 'model.embed_tokens.weight', 'lm_head.weight'] });
+  await trainer.load(params, null);
   const rng = new Rng(o.seed ^ 0x5eed);
   let order = permutation(rows.count, rng);
   let cursor = 0;
@@ -200,7 +199,7 @@ export async function pretrain(w: WeightSet, trainIds: Int32Array, evalIds: Int3
         }
         return rows.row(order[cursor++]);
       });
-    const { loss, gradNorm: norm, seconds } = await optimizerStep(step, { params, optimizer: opt, gradients, accum: 1, maxGradNorm: o.clip, batch, lr }, buffers);
+    const { loss, gradNorm: norm, seconds } = await trainer.step(step, { accum: 1, maxGradNorm: o.clip, batch, lr });
     const tokensPerSecond = denominator / seconds;
     history.push({ step, loss, lr, gradNorm: norm, tokensPerSecond });
     if (step === 1 || step % 10 === 0 || step === o.steps) {
