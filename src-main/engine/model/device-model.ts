@@ -212,38 +212,21 @@ export class DeviceModel implements LanguageModel {
     });
   }
 
-  /** Replaces the LoRA factors of layer l's module m (row-major A [r, in], B [out, r]). */
-  setLora(l: number, m: LinearModule, a: Float32Array, b: Float32Array): void {
-    const lora = this.loraOf(l, m);
-    if (a.length !== lora.a.rows * lora.a.cols || b.length !== lora.b.rows * lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
-    this.useLora(l, m, this.nn.denseWeight(a, lora.a.rows, lora.a.cols), this.nn.denseWeight(b, lora.b.rows, lora.b.cols), true);
-  }
-
   /**
    * Makes layer l's module m read its LoRA factors from weights the caller owns (a training
-   * parameter block's views: the products then see each update without a copy).
+   * parameter block's views: the products then see each update without a copy); the uploaded
+   * factors they replace are freed.
    */
   bindLora(l: number, m: LinearModule, a: NnWeight, b: NnWeight): void {
-    const lora = this.loraOf(l, m);
-    if (a.rows !== lora.a.rows || a.cols !== lora.a.cols || b.rows !== lora.b.rows || b.cols !== lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
-    this.useLora(l, m, a, b, false);
-  }
-
-  private loraOf(l: number, m: LinearModule): NonNullable<LinearWeights['lora']> {
     const lora = this.layers[l]?.linears[m].lora;
     if (!lora) throw new Error(`layer ${l} has no LoRA branch on ${m}`);
-    return lora;
-  }
-
-  private useLora(l: number, m: LinearModule, a: NnWeight, b: NnWeight, own: boolean): void {
-    const lora = this.loraOf(l, m);
-    for (const [old, next] of [[lora.a, a], [lora.b, b]] as const) {
+    if (a.rows !== lora.a.rows || a.cols !== lora.a.cols || b.rows !== lora.b.rows || b.cols !== lora.b.cols) throw new Error(`the LoRA factors of layer ${l} ${m} do not have the adapter's shape`);
+    for (const old of [lora.a, lora.b]) {
       const i = this.owned.indexOf(old);
       if (i >= 0) {
         old.dispose();
-        if (own) this.owned[i] = next;
-        else this.owned.splice(i, 1);
-      } else if (own) this.owned.push(next);
+        this.owned.splice(i, 1);
+      }
     }
     lora.a = a;
     lora.b = b;

@@ -58,8 +58,12 @@ export class CudaParameterBlock implements NnParameterBlock {
     this.grads = shapes.map(([r, c], i) => new CudaTensor(native, native.view(this.parts.gradient.buf, this.offsets[i] * 4, r * c * 4), r, c, F32));
   }
 
-  private index(i: number): number {
+  private live(): void {
     if (this.disposed) throw new Error('the parameter block was used after dispose()');
+  }
+
+  private index(i: number): number {
+    this.live();
     if (!Number.isInteger(i) || i < 0 || i >= this.shapes.length) throw new Error(`parameter block: no tensor ${i}`);
     return i;
   }
@@ -81,26 +85,26 @@ export class CudaParameterBlock implements NnParameterBlock {
   }
 
   async read(part: ParameterPart): Promise<Float32Array[]> {
-    this.index(0);
+    this.live();
     const all = new Float32Array(await this.native.download(this.parts[part].buf, this.count * 4));
     return this.shapes.map(([r, c], i) => all.slice(this.offsets[i], this.offsets[i] + r * c));
   }
 
   zeroGradients(): void {
-    this.index(0);
+    this.live();
     this.native.memset(this.parts.gradient.buf, 0, this.count * 4);
   }
 
   gradientSumSquares(): Promise<number> {
-    this.index(0);
+    this.live();
     return this.native.sumSquares(this.parts.gradient.buf, this.count);
   }
 
   adamw(from: number, to: number, c: AdamWConstants, decay: boolean, divisor: number, clip: number): void {
     if (from === to) return;
+    if (to < from) throw new Error(`parameter block: the range [${from}, ${to}) is reversed`);
     this.index(from);
     this.index(to - 1);
-    if (to < from) throw new Error('parameter block: an empty range');
     const start = this.offsets[from];
     const [r, cols] = this.shapes[to - 1];
     const end = this.offsets[to - 1] + r * cols;
@@ -109,7 +113,7 @@ export class CudaParameterBlock implements NnParameterBlock {
   }
 
   refreshWeights(): void {
-    this.index(0);
+    this.live();
     if (this.operands) this.native.cast(this.operands.buf, BF16, this.parts.value.buf, this.count);
   }
 

@@ -88,17 +88,8 @@ export class DeviceTrainer implements Trainer {
     }
   }
 
-  get where(): string {
-    return this.model.where;
-  }
-
   memoryUsage(): { inUse: number; peak: number } {
     return this.model.memoryUsage();
-  }
-
-  /** The parameter names in the block's order (layer by layer, module by module, A then B). */
-  paramKeys(): string[] {
-    return this.entries.map((e) => e.name);
   }
 
   async load(params: ParamMap, state: AdamWState | null): Promise<void> {

@@ -173,9 +173,16 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   let savedStep = resumedFrom ?? -1;
   let lastLoss: number | null = null;
   let lastEval: EvalMetric | null = null;
+  // The current step's parameters on the host, fetched once for its evaluation and checkpoint
+  // (a device trainer downloads them).
+  let fetched: { step: number; params: ParamMap } | null = null;
+  const current = async () => {
+    if (fetched?.step !== loop.step) fetched = { step: loop.step, params: await trainer.parameters() };
+    return fetched.params;
+  };
   const checkpoint = async () => {
     if (savedStep === loop.step) return;
-    const params = await trainer.parameters();
+    const params = await current();
     const dir = await saveCheckpoint(runDir, { layout, adapterConfig: o.adapterConfig, params, optimizer: await trainer.optimizerState(), loop }, { keep: o.keepCheckpoints });
     await writeRunAdapter(runDir, layout, params, o.adapterConfig);
     savedStep = loop.step;
@@ -183,7 +190,7 @@ export async function runTraining(o: TrainLoopOptions): Promise<TrainResult> {
   };
   const evaluate = async () => {
     if (!o.evaluate || !data.eval || config.evalEvery === 0) return;
-    const r = await o.evaluate({ step: loop.step, params: await trainer.parameters(), rows: data.eval, signal });
+    const r = await o.evaluate({ step: loop.step, params: await current(), rows: data.eval, signal });
     lastEval = evalMetric({ step: loop.step, loss: r.loss, tokens: r.tokens, seqLen: config.seqLen });
     await appendEval(runDir, lastEval);
     emit({ type: 'train_eval', ...lastEval });
