@@ -2,7 +2,7 @@
 // matrix (r = 64, k = 72), timed alone (median of repeated runs, each ended by a round trip
 // that waits for the device), and the host-side k×k algebra. Prints one JSON line.
 //   npx tsx bench/device-ops.bench.ts [--device cpu|cuda] [--shape 4096x11008] [--repeat 20]
-import { cholesky, invertUpperTriangular, symmetricEigen } from '../src-main/engine/lowrank/dense';
+import { cholesky, invertUpperTriangular, symmetricEigen } from '../src-main/engine/tensor/dense';
 import { orthonormalize } from '../src-main/engine/lowrank/subspace';
 import { codebookFor } from '../src-main/engine/quant/blockwise';
 import type { DeviceMatrix } from '../src-main/engine/tensor/device';

@@ -14,7 +14,8 @@ import { attachAdapter, loadModelWeights, loadQuantizedWeights } from '../src-ma
 import { CudaDevice } from '../src-main/engine/tensor/cuda-device';
 import type { ComputePrecision } from '../src-main/engine/tensor/nn';
 import { RUN_FILES } from '../src-main/engine/runs/run-dir';
-import { paramsFromAdapter, readPeftAdapter, type ParamMap } from '../src-main/engine/train/adapter-params';
+import { readPeftAdapter } from '../src-main/engine/adapter/peft';
+import { paramsFromAdapter, type ParamMap } from '../src-main/engine/train/adapter-params';
 import type { WeightSet } from '../src-main/engine/model/weights';
 import { Rng } from '../src-main/engine/util/random';
 import { median } from './bench-util';

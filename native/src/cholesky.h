@@ -1,6 +1,6 @@
 // CholeskyQR passes on the GPU, with no host round trip: the Gram of Y in float64, its
 // Cholesky factor and R⁻¹ in float64 by one thread block, then Y·R⁻¹ in float32. The same
-// pivot test and shift rule as lowrank/cholesky-qr.ts (PIVOT_REL, SHIFT_REL).
+// pivot test and shift rule as tensor/cholesky-qr.ts (PIVOT_REL, SHIFT_REL).
 #pragma once
 #include <cstdint>
 

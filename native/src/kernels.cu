@@ -31,8 +31,9 @@ __global__ void convertKernel(float* out, const void* in, int dtype, int64_t cou
   }
 }
 
-// The counter-based normal generator of src-main/engine/util/counter-normal.ts, operation for
-// operation, so both backends draw the same sketches.
+// Bit-exact twin of src-main/engine/util/counter-normal.ts (the CPU backend's generator):
+// the same operations in the same order, so both backends draw the same sketches. Change both
+// together; tensor/device.test.ts compares the two streams.
 __device__ __forceinline__ uint32_t mix32(uint32_t x) {
   x ^= x >> 16;
   x *= 0x7feb352du;

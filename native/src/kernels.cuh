@@ -41,7 +41,7 @@ struct QuantizeArgs {
   int64_t blockSize;
   // How scale and codes are chosen: 0 absmax (scale = the block's absmax, nearest level of
   // x/absmax), 1 q8_0 and 2 q4_0 (llama.cpp's reference quantizers in float32, the scale kept
-  // being llama.cpp's fp16 d; see src-main/engine/quant/kernel.ts).
+  // being llama.cpp's fp16 d; see src-main/engine/tensor/quantize-kernel.ts).
   int rule;
 };
 

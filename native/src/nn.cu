@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(kThreads) dequantPackedKernel(To* out, const u
     uint32_t v = packed[byte];
     if (shift + bits > 8) v |= static_cast<uint32_t>(packed[byte + 1]) << 8;
     const uint32_t code = (v >> shift) & mask;
-    // The product rounded to float32 first, as the CPU dequantizes (quant/blockwise.ts).
+    // The product rounded to float32 first, as the CPU dequantizes (tensor/host-quantizer.ts).
     store(out, i, __fmul_rn(lv[code], absmax[i / blockSize]));
   }
 }

@@ -217,7 +217,7 @@ class Quantizer:
 
 
 def unpack_codes(packed, bits, count):
-    """Little-endian bit stream: code i occupies bits [i*bits, (i+1)*bits) (quant/packing.ts)."""
+    """Little-endian bit stream: code i occupies bits [i*bits, (i+1)*bits) (tensor/packing.ts)."""
     need = (count * bits + 7) // 8
     if packed.numel() < need:
         raise ValueError(f"packed codes too short: {packed.numel()} bytes for {count} {bits}-bit codes")

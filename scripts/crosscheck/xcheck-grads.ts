@@ -6,7 +6,7 @@
 // OUT: base_model.model.<module>.lora_A.weight = ∂L/∂A [r, in], ….lora_B.weight = ∂L/∂B [out, r],
 // `loss` [1] and `nll` [T], all F32; L = Σ mask·nll / Σ mask.
 import { readFile } from 'node:fs/promises';
-import { adapterKey } from '../../src-main/engine/export/peft';
+import { adapterKey } from '../../src-main/engine/adapter/peft';
 import { loraGradients } from '../../src-main/engine/grad/lora-gradients';
 import { bytesOf, writeSafetensors, type TensorEntry } from '../../src-main/engine/io/safetensors-write';
 import { modulePath } from '../../src-main/engine/io/targets';

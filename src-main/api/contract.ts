@@ -138,7 +138,7 @@ export interface TrainRequest {
   precision?: 'bf16' | 'fp32';
 }
 
-/** The planner's profile of a model for one quantizer and block size (plan/profile-job.ts). */
+/** The planner's profile of a model for one quantizer and block size (jobs/profile-job.ts). */
 export interface ProfileRequest {
   model: string;
   quant: 'nf' | 'uniform' | 'ggml';

@@ -17,7 +17,7 @@ import { decodeGgmlBlocks, encodeGgmlBlocks } from '../engine/gguf/ggml-blocks';
 import { readGguf, readGgufTensor } from '../engine/gguf/read';
 import { reorderRows, ropeRowOrder } from '../engine/gguf/llama-arch';
 import { writeGgufExport } from '../engine/export/gguf';
-import { unpackCodes } from '../engine/quant/packing';
+import { unpackCodes } from '../engine/tensor/packing';
 import { QuantizedFile } from '../engine/runs/quantized-file';
 import { openTextDataset, readTokens } from '../engine/text/datasets';
 import { loadTokenizer } from '../engine/text/tokenizer';

@@ -41,7 +41,7 @@ import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
 import { runQuantize } from '../engine/jobs/quantize-job';
 import { runTrain } from '../engine/jobs/train-job';
 import { readCachedProfile, writeCachedProfile } from '../engine/plan/profile-cache';
-import { runProfile } from '../engine/plan/profile-job';
+import { runProfile } from '../engine/jobs/profile-job';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
 import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';

@@ -1,10 +1,10 @@
-// `loftq profile MODEL --out FILE`: the planner's profile (plan/profile-job.ts) written as JSON,
+// `loftq profile MODEL --out FILE`: the planner's profile (jobs/profile-job.ts) written as JSON,
 // and the one-step LoftQ error it predicts per bit width and rank printed as a table.
 import { existsSync } from 'node:fs';
 import { UserError } from '../../engine/errors';
 import { writeJsonAtomic } from '../../engine/io/atomic-write';
 import { predictedError } from '../../engine/plan/predict';
-import { runProfile, type ProfileOptions } from '../../engine/plan/profile-job';
+import { runProfile, type ProfileOptions } from '../../engine/jobs/profile-job';
 import type { Output } from '../output';
 import { formatTable } from '../table';
 

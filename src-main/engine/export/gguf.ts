@@ -10,7 +10,7 @@ import { f32ToF16, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { openSafetensors, readTensorRaw, type SafetensorsFile } from '../io/safetensors-read';
 import { codebookName, quantRule } from '../quant/codebook';
-import { unpackCodes } from '../quant/packing';
+import { unpackCodes } from '../tensor/packing';
 import { QuantizedFile } from '../runs/quantized-file';
 import { readJsonFile, RUN_FILES } from '../runs/run-dir';
 import { LLAMA_FILE_TYPE, type GgmlType } from '../gguf/format';
@@ -18,8 +18,8 @@ import { encodeGgmlBlocks, ggmlTypeOf, type GgmlRule } from '../gguf/ggml-blocks
 import { architectureLayout, ggufTensorName, reorderRows, ropeRowHeads, ropeRowOrder, type ArchitectureLayout } from '../gguf/llama-arch';
 import { ggufVocab } from '../gguf/vocab';
 import { gguf, writeGguf, type GgufTensor, type GgufValue } from '../gguf/write';
-import { moduleOf, openRunBackbone } from './backbone';
-import { adapterKey, adapterSettings, checkAdapterShapes, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft';
+import { moduleOf, openRunBackbone } from '../runs/backbone';
+import { adapterKey, adapterSettings, checkAdapterShapes, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../adapter/peft';
 
 const GGUF_MODEL = 'model.gguf';
 const GGUF_ADAPTER = 'adapter.gguf';

@@ -3,7 +3,8 @@
 //   q8_0: fp16 d, then 32 int8 (code − 128)
 //   q4_0: fp16 d, then 16 bytes: byte j holds element j (low nibble) and element j + 16 (high)
 import { f16BitsToF32, f32BitsToF16Bits } from '../io/dtypes';
-import { GGML_BLOCK_SIZE, type QuantRule } from '../quant/codebook';
+import { GGML_BLOCK_SIZE } from '../quant/codebook';
+import type { QuantRule } from '../tensor/device';
 import { GGML_BLOCK } from './format';
 
 export type GgmlRule = Exclude<QuantRule, 'absmax'>;

@@ -5,7 +5,7 @@ import { describeOnDevices } from '../../test-support/devices';
 import { jacobiSvd } from '../lowrank';
 import { testSeed } from '../lowrank/testing';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
-import { packCodes } from '../quant/packing';
+import { packCodes } from '../tensor/packing';
 import { CpuDevice } from '../tensor/cpu-device';
 import type { ComputeDevice } from '../tensor/device';
 import { matrix, type Matrix } from '../tensor/matrix';

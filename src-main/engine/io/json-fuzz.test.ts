@@ -9,7 +9,7 @@ import { byteLevelBpe, sentencePieceBpe } from '../../test-support/tokenizer-fix
 import { makeTempDir } from '../../test-support/tiny-model';
 import { handleRequest } from '../../wire/rpc';
 import { UserError } from '../errors';
-import { adapterSettings } from '../export/peft';
+import { adapterSettings } from '../adapter/peft';
 import { readLayers, readRunRecord } from '../runs/run-dir';
 import { loadTokenizer } from '../text/tokenizer';
 import { Rng } from '../util/random';

@@ -8,8 +8,8 @@ import { rmSync } from 'node:fs';
 import { copyFile, mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
-import { writeRunBackbone } from '../export/backbone';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfig, PeftAdapterWriter, type AdapterConfigInput } from '../export/peft';
+import { writeRunBackbone } from '../runs/backbone';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterConfig, PeftAdapterWriter, type AdapterConfigInput } from '../adapter/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
@@ -18,7 +18,7 @@ import { openModelWeights, type ModelWeights } from '../io/model-weights';
 import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
 import { codebookLevels, GGML_BLOCK_SIZE } from '../quant/codebook';
-import { packedByteLength } from '../quant/packing';
+import { packedByteLength } from '../tensor/packing';
 import {
   prepareRunDir,
   RUN_FILES,

@@ -15,7 +15,7 @@ import type { TrainingRecord } from '../runs/records';
 import { readRunRecord, RUN_FILES, writeRunRecord } from '../runs/run-dir';
 import { openTextDataset, readTokens } from '../text/datasets';
 import { checkTokenizerMatchesModel, loadTokenizer, type TextTokenizer } from '../text/tokenizer';
-import { readPeftAdapter } from '../train/adapter-params';
+import { readPeftAdapter } from '../adapter/peft';
 import { resolveTrainConfig, TRAIN_DEFAULTS, type DataIdentity, type TrainConfig } from '../train/config';
 import { LoraGradientSource } from '../train/lora-gradient-source';
 import { DeviceTrainer } from '../train/device-trainer';

@@ -3,7 +3,7 @@ import { describeOnDevices, hostSvd, withUploaded, type HostSvd } from '../../te
 import type { ComputeDevice } from '../tensor/device';
 import { matrix, type Matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
-import { symmetricEigen } from './dense';
+import { symmetricEigen } from '../tensor/dense';
 import { exactSvd, jacobiSvd, type ExactSvdOptions } from './exact-svd';
 import { allFinite, gaussianMatrix, maxRelativeDiff, orthonormalityError, randomOrthonormal, reconstructionError, testSeed, withSpectrum } from './testing';
 

@@ -5,7 +5,7 @@
 import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import { checkRank, startBlock } from './randomized-svd';
 import { assemble, multiplySmall, NOISE_FLOOR_REL, orthonormalize, ritz, type Ritz, type SvdResult } from './subspace';
-import { toMatrix } from './dense';
+import { toMatrix } from '../tensor/dense';
 
 const FP32 = { precision: 'fp32' } as const;
 

@@ -8,7 +8,7 @@ import type { SvdResult } from './subspace';
 export type { SvdResult } from './subspace';
 export { randomizedSvd, DEFAULT_OVERSAMPLE, DEFAULT_POWER_ITERS, type RandomizedSvdOptions, type WarmStart } from './randomized-svd';
 export { exactSvd, jacobiSvd, JACOBI_MAX_DIM, type ExactSvdOptions } from './exact-svd';
-export { cholesky, invertUpperTriangular, symmetricEigen, toMatrix, fromMatrix, type CholeskyResult, type SymmetricEigen } from './dense';
+export { cholesky, invertUpperTriangular, symmetricEigen, toMatrix, fromMatrix, type CholeskyResult, type SymmetricEigen } from '../tensor/dense';
 
 export type SvdMethod = 'randomized' | 'exact';
 

@@ -2,8 +2,8 @@
 // tall m×k block (CholeskyQR2) and extracting a truncated SVD from a projection B = QᵀD.
 // The O(m·k²) work runs on the device; the k×k algebra runs here in float64.
 import type { ComputeDevice, DeviceMatrix, Precision } from '../tensor/device';
-import { hostCholeskyQr, multiplySmallWith, type CholeskyQrOptions } from './cholesky-qr';
-import { symmetricEigen } from './dense';
+import { hostCholeskyQr, multiplySmallWith, type CholeskyQrOptions } from '../tensor/cholesky-qr';
+import { symmetricEigen } from '../tensor/dense';
 
 export interface SvdResult {
   /** m×r, orthonormal columns (float32, on the device: the caller disposes it). */

@@ -17,7 +17,7 @@ import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-s
 import type { LinearModule } from '../io/targets';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
 import { codebookLevels } from '../quant/codebook';
-import { packCodes } from '../quant/packing';
+import { packCodes } from '../tensor/packing';
 import type { NeuralOptions } from '../tensor/nn';
 import { loraGradients } from '../grad/lora-gradients';
 import { LLAMA_MODULES } from '../io/targets';

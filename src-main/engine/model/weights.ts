@@ -3,8 +3,8 @@
 // the run's backbone), or that Q plus the run's LoRA adapter as a separate branch.
 import { join } from 'node:path';
 import { UserError } from '../errors';
-import { openRunBackbone } from '../export/backbone';
-import { adapterKey, adapterSettings, checkAdapterShapes } from '../export/peft';
+import { openRunBackbone } from '../runs/backbone';
+import { adapterKey, adapterSettings, checkAdapterShapes } from '../adapter/peft';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { openModelWeights } from '../io/model-weights';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';

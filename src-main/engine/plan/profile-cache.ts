@@ -1,15 +1,25 @@
 // Profiles kept for the planner, one file per model identity, quantizer and block size, in
 // the runs folder's .profiles/ (the app's own folder): a model is profiled once, and a
 // changed model (its files' sizes or times) is profiled again.
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { readJsonObject } from '../io/json-file';
 import { openModelWeights } from '../io/model-weights';
 import type { ModelProfile } from './predict';
-import { modelIdentity } from './profile-job';
 
 export const PROFILES_DIR = '.profiles';
+
+/** What identifies the weights a profile was made from: the folder and each file's size and time. */
+export async function modelIdentity(modelDir: string, files: readonly string[]): Promise<string> {
+  const h = createHash('sha256').update(resolve(modelDir));
+  for (const f of files) {
+    const s = await stat(f);
+    h.update(`\n${f}\t${s.size}\t${s.mtimeMs}`);
+  }
+  return h.digest('hex').slice(0, 32);
+}
 
 export async function profileKey(modelDir: string, quant: string, block: number): Promise<string> {
   const weights = await openModelWeights(resolve(modelDir));

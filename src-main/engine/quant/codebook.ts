@@ -3,10 +3,9 @@
 // own block formats q4_0 and q8_0): integer levels, scale = llama.cpp's fp16 block scale, so
 // the Q we fit an adapter to is exactly the Q llama.cpp runs.
 import { UserError } from '../errors';
+import type { QuantRule } from '../tensor/device';
 
 export type QuantKind = 'nf' | 'uniform' | 'ggml';
-/** How a block's scale and codes are chosen (see quant/kernel.ts). */
-export type QuantRule = 'absmax' | 'q4_0' | 'q8_0';
 /** llama.cpp's legacy formats quantize rows in blocks of 32. */
 export const GGML_BLOCK_SIZE = 32;
 const GGML_BITS = [4, 8];
@@ -86,9 +85,6 @@ export function codebookName(kind: QuantKind, bits: number): string {
   if (kind === 'ggml') return `q${bits}_0`;
   return kind === 'nf' && bits <= 4 ? `nf${bits}` : `uniform${bits}`;
 }
-
-/** The kernels' number for a rule (quant/kernel.ts and native/src/kernels.cu). */
-export const QUANT_RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
 
 export function quantRule(kind: QuantKind, bits: number): QuantRule {
   return kind === 'ggml' ? (codebookName(kind, bits) as QuantRule) : 'absmax';

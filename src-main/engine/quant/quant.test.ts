@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/random';
 import { codebookLevels, normalQuantile } from './codebook';
 import { BlockQuantizer } from './blockwise';
-import { packCodes, unpackCodes, packedByteLength } from './packing';
+import { packCodes, unpackCodes, packedByteLength } from '../tensor/packing';
 
 // bitsandbytes' NF4 table (its published float32 constants).
 const BNB_NF4 = [

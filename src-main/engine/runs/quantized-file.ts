@@ -1,5 +1,5 @@
 // quantized.safetensors: the exact Q of every target matrix as `<module>.codes` (U8, packed
-// little-endian bit stream, see quant/packing) and `<module>.absmax` (F32, one per block),
+// little-endian bit stream, see tensor/packing.ts) and `<module>.absmax` (F32, one per block),
 // self-described in the header metadata so that any reader can dequantize it.
 import { UserError } from '../errors';
 import { isFloatDtype, type FloatDtype } from '../io/dtypes';
@@ -8,7 +8,7 @@ import { openSafetensors, readTensorF32, readTensorRaw, type SafetensorsFile } f
 import { bytesOf } from '../io/safetensors-write';
 import { BlockQuantizer, type QuantSpec } from '../quant/blockwise';
 import { codebookLevels, codebookName } from '../quant/codebook';
-import { packedByteLength, unpackCodes } from '../quant/packing';
+import { packedByteLength, unpackCodes } from '../tensor/packing';
 
 export const QUANTIZED_FORMAT = 'loftq-quantized/1';
 

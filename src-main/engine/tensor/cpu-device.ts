@@ -5,11 +5,11 @@ import { read } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { UserError } from '../errors';
-import { hostCholeskyQr } from '../lowrank/cholesky-qr';
+import { hostCholeskyQr } from './cholesky-qr';
 import { DTYPE_BYTES, floatBytesToF32, type FloatDtype } from '../io/dtypes';
-import { BlockQuantizer, type Quantized } from '../quant/blockwise';
-import { packCodes, unpackCodes } from '../quant/packing';
-import { ParallelQuantizer, type QuantizeSession } from '../quant/parallel-quantizer';
+import { HostQuantizer, type Quantized } from './host-quantizer';
+import { packCodes, unpackCodes } from './packing';
+import { ParallelQuantizer, type QuantizeSession } from './parallel-quantizer';
 import { fillNormal } from '../util/counter-normal';
 import {
   quantizedOf,
@@ -98,9 +98,9 @@ export class CpuDevice implements ComputeDevice {
   readonly info: DeviceInfo;
   private readonly runtime: OrtRuntime;
   private readonly parallel: ParallelQuantizer;
-  private readonly quantizers = new WeakMap<Codebook, BlockQuantizer>();
+  private readonly quantizers = new WeakMap<Codebook, HostQuantizer>();
   /** Worker sessions keep their parts of `ref` (W) across the steps of one matrix. */
-  private readonly sessions = new WeakMap<CpuMatrix, Map<BlockQuantizer, QuantizeSession | null>>();
+  private readonly sessions = new WeakMap<CpuMatrix, Map<HostQuantizer, QuantizeSession | null>>();
 
   /** threads: ORT intra-op threads and quantize workers; 0 uses every core. */
   constructor(threads = 0) {
@@ -225,10 +225,10 @@ export class CpuDevice implements ComputeDevice {
     return -1;
   }
 
-  private quantizer(codebook: Codebook): BlockQuantizer {
+  private quantizer(codebook: Codebook): HostQuantizer {
     let q = this.quantizers.get(codebook);
     if (!q) {
-      q = new BlockQuantizer(codebook);
+      q = new HostQuantizer(codebook);
       this.quantizers.set(codebook, q);
     }
     return q;
@@ -251,7 +251,7 @@ export class CpuDevice implements ComputeDevice {
     return { errSq, previousErrSq: previous ? previous.out[0] : NaN };
   }
 
-  private session(quantizer: BlockQuantizer, ref: CpuMatrix): QuantizeSession | null {
+  private session(quantizer: HostQuantizer, ref: CpuMatrix): QuantizeSession | null {
     let byQuantizer = this.sessions.get(ref);
     if (!byQuantizer) {
       byQuantizer = new Map();

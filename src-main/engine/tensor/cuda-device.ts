@@ -3,10 +3,11 @@
 // operations that hand a result to the host (sums, Grams, downloads) wait, and they wait off
 // the JS thread, so file reads and the next matrix's upload overlap with GPU work.
 import { UserError } from '../errors';
-import { QUANT_RULE_NUMBER } from '../quant/codebook';
+
 import { DTYPE_BYTES, type FloatDtype } from '../io/dtypes';
-import { packedByteLength } from '../quant/packing';
+import { packedByteLength } from './packing';
 import {
+  QUANT_RULE_NUMBER,
   quantizedOf,
   type Codebook,
   type ComputeDevice,
@@ -20,7 +21,7 @@ import {
 } from './device';
 import { cudaLibraryDirs, CudaUnavailable, loadAddon, NATIVE_DTYPES, oneLine, type CudaNative, type NativeBuffer } from './cuda-addon';
 import { matrix, type Matrix } from './matrix';
-import { MAX_PASSES } from '../lowrank/cholesky-qr';
+import { MAX_PASSES } from './cholesky-qr';
 import { CudaNeuralOps } from './cuda-nn';
 import { CudaAllocation, liveAs } from './cuda-allocation';
 import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';

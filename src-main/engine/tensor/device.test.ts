@@ -11,7 +11,7 @@ import { encodeF32, f32ToBf16, f32ToF16, f32ToF64Bytes, type FloatDtype } from '
 import { testSeed } from '../lowrank/testing';
 import { BlockQuantizer, codebookFor } from '../quant/blockwise';
 import { codebookLevels, type QuantKind } from '../quant/codebook';
-import { packCodes } from '../quant/packing';
+import { packCodes } from './packing';
 import { fillNormal } from '../util/counter-normal';
 import { Rng } from '../util/random';
 import type { ComputeDevice, DeviceMatrix } from './device';

@@ -4,7 +4,6 @@
 // through onnxruntime-node, CUDA through the native addon) implements this interface; no
 // algorithm imports a backend.
 import type { FloatDtype } from '../io/dtypes';
-import type { QuantRule } from '../quant/codebook';
 import type { Matrix } from './matrix';
 import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
@@ -56,6 +55,12 @@ export function quantizedOf(codes: DeviceCodes, absmax: DeviceMatrix): DeviceQua
 
 /** A codebook as kernels see it: sorted float32 levels, the block size, and how a block's
  *  scale and codes are chosen (absent: 'absmax', levels in [-1, 1]). */
+/** How a block's scale and codes are chosen (tensor/quantize-kernel.ts, native/src/kernels.cu). */
+export type QuantRule = 'absmax' | 'q4_0' | 'q8_0';
+
+/** The kernels' number for a rule (tensor/quantize-kernel.ts and native/src/kernels.cu). */
+export const QUANT_RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
+
 export interface Codebook {
   readonly levels: Float32Array;
   readonly blockSize: number;
@@ -114,7 +119,7 @@ export interface ComputeDevice {
   /** AᵀA accumulated in float64, to the host (k×k row-major) for a tall thin A. */
   gram(a: DeviceMatrix): Promise<Float64Array>;
   /**
-   * Orthonormal columns spanning a tall thin Y, by CholeskyQR (lowrank/cholesky-qr.ts: Gram
+   * Orthonormal columns spanning a tall thin Y, by CholeskyQR (tensor/cholesky-qr.ts: Gram
    * and Cholesky in float64, Y·R⁻¹ in float32) with `passes` clean passes after any shifted
    * ones; zeros for Y = 0. A new matrix; y is left as it is.
    */
@@ -143,7 +148,7 @@ export interface ComputeDevice {
   dequantize(q: DeviceQuantized, codebook: Codebook, rows: number, cols: number): Promise<DeviceMatrix>;
   /** dst's codes and absmax = src's. */
   copyQuantized(dst: DeviceQuantized, src: DeviceQuantized): Promise<void>;
-  /** The codes as a little-endian bit stream (quant/packing's layout), to the host. */
+  /** The codes as a little-endian bit stream (tensor/packing.ts's layout), to the host. */
   packCodes(codes: DeviceCodes, bits: number): Promise<Uint8Array>;
   /** A quantized matrix from its stored form (packed codes, absmax). */
   uploadQuantized(packed: Uint8Array, bits: number, count: number, absmax: Float32Array, codebook: Codebook): Promise<DeviceQuantized>;

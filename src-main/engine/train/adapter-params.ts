@@ -1,12 +1,8 @@
 // The trainable parameters of a LoRA adapter as the training loop sees them: a map from the
-// PEFT tensor key (`base_model.model.<module>.lora_A.weight`, export/peft.ts adapterKey) to a
+// PEFT tensor key (`base_model.model.<module>.lora_A.weight`, adapter/peft.ts adapterKey) to a
 // float32 array, in a fixed order (module by module, A then B). The adapter's layout (module
 // names and shapes) turns the map back into PEFT matrices for checkpoints and adapter/.
-import { join } from 'node:path';
-import { UserError } from '../errors';
-import { findNonFinite, openSafetensors, readTensorF32 } from '../io/safetensors-read';
-import { readJsonObject } from '../io/json-file';
-import { adapterKey, adapterSettings, type AdapterConfigInput, type AdapterMatrix } from '../export/peft';
+import { adapterKey, type AdapterMatrix } from '../adapter/peft';
 import { matrix } from '../tensor/matrix';
 
 export type ParamMap = Map<string, Float32Array>;
@@ -55,48 +51,4 @@ export function adapterFromParams(layout: AdapterLayout, params: ReadonlyMap<str
     loraA: matrix(e.rank, e.inFeatures, params.get(adapterKey(e.name, 'lora_A'))),
     loraB: matrix(e.outFeatures, e.rank, params.get(adapterKey(e.name, 'lora_B'))),
   }));
-}
-
-/**
- * Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) written by
- * writePeftAdapter: the matrices in file order, and the config it was written with.
- */
-export async function readPeftAdapter(dir: string): Promise<{ matrices: AdapterMatrix[]; config: AdapterConfigInput }> {
-  const configPath = join(dir, 'adapter_config.json');
-  const raw = await readJsonObject(configPath, { optional: true });
-  if (raw === null) throw new UserError(`${dir} has no adapter (no adapter_config.json)`);
-  const { r, alpha } = adapterSettings(raw, configPath);
-  const config: AdapterConfigInput = {
-    rank: r,
-    alpha,
-    rslora: raw.use_rslora === true,
-    targetModules: Array.isArray(raw.target_modules) ? raw.target_modules.map(String) : [],
-    baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : '',
-    loftq: typeof raw.loftq_config === 'object' && raw.loftq_config !== null ? (raw.loftq_config as Record<string, unknown>) : {},
-  };
-  const file = await openSafetensors(join(dir, 'adapter_model.safetensors'));
-  const matrices: AdapterMatrix[] = [];
-  const suffix = '.lora_A.weight';
-  const prefix = 'base_model.model.';
-  for (const [key, infoA] of file.tensors) {
-    if (!key.startsWith(prefix) || !key.endsWith(suffix)) continue;
-    const name = key.slice(prefix.length, -suffix.length);
-    const keyB = adapterKey(name, 'lora_B');
-    const infoB = file.tensors.get(keyB);
-    if (!infoB) throw new UserError(`${file.path}: ${key} has no matching ${keyB}`);
-    const [ra, inF] = infoA.shape;
-    const [outF, rb] = infoB.shape;
-    if (infoA.shape.length !== 2 || infoB.shape.length !== 2 || ra !== rb || ra !== r) {
-      throw new UserError(`${file.path}: ${name}: lora_A [${infoA.shape.join(', ')}] and lora_B [${infoB.shape.join(', ')}] do not fit together with r = ${r} of adapter_config.json`);
-    }
-    const a = await readTensorF32(file, key);
-    const b = await readTensorF32(file, keyB);
-    for (const [k, data] of [[key, a], [keyB, b]] as const) {
-      const bad = findNonFinite(data);
-      if (bad >= 0) throw new UserError(`${file.path}: ${k} has a non-finite value at index ${bad}`);
-    }
-    matrices.push({ name, loraA: matrix(ra, inF, a), loraB: matrix(outF, rb, b) });
-  }
-  if (matrices.length === 0) throw new UserError(`${file.path}: no LoRA tensors`);
-  return { matrices, config };
 }

@@ -5,9 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../errors';
 import { matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
-import type { AdapterMatrix } from '../export/peft';
+import type { AdapterMatrix } from '../adapter/peft';
 import { AdamW } from './adamw';
-import { layoutOf, paramsFromAdapter, readPeftAdapter } from './adapter-params';
+import { readPeftAdapter } from '../adapter/peft';
+import { layoutOf, paramsFromAdapter } from './adapter-params';
 import {
   checkResumeConfig,
   findLatestCheckpoint,

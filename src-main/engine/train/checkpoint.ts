@@ -16,7 +16,7 @@ import { errnoCode, fsError } from '../io/fs-util';
 import { isJsonObject, readJson } from '../io/json-file';
 import { openSafetensors, readTensorF32, type SafetensorsFile } from '../io/safetensors-read';
 import { f32ToLeBytes, writeSafetensors, type TensorEntry } from '../io/safetensors-write';
-import { writePeftAdapter, type AdapterConfigInput } from '../export/peft';
+import { writePeftAdapter, type AdapterConfigInput } from '../adapter/peft';
 import { RUN_FILES } from '../runs/run-dir';
 import type { AdamWState } from './adamw';
 import { adapterFromParams, paramShapes, type AdapterLayout, type ParamMap } from './adapter-params';

@@ -12,7 +12,7 @@ import { frobeniusRelError, maxRelError } from '../../test-support/max-relative-
 import { neuralBackends, type Backend } from '../../test-support/neural-backends';
 import { withRandomLora } from '../../test-support/reference-forward';
 import { makeTempDir, writeTinyModel } from '../../test-support/tiny-model';
-import { adapterKey } from '../export/peft';
+import { adapterKey } from '../adapter/peft';
 import { LLAMA_MODULES, modulePath } from '../io/targets';
 import { loadModelWeights, type WeightSet } from '../model/weights';
 import { Rng } from '../util/random';

@@ -10,7 +10,7 @@
 // checkpoints. Deterministic: no atomics in the kernels, and cuBLAS gives the same bits for
 // the same shapes on the same GPU, so a resumed run ends where an uninterrupted one does.
 import { CancelledError, UserError } from '../errors';
-import { adapterKey } from '../export/peft';
+import { adapterKey } from '../adapter/peft';
 import { modulePath, type LinearModule } from '../io/targets';
 import { DeviceModel, type LoraGradientSet } from '../model/device-model';
 import type { WeightSet } from '../model/weights';
@@ -18,8 +18,8 @@ import type { NeuralOps, NnParameterBlock, ParameterPart } from '../tensor/nn';
 import { adamwStepConstants, checkAdamWOptions, decayFlags, type AdamWOptions, type AdamWState } from './adamw';
 import type { ParamMap } from './adapter-params';
 import { clipScale } from './clip';
-import { checkGradNorm, checkLoss, type OptimizerStepResult } from './optimizer-step';
-import type { StepInput, Trainer } from './train-loop';
+import { checkGradNorm, checkLoss } from './optimizer-step';
+import type { OptimizerStepResult, StepInput, Trainer } from './trainer';
 
 interface BlockEntry {
   name: string;

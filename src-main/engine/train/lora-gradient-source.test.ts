@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapterKey } from '../export/peft';
+import { adapterKey } from '../adapter/peft';
 import { modulePath, type LinearModule } from '../io/targets';
 import { loadModelWeights, type WeightSet } from '../model/weights';
 import { makeTempDir, writeTinyModel } from '../../test-support/tiny-model';

@@ -7,13 +7,13 @@
 // graphs are compiled once). Rows are processed in order and summed in float64: the result
 // depends only on the parameters and the batch (deterministic).
 import { CancelledError, UserError } from '../errors';
-import { adapterKey } from '../export/peft';
+import { adapterKey } from '../adapter/peft';
 import { loraGradients } from '../grad/lora-gradients';
 import { modulePath, type LinearModule } from '../io/targets';
 import { Transformer } from '../model/transformer';
 import type { WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
-import type { GradientContext, GradientResult, GradientSource } from './train-loop';
+import type { GradientContext, GradientResult, GradientSource } from './trainer';
 
 export class LoraGradientSource implements GradientSource {
   readonly runtime: OrtRuntime;

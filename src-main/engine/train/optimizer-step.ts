@@ -8,21 +8,13 @@ import { UserError } from '../errors';
 import { AdamW, type AdamWOptions, type AdamWState } from './adamw';
 import type { ParamMap } from './adapter-params';
 import { clipGradNorm } from './clip';
-import type { GradientSource, StepInput, Trainer } from './train-loop';
+import type { GradientSource, OptimizerStepResult, StepInput, Trainer } from './trainer';
 
 export interface OptimizerStepOptions extends StepInput {
   /** Updated in place. */
   params: Map<string, Float32Array>;
   optimizer: AdamW;
   gradients: GradientSource;
-}
-
-export interface OptimizerStepResult {
-  /** Mean of the micro-batches' losses. */
-  loss: number;
-  /** The global gradient norm before clipping. */
-  gradNorm: number;
-  seconds: number;
 }
 
 /** A micro-batch's loss, refused when it is not finite (nothing of the step is applied). */

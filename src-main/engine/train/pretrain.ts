@@ -16,7 +16,7 @@ import type { LayerWeights, WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
 import { HostTrainer } from './optimizer-step';
-import type { GradientResult, GradientSource } from './train-loop';
+import type { GradientResult, GradientSource } from './trainer';
 import { packRows, type PackedRows } from './packing';
 import { learningRate } from './schedule';
 

@@ -4,11 +4,11 @@
 // are sample ids: a row's target tokens row[1..seqLen] pick the samples (x, y = W*·x + noise)
 // of the batch. The loss is the mean over modules and samples of ‖(W0 + s·B·A)·x − y‖²/out,
 // with analytic gradients, computed in float64 in a fixed order (deterministic).
-import type { AdapterMatrix } from '../export/peft';
-import { adapterKey } from '../export/peft';
+import type { AdapterMatrix } from '../adapter/peft';
+import { adapterKey } from '../adapter/peft';
 import { matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
-import type { GradientContext, GradientResult, GradientSource } from './train-loop';
+import type { GradientContext, GradientResult, GradientSource } from './trainer';
 
 export interface ToyOptions {
   seed: number;

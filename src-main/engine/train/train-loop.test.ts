@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError, UserError } from '../errors';
 import { expectUserError } from '../../test-support/expect-user-error';
-import { readPeftAdapter } from './adapter-params';
+import { readPeftAdapter } from '../adapter/peft';
 import { listCheckpointSteps } from './checkpoint';
 import { resolveTrainConfig, type TrainConfig, type TrainOptionsInput } from './config';
 import { prepareTrainData, tokenFingerprint } from './packing';

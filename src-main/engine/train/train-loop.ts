@@ -16,59 +16,18 @@
 // or the evaluator gives up on it: the step in progress is dropped, a checkpoint of the last
 // completed step is written, and a CancelledError is thrown.
 import { CancelledError, UserError } from '../errors';
-import type { AdapterConfigInput, AdapterMatrix } from '../export/peft';
+import type { AdapterConfigInput, AdapterMatrix } from '../adapter/peft';
 import type { AdamWOptions, AdamWState } from './adamw';
 import { layoutOf, paramsFromAdapter, type AdapterLayoutEntry, type ParamMap } from './adapter-params';
 import { checkResumeConfig, findLatestCheckpoint, loadCheckpoint, saveCheckpoint, writeRunAdapter, type LoopState } from './checkpoint';
-import { HostTrainer, type OptimizerStepResult } from './optimizer-step';
+import { HostTrainer } from './optimizer-step';
 import type { TrainConfig } from './config';
 import { appendEval, appendTrainStep, dropAfter, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
 import { DataOrder, START_POSITION, checkPosition, type PackedRows, type TrainData } from './packing';
 import { learningRate, scheduleOf } from './schedule';
+import type { GradientSource, Trainer } from './trainer';
 
-export interface GradientContext {
-  /** The optimizer step (1-based) and the micro-batch within it (0-based). */
-  step: number;
-  micro: number;
-  signal?: AbortSignal;
-}
-
-export interface GradientResult {
-  /** Mean next-token cross-entropy (nats) over the batch's target tokens. */
-  loss: number;
-  /** d loss / d parameter for every parameter key (same sizes); the loop may modify them. */
-  grads: Map<string, Float32Array>;
-}
-
-/** The gradient graphs, as the loop calls them. Must not modify `params`. */
-export interface GradientSource {
-  /** `batch`: rows of seqLen + 1 token ids (inputs = row[0..seqLen), targets = row[1..seqLen]). */
-  compute(batch: Int32Array[], params: ReadonlyMap<string, Float32Array>, ctx: GradientContext): Promise<GradientResult>;
-}
-
-/** What one optimizer step needs besides the parameters. */
-export interface StepInput {
-  accum: number;
-  /** Clip the global gradient norm to this (≤ 0 or ∞: no clipping). */
-  maxGradNorm: number;
-  /** The rows of micro-batch `micro` of the step (called in order, once each). */
-  batch(micro: number): Int32Array[];
-  lr: number;
-  signal?: AbortSignal;
-}
-
-/**
- * Where the trainable parameters and their AdamW state live, and the optimizer step over
- * them. A failed or cancelled step leaves them as they were.
- */
-export interface Trainer {
-  /** The parameters (the layout's names, in its order) and AdamW state to start from; null: a fresh optimizer. */
-  load(params: ParamMap, state: AdamWState | null): Promise<void>;
-  step(step: number, input: StepInput): Promise<OptimizerStepResult>;
-  /** The current parameters in host memory (not to be modified). */
-  parameters(): Promise<ParamMap>;
-  optimizerState(): Promise<AdamWState>;
-}
+export type { GradientContext, GradientResult, GradientSource, StepInput, Trainer } from './trainer';
 
 export interface EvalContext {
   step: number;

@@ -1,7 +1,10 @@
 // Standard normal values from a counter-based generator: value i of a stream depends only on
-// (seed, i), so the CPU backend (here) and the CUDA kernel (native/src/kernels.cu, the same
-// arithmetic) draw the same sketch matrices, and a LoftQ run takes the same path on both.
-// Integer mixing is 32-bit (exact in both); Box–Muller runs in float64 and rounds to float32.
+// (seed, i), so the CPU backend (here) and the CUDA kernel draw the same sketch matrices, and a
+// LoftQ run takes the same path on both. Integer mixing is 32-bit (exact in both); Box–Muller
+// runs in float64 and rounds to float32.
+// Bit-exact twin: randomNormalKernel in native/src/kernels.cu repeats this arithmetic operation
+// for operation — change both together (tensor/device.test.ts compares a device's stream with
+// fillNormal here).
 
 function mix(x: number): number {
   x ^= x >>> 16;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/random';
-import { BlockQuantizer } from './blockwise';
+import { BlockQuantizer } from '../quant/blockwise';
 import { ParallelQuantizer } from './parallel-quantizer';
 
 function mismatches(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -2,7 +2,7 @@
 // and R⁻¹ here in float64, Y·R⁻¹ on the device in float32. The CPU backend orthonormalizes
 // this way; the CUDA backend runs the same passes on the GPU (native/src/cholesky.cu), and the
 // exact solver uses this one where it needs R itself.
-import type { DeviceMatrix, Precision } from '../tensor/device';
+import type { DeviceMatrix, Precision } from './device';
 import { cholesky, invertUpperTriangular, multiply, toMatrix } from './dense';
 
 // A Cholesky pivot below this fraction of the Gram's largest diagonal means κ(Y) ≳ 1e6:

@@ -6,8 +6,8 @@
 // 8 the kernel touches; W's parts are copied once per matrix.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { BlockQuantizer, Quantized } from './blockwise';
-import { quantizeKernel } from './kernel';
+import type { HostQuantizer, Quantized } from './host-quantizer';
+import { quantizeKernel } from './quantize-kernel';
 
 /** Below this many elements a matrix is quantized on the calling thread alone. */
 const MIN_PARALLEL_ELEMENTS = 1 << 20;
@@ -61,7 +61,7 @@ class KernelWorker {
     });
   }
 
-  run(part: Part, tables: ReturnType<BlockQuantizer['tables']>, blockSize: number, prev: PreviousPart | null): Promise<Reply> {
+  run(part: Part, tables: ReturnType<HostQuantizer['tables']>, blockSize: number, prev: PreviousPart | null): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       const { x, ref, diff, codes, absmax } = part;
@@ -79,7 +79,7 @@ class KernelWorker {
 /** One matrix's worth of parallel quantization: W's parts stay with the session across steps. */
 export class QuantizeSession {
   constructor(
-    private readonly quantizer: BlockQuantizer,
+    private readonly quantizer: HostQuantizer,
     private readonly w: Float32Array,
     private readonly workers: KernelWorker[],
     private readonly parts: Part[],
@@ -87,7 +87,7 @@ export class QuantizeSession {
     private readonly mainEnd: number,
   ) {}
 
-  /** Same contract as BlockQuantizer.quantizeInto(x, q, w, diff, previous). */
+  /** Same contract as HostQuantizer.quantizeInto(x, q, w, diff, previous). */
   async quantizeInto(x: Float32Array, q: Quantized, diff: Float32Array, previous?: { q: Quantized; out: Float64Array }): Promise<number> {
     const { blockSize } = this.quantizer;
     const tables = this.quantizer.tables();
@@ -138,7 +138,7 @@ export class ParallelQuantizer {
   constructor(readonly threads = availableParallelism()) {}
 
   /** Prepares quantization of matrices shaped like `w` (W itself is the diff reference). */
-  session(quantizer: BlockQuantizer, w: Float32Array): QuantizeSession | null {
+  session(quantizer: HostQuantizer, w: Float32Array): QuantizeSession | null {
     const n = w.length;
     const extra = Math.max(0, this.threads - 1);
     if (extra === 0 || n < MIN_PARALLEL_ELEMENTS) return null;

@@ -2,8 +2,6 @@
 // the leading singular values of W − q(W) up to a maximum rank (plan/predict.ts turns them into
 // the error of any bits and rank without running anything). One pass over the weights on the
 // device the job opens; W − q(W) is the same fused quantize pass a run makes.
-import { stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
@@ -15,8 +13,9 @@ import { GGML_BLOCK_SIZE, type QuantKind } from '../quant/codebook';
 import { TensorScope } from '../tensor/device';
 import { openDevice, type DeviceChoice } from '../tensor/devices';
 import { matrix } from '../tensor/matrix';
-import type { EventSink } from '../jobs/events';
-import type { MatrixProfile, ModelProfile } from './predict';
+import type { EventSink } from './events';
+import type { MatrixProfile, ModelProfile } from '../plan/predict';
+import { modelIdentity } from '../plan/profile-cache';
 
 export interface ProfileOptions {
   model: string;
@@ -34,16 +33,6 @@ export interface ProfileOptions {
 }
 
 export const MAX_PROFILE_RANK = 512;
-
-/** What identifies the weights a profile was made from: the folder and each file's size and time. */
-export async function modelIdentity(modelDir: string, files: readonly string[]): Promise<string> {
-  const h = createHash('sha256').update(resolve(modelDir));
-  for (const f of files) {
-    const s = await stat(f);
-    h.update(`\n${f}\t${s.size}\t${s.mtimeMs}`);
-  }
-  return h.digest('hex').slice(0, 32);
-}
 
 export async function runProfile(o: ProfileOptions): Promise<ModelProfile> {
   if (!Number.isInteger(o.maxRank) || o.maxRank < 1 || o.maxRank > MAX_PROFILE_RANK) throw new UserError(`--max-rank must be a whole number from 1 to ${MAX_PROFILE_RANK}, got ${o.maxRank}`);

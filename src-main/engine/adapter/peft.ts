@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
+import { readJsonObject } from '../io/json-file';
+import { findNonFinite, openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { PlannedSafetensors } from '../io/safetensors-planned';
 import { bytesOf, writeSafetensors, type TensorEntry } from '../io/safetensors-write';
-import type { Matrix } from '../tensor/matrix';
+import { matrix, type Matrix } from '../tensor/matrix';
 
 export interface AdapterMatrix {
   name: string;
@@ -131,3 +133,46 @@ export function checkAdapterShapes(path: string, module: string, a: readonly num
   if (b.length !== 2 || b[0] !== out || b[1] !== r) throw new UserError(`${path}: ${module}.lora_B has shape [${b.join(', ')}], expected [${out}, ${r}] (r = ${r})`);
 }
 
+/**
+ * Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) written by
+ * writePeftAdapter: the matrices in file order, and the config it was written with.
+ */
+export async function readPeftAdapter(dir: string): Promise<{ matrices: AdapterMatrix[]; config: AdapterConfigInput }> {
+  const configPath = join(dir, 'adapter_config.json');
+  const raw = await readJsonObject(configPath, { optional: true });
+  if (raw === null) throw new UserError(`${dir} has no adapter (no adapter_config.json)`);
+  const { r, alpha } = adapterSettings(raw, configPath);
+  const config: AdapterConfigInput = {
+    rank: r,
+    alpha,
+    rslora: raw.use_rslora === true,
+    targetModules: Array.isArray(raw.target_modules) ? raw.target_modules.map(String) : [],
+    baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : '',
+    loftq: typeof raw.loftq_config === 'object' && raw.loftq_config !== null ? (raw.loftq_config as Record<string, unknown>) : {},
+  };
+  const file = await openSafetensors(join(dir, 'adapter_model.safetensors'));
+  const matrices: AdapterMatrix[] = [];
+  const suffix = '.lora_A.weight';
+  const prefix = 'base_model.model.';
+  for (const [key, infoA] of file.tensors) {
+    if (!key.startsWith(prefix) || !key.endsWith(suffix)) continue;
+    const name = key.slice(prefix.length, -suffix.length);
+    const keyB = adapterKey(name, 'lora_B');
+    const infoB = file.tensors.get(keyB);
+    if (!infoB) throw new UserError(`${file.path}: ${key} has no matching ${keyB}`);
+    const [ra, inF] = infoA.shape;
+    const [outF, rb] = infoB.shape;
+    if (infoA.shape.length !== 2 || infoB.shape.length !== 2 || ra !== rb || ra !== r) {
+      throw new UserError(`${file.path}: ${name}: lora_A [${infoA.shape.join(', ')}] and lora_B [${infoB.shape.join(', ')}] do not fit together with r = ${r} of adapter_config.json`);
+    }
+    const a = await readTensorF32(file, key);
+    const b = await readTensorF32(file, keyB);
+    for (const [k, data] of [[key, a], [keyB, b]] as const) {
+      const bad = findNonFinite(data);
+      if (bad >= 0) throw new UserError(`${file.path}: ${k} has a non-finite value at index ${bad}`);
+    }
+    matrices.push({ name, loraA: matrix(ra, inF, a), loraB: matrix(outF, rb, b) });
+  }
+  if (matrices.length === 0) throw new UserError(`${file.path}: no LoRA tensors`);
+  return { matrices, config };
+}

@@ -1,7 +1,7 @@
 // Small dense float64 linear algebra for the k×k matrices of the low-rank solvers
 // (k ≈ rank + oversampling, a few hundred at most). All matrices are row-major
 // Float64Arrays; everything O(m·n·k) goes through a LinalgBackend instead.
-import { matrix, type Matrix } from '../tensor/matrix';
+import { matrix, type Matrix } from './matrix';
 
 export type CholeskyResult =
   | { ok: true; /** upper-triangular R with A + shift·I = RᵀR */ r: Float64Array }

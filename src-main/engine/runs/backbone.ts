@@ -13,7 +13,7 @@ import { readModelConfig } from '../io/hf-config';
 import { ModelWeights, openModelWeights } from '../io/model-weights';
 import { openSafetensors, type SafetensorsFile } from '../io/safetensors-read';
 import { writeSafetensors, writeShardedSafetensors, type TensorEntry } from '../io/safetensors-write';
-import type { QuantizedFile } from '../runs/quantized-file';
+import type { QuantizedFile } from './quantized-file';
 
 export const UNQUANTIZED_WEIGHTS = 'unquantized.safetensors';
 

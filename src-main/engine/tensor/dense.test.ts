@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/random';
 import { cholesky, fromMatrix, invertUpperTriangular, multiply, symmetricEigen, toMatrix } from './dense';
-import { randomOrthonormal, testSeed } from './testing';
+import { randomOrthonormal, testSeed } from '../lowrank/testing';
 
 // Everything here is float64 on small well-conditioned inputs (κ ≲ 1e3), so residuals sit at
 // ~n·κ·1e-16; 1e-11..1e-12 bounds leave a wide margin without hiding real errors (a wrong
