@@ -3,11 +3,12 @@
 // gradients of LoraGradientSource (forward, head and layer backwards, float64 sums, clipping,
 // AdamW) — with a rank-16 adapter on every projection, median of the timed steps after a
 // warm-up step. A refactor's before/after check: run it on both trees in the same machine state.
-//   npx tsx bench/train-demo.bench.ts [--steps 5] [--batch 4] [--seq 256] [--json]
+//   npx tsx bench/train-demo.bench.ts [--steps 5] [--batch 4] [--seq 256] [--accum 1] [--json]
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { LLAMA_MODULES } from '../src-main/engine/io/targets';
 import { loadModelWeights, type WeightSet } from '../src-main/engine/model/weights';
-import { HostTrainer } from '../src-main/engine/train/optimizer-step';
+import { HostTrainer } from '../src-main/engine/train/host-trainer';
 import { LoraGradientSource } from '../src-main/engine/train/lora-gradient-source';
 import { Rng } from '../src-main/engine/util/random';
 import { median } from './bench-util';
@@ -17,6 +18,7 @@ const opt = (name: string, fallback: number) => (args.includes(name) ? Number(ar
 const STEPS = opt('--steps', 5);
 const BATCH = opt('--batch', 4);
 const SEQ = opt('--seq', 256);
+const ACCUM = opt('--accum', 1);
 const RANK = 16;
 
 const root = new URL('..', import.meta.url).pathname;
@@ -49,14 +51,18 @@ const rows = (): Int32Array[] => Array.from({ length: BATCH }, () => Int32Array.
 const times: number[] = [];
 let loss = 0;
 for (let step = 1; step <= STEPS + 1; step++) {
-  const batch = rows();
-  const r = await trainer.step(step, { accum: 1, maxGradNorm: 1, batch: () => batch, lr: 1e-3 });
+  const batches = Array.from({ length: ACCUM }, rows);
+  const r = await trainer.step(step, { accum: ACCUM, maxGradNorm: 1, batch: (micro) => batches[micro], lr: 1e-3 });
   loss = r.loss;
   if (step > 1) times.push(r.seconds);
 }
+// A digest of the trained parameters: two trees that compute the same steps print the same one.
+const digest = createHash('sha256');
+for (const p of (await trainer.parameters()).values()) digest.update(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+const paramsSha = digest.digest('hex').slice(0, 16);
 await source.dispose();
 const t = median(times);
-const tokens = BATCH * SEQ;
-const result = { bench: 'train-demo', steps: STEPS, batch: BATCH, seq: SEQ, rank: RANK, median_s: t, times_s: times, tokens_per_s: tokens / t, last_loss: loss };
+const tokens = ACCUM * BATCH * SEQ;
+const result = { bench: 'train-demo', steps: STEPS, accum: ACCUM, batch: BATCH, seq: SEQ, rank: RANK, median_s: t, times_s: times, tokens_per_s: tokens / t, last_loss: loss, params_sha256: paramsSha };
 if (args.includes('--json')) console.log(JSON.stringify(result));
-else console.log(`CPU training step, demo model (${weights.config.numLayers} layers), r=${RANK} on all projections, ${BATCH} × ${SEQ} tokens: ${t.toFixed(3)} s (median of ${times.map((x) => x.toFixed(3)).join(', ')}) = ${(tokens / t).toFixed(0)} tokens/s, last loss ${loss.toFixed(4)}`);
+else console.log(`CPU training step, demo model (${weights.config.numLayers} layers), r=${RANK} on all projections, ${ACCUM} × ${BATCH} × ${SEQ} tokens: ${t.toFixed(3)} s (median of ${times.map((x) => x.toFixed(3)).join(', ')}) = ${(tokens / t).toFixed(0)} tokens/s, last loss ${loss.toFixed(4)}, parameters ${paramsSha}`);

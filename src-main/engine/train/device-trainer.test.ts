@@ -20,7 +20,7 @@ import { AdamW, adamwStepConstants } from './adamw';
 import type { ParamMap } from './adapter-params';
 import { DeviceTrainer } from './device-trainer';
 import { LoraGradientSource } from './lora-gradient-source';
-import { HostTrainer } from './optimizer-step';
+import { HostTrainer } from './host-trainer';
 import type { StepInput } from './train-loop';
 
 const seed = Date.now() % 1_000_000;

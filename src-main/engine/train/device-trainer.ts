@@ -1,11 +1,13 @@
 // Fine-tuning with everything that changes on the device (the GPU): the run's Q stays packed
 // there (model/device-model.ts), and the adapter's float32 master weights, gradients and
 // AdamW moments live in one parameter block (tensor/nn.ts) whose views the model's LoRA
-// products read and its backward adds into. A step: the micro-batches' gradients accumulate
-// in the block (each micro-batch's rows run as one batch, every target weighted 1 / the
-// micro-batch's target count, so the sum over micro-batches / accum is the mean gradient),
-// the global norm comes back to the host (the clipping decision), one AdamW launch updates
-// all parameters (adamw.ts's arithmetic), and the compute-precision copies are refreshed.
+// products read and its backward adds into. The step is optimizer-step.ts's, as on the host;
+// here its parts are: the micro-batches' gradients accumulate in the block (each micro-batch's
+// rows run as one batch, every target weighted 1 / the micro-batch's target count, so the sum
+// over micro-batches / accum is the mean gradient), the global norm comes back to the host (the
+// clipping decision), one AdamW launch per run of decay flags updates the parameters (adamw.ts's
+// arithmetic, the division by accum and the clipping inside it), and the compute-precision
+// copies are refreshed.
 // Only the loss and the norm cross to the host per step; the parameters and moments do at
 // checkpoints. Deterministic: no atomics in the kernels, and cuBLAS gives the same bits for
 // the same shapes on the same GPU, so a resumed run ends where an uninterrupted one does.
@@ -17,9 +19,8 @@ import type { WeightSet } from '../model/weights';
 import type { NeuralOps, NnParameterBlock, ParameterPart } from '../tensor/nn';
 import { adamwStepConstants, checkAdamWOptions, decayFlags, type AdamWOptions, type AdamWState } from './adamw';
 import type { ParamMap } from './adapter-params';
-import { clipScale } from './clip';
-import { checkGradNorm, checkLoss } from './optimizer-step';
-import type { OptimizerStepResult, StepInput, Trainer } from './trainer';
+import { BlockTrainer, type ParameterBlock } from './optimizer-step';
+import type { GradientContext } from './trainer';
 
 interface BlockEntry {
   name: string;
@@ -28,7 +29,8 @@ interface BlockEntry {
   factor: 'a' | 'b';
 }
 
-export class DeviceTrainer implements Trainer {
+/** The adapter's parameter block on the device, with the model whose backward adds into it. */
+export class DeviceParameters implements ParameterBlock {
   private readonly model: DeviceModel;
   private readonly block: NnParameterBlock;
   /** The block's tensors in order: each LoRA factor of each layer's adapted modules. */
@@ -39,7 +41,6 @@ export class DeviceTrainer implements Trainer {
   private readonly decayRuns: Array<[number, number, boolean]>;
   /** AdamW's step count. */
   private t = 0;
-  private loaded = false;
 
   /** `weights`: Q with an adapter attached (weights.lora set); its factors are replaced by load(). */
   constructor(
@@ -114,7 +115,6 @@ export class DeviceTrainer implements Trainer {
       this.t = 0;
     }
     this.block.refreshWeights();
-    this.loaded = true;
   }
 
   /** Rows of seqLen + 1 tokens as one batch: inputs, targets. */
@@ -131,27 +131,28 @@ export class DeviceTrainer implements Trainer {
     return { ids, targets };
   }
 
-  async step(step: number, input: StepInput): Promise<OptimizerStepResult> {
-    if (!this.loaded) throw new Error('DeviceTrainer: step() before load()');
-    const t0 = performance.now();
+  zeroGradients(): void {
     this.block.zeroGradients();
-    let lossSum = 0;
-    for (let micro = 0; micro < input.accum; micro++) {
-      if (input.signal?.aborted) throw new CancelledError();
-      const rows = input.batch(micro);
-      const { ids, targets } = this.stack(rows);
-      const c = new Float32Array(ids.length).fill(1 / ids.length);
-      const r = await this.model.loraBackward(ids, targets, c, rows.length, this.grads, input.signal);
-      lossSum += checkLoss(r.loss, step);
-    }
-    // The block holds the sum over micro-batches; the mean's norm is the sum's / accum.
-    const norm = checkGradNorm(Math.sqrt(await this.block.gradientSumSquares()) / input.accum, step);
-    const constants = adamwStepConstants(this.options, this.t + 1, input.lr);
-    const clip = clipScale(norm, input.maxGradNorm);
-    for (const [from, to, decays] of this.decayRuns) this.block.adamw(from, to, constants, decays, input.accum, clip);
+  }
+
+  async accumulate(batch: Int32Array[], ctx: GradientContext): Promise<number> {
+    if (ctx.signal?.aborted) throw new CancelledError();
+    const { ids, targets } = this.stack(batch);
+    // Every target weighs 1 / the micro-batch's target count: the sum over micro-batches / accum is the mean gradient.
+    const c = new Float32Array(ids.length).fill(1 / ids.length);
+    return (await this.model.loraBackward(ids, targets, c, batch.length, this.grads, ctx.signal)).loss;
+  }
+
+  async meanGradientNorm(count: number): Promise<number> {
+    // The block holds the sum over micro-batches; the mean's norm is the sum's / count.
+    return Math.sqrt(await this.block.gradientSumSquares()) / count;
+  }
+
+  adamw(lr: number, count: number, clip: number): void {
+    const constants = adamwStepConstants(this.options, this.t + 1, lr);
+    for (const [from, to, decays] of this.decayRuns) this.block.adamw(from, to, constants, decays, count, clip);
     this.t++;
     this.block.refreshWeights();
-    return { loss: lossSum / input.accum, gradNorm: norm, seconds: (performance.now() - t0) / 1000 };
   }
 
   private async named(part: ParameterPart): Promise<ParamMap> {
@@ -184,5 +185,31 @@ export class DeviceTrainer implements Trainer {
   async dispose(): Promise<void> {
     await this.model.dispose();
     this.block.dispose();
+  }
+}
+
+/** The optimizer step with the adapter, its gradients and AdamW's moments on the device. */
+export class DeviceTrainer extends BlockTrainer<DeviceParameters> {
+  /** `weights`: Q with an adapter attached (weights.lora set); its factors are replaced by load(). */
+  constructor(weights: WeightSet, nn: NeuralOps, where: string, options: AdamWOptions) {
+    super(new DeviceParameters(weights, nn, where, options));
+  }
+
+  memoryUsage(): { inUse: number; peak: number } {
+    return this.block.memoryUsage();
+  }
+
+  /** The last step's gradients: the sum over its micro-batches of each one's mean-loss gradient (before clipping). */
+  gradients(): Promise<ParamMap> {
+    return this.block.gradients();
+  }
+
+  /** Mean next-token loss (nats per target) of rows of seqLen + 1 tokens with Q + the trainer's current adapter. */
+  meanLoss(batch: Int32Array[], signal?: AbortSignal): Promise<number> {
+    return this.block.meanLoss(batch, signal);
+  }
+
+  dispose(): Promise<void> {
+    return this.block.dispose();
   }
 }

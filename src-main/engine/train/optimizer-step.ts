@@ -1,20 +1,31 @@
-// One optimizer step, the same for fine-tuning (train-loop.ts) and the demo model's
-// pretraining (pretrain.ts): `accum` micro-batches → losses and gradients from a
-// GradientSource (summed in float64, then averaged) → global-norm clipping → AdamW at the
-// step's learning rate. Cancel is honoured between micro-batches (through the source).
-// HostTrainer is that step as a Trainer (train-loop.ts), the parameters in host memory; a
-// device keeps them on the GPU instead (device-trainer.ts) with the same checks and clipping.
+// One optimizer step, the same wherever the parameters live: `accum` micro-batches, each one's
+// loss and gradients summed into the parameter block → the global norm of the mean gradient →
+// clipping → AdamW at the step's learning rate. A ParameterBlock is where the parameters,
+// their gradient sums and AdamW's moments live: host memory (host-trainer.ts, float64 sums of
+// a GradientSource's gradients) or a device (device-trainer.ts, the backward adding straight
+// into one block on the GPU). BlockTrainer is that step as the loop's Trainer, for any block.
+// A failed or cancelled step applies nothing: the update is the step's last act.
 import { UserError } from '../errors';
-import { AdamW, type AdamWOptions, type AdamWState } from './adamw';
+import type { AdamWState } from './adamw';
 import type { ParamMap } from './adapter-params';
-import { clipGradNorm } from './clip';
-import type { GradientSource, OptimizerStepResult, StepInput, Trainer } from './trainer';
+import { clipScale } from './clip';
+import type { GradientContext, OptimizerStepResult, StepInput, Trainer } from './trainer';
 
-export interface OptimizerStepOptions extends StepInput {
-  /** Updated in place. */
-  params: Map<string, Float32Array>;
-  optimizer: AdamW;
-  gradients: GradientSource;
+/** The trainable parameters, their gradient sums and AdamW state, wherever they live. */
+export interface ParameterBlock {
+  /** The parameters (by name, in order) and AdamW state to start from; null: fresh moments. */
+  load(params: ParamMap, state: AdamWState | null): Promise<void>;
+  /** Sets the gradient sums to zero: a step begins. */
+  zeroGradients(): void;
+  /** Adds one micro-batch's gradients into the sums; resolves with its loss. */
+  accumulate(batch: Int32Array[], ctx: GradientContext): Promise<number>;
+  /** The global L2 norm (float64) of the mean gradient: the sums divided by `count`. */
+  meanGradientNorm(count: number): Promise<number>;
+  /** One AdamW update at learning rate `lr` with the mean gradient (sums / count) times `clip`. */
+  adamw(lr: number, count: number, clip: number): void;
+  /** The current parameters in host memory (not to be modified). */
+  parameters(): Promise<ParamMap>;
+  optimizerState(): Promise<AdamWState>;
 }
 
 /** A micro-batch's loss, refused when it is not finite (nothing of the step is applied). */
@@ -29,68 +40,39 @@ export function checkGradNorm(norm: number, step: number): number {
   return norm;
 }
 
-/** Float64 accumulators and the float32 mean, per parameter, kept between steps. */
-export class GradientBuffers {
-  readonly acc: Map<string, Float64Array>;
-  readonly mean: Map<string, Float32Array>;
-  constructor(params: ReadonlyMap<string, Float32Array>) {
-    this.acc = new Map([...params].map(([n, p]) => [n, new Float64Array(p.length)]));
-    this.mean = new Map([...params].map(([n, p]) => [n, new Float32Array(p.length)]));
-  }
-}
-
-export async function optimizerStep(step: number, o: OptimizerStepOptions, buffers: GradientBuffers): Promise<OptimizerStepResult> {
+export async function optimizerStep(block: ParameterBlock, step: number, input: StepInput): Promise<OptimizerStepResult> {
   const t0 = performance.now();
-  for (const a of buffers.acc.values()) a.fill(0);
+  block.zeroGradients();
   let lossSum = 0;
-  for (let micro = 0; micro < o.accum; micro++) {
-    const r = await o.gradients.compute(o.batch(micro), o.params, { step, micro, signal: o.signal });
-    lossSum += checkLoss(r.loss, step);
-    for (const [n, a] of buffers.acc) {
-      const g = r.grads.get(n);
-      if (!g || g.length !== a.length) throw new Error(`the gradient source returned ${g ? g.length + ' elements' : 'nothing'} for ${n}, expected ${a.length}`);
-      for (let i = 0; i < a.length; i++) a[i] += g[i];
-    }
+  for (let micro = 0; micro < input.accum; micro++) {
+    lossSum += checkLoss(await block.accumulate(input.batch(micro), { step, micro, signal: input.signal }), step);
   }
-  for (const [n, a] of buffers.acc) {
-    const g = buffers.mean.get(n)!;
-    for (let i = 0; i < a.length; i++) g[i] = a[i] / o.accum;
-  }
-  const { norm } = clipGradNorm(buffers.mean.values(), o.maxGradNorm);
-  checkGradNorm(norm, step);
-  o.optimizer.step(o.params, buffers.mean, o.lr);
-  return { loss: lossSum / o.accum, gradNorm: norm, seconds: (performance.now() - t0) / 1000 };
+  const norm = checkGradNorm(await block.meanGradientNorm(input.accum), step);
+  block.adamw(input.lr, input.accum, clipScale(norm, input.maxGradNorm));
+  return { loss: lossSum / input.accum, gradNorm: norm, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The parameters, AdamW and the gradient buffers in host memory, gradients from a GradientSource. */
-export class HostTrainer implements Trainer {
-  private params: ParamMap = new Map();
-  private optimizer: AdamW | null = null;
-  private buffers: GradientBuffers | null = null;
+/** The optimizer step over a parameter block, as the training loop's Trainer. */
+export class BlockTrainer<B extends ParameterBlock = ParameterBlock> implements Trainer {
+  private loaded = false;
 
-  constructor(
-    private readonly gradients: GradientSource,
-    private readonly options: AdamWOptions,
-  ) {}
+  constructor(protected readonly block: B) {}
 
   async load(params: ParamMap, state: AdamWState | null): Promise<void> {
-    this.params = params;
-    this.optimizer = new AdamW(params, this.options);
-    if (state) this.optimizer.restore(state);
-    this.buffers = new GradientBuffers(params);
+    await this.block.load(params, state);
+    this.loaded = true;
   }
 
   async step(step: number, input: StepInput): Promise<OptimizerStepResult> {
-    if (!this.optimizer || !this.buffers) throw new Error('HostTrainer: step() before load()');
-    return optimizerStep(step, { ...input, params: this.params, optimizer: this.optimizer, gradients: this.gradients }, this.buffers);
+    if (!this.loaded) throw new Error(`${this.constructor.name}: step() before load()`);
+    return optimizerStep(this.block, step, input);
   }
 
-  async parameters(): Promise<ParamMap> {
-    return this.params;
+  parameters(): Promise<ParamMap> {
+    return this.block.parameters();
   }
 
-  async optimizerState(): Promise<AdamWState> {
-    if (!this.optimizer) throw new Error('HostTrainer: optimizerState() before load()');
-    return this.optimizer.state();
+  optimizerState(): Promise<AdamWState> {
+    return this.block.optimizerState();
   }
 }

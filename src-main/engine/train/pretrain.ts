@@ -15,7 +15,7 @@ import { perplexity } from '../model/perplexity';
 import type { LayerWeights, WeightSet } from '../model/weights';
 import { OrtRuntime } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
-import { HostTrainer } from './optimizer-step';
+import { HostTrainer } from './host-trainer';
 import type { GradientResult, GradientSource } from './trainer';
 import { packRows, type PackedRows } from './packing';
 import { learningRate } from './schedule';

@@ -20,7 +20,7 @@ import type { AdapterConfigInput, AdapterMatrix } from '../adapter/peft';
 import type { AdamWOptions, AdamWState } from './adamw';
 import { layoutOf, paramsFromAdapter, type AdapterLayoutEntry, type ParamMap } from './adapter-params';
 import { checkResumeConfig, findLatestCheckpoint, loadCheckpoint, saveCheckpoint, writeRunAdapter, type LoopState } from './checkpoint';
-import { HostTrainer } from './optimizer-step';
+import { HostTrainer } from './host-trainer';
 import type { TrainConfig } from './config';
 import { appendEval, appendTrainStep, dropAfter, evalMetric, trainStepMetric, type EvalMetric, type TrainStepMetric } from './metrics';
 import { DataOrder, START_POSITION, checkPosition, type PackedRows, type TrainData } from './packing';
