@@ -1,19 +1,20 @@
-// Reverse-mode differentiation of the next-token loss through the whole model, as a
-// sequence of ONNX runs: forward layer by layer with the decoder graph, keeping only each
-// layer's input x (one [T, H] array per layer); the head graph gives the loss and
-// ∂L/∂x_final; then each layer's backward graph, in reverse, recomputes that layer's forward
-// from its x and returns ∂L/∂x and the layer's parameter gradients. Peak memory: the weights
-// (held once, by the caller), L + 1 hidden-state arrays and one layer graph's activations.
-// loraGradients and parameterGradients are the two views of it.
-import { CancelledError, UserError } from '../errors';
-import { buildDecoderGraph, decoderGraphKey, decoderSpecOf, decoderWeightInputs } from '../model/decoder-graph';
+// Reverse-mode differentiation of the next-token loss through the whole model on the CPU: the
+// reverse walk of model/backward.ts over ONNX runs — the decoder graph layer by layer, keeping
+// only each layer's input x (one [T, H] array per layer); the head's backward graph for the
+// loss and ∂L/∂x_final; then each layer's backward graph (model/decoder-graph.ts), in reverse,
+// recomputing that layer's forward from its x and returning ∂L/∂x and the layer's parameter
+// gradients. This file is the ONNX plumbing: compiled sessions, weights fed as graph inputs,
+// outputs read by name. Peak memory: the weights (held once, by the caller), L + 1
+// hidden-state arrays and one layer graph's activations. loraGradients and parameterGradients
+// are the two views of it.
+import { UserError } from '../errors';
+import { backpropagate } from '../model/backward';
+import { buildDecoderBackwardGraph, buildDecoderGraph, decoderBackwardKey, decoderGraphKey, decoderSpecOf, decoderWeightInputs, type BackwardOptions } from '../model/decoder-graph';
+import { buildHeadBackwardGraph, headBackwardKey } from '../model/head-graph';
 import { positionInputs } from '../model/rope';
-import { forwardLayers } from '../model/forward';
 import { embedRows } from '../model/transformer';
 import { layerTensors, type WeightSet } from '../model/weights';
 import { hostTensor, OrtRuntime, type HostTensor } from '../tensor/ort-runtime';
-import { buildDecoderBackwardGraph, decoderBackwardKey, type BackwardOptions } from './decoder-backward-graph';
-import { buildHeadBackwardGraph, headBackwardKey } from './head-backward-graph';
 
 export interface GradientOptions {
   /** Sessions are cached here; pass one to reuse compiled graphs across calls (not disposed). */
@@ -100,45 +101,42 @@ export async function backprop(
       for (const name of names) feeds[name] = hostTensor(tensors.get(name)!, layer.shapes.get(name)!);
       return feeds;
     };
-    const check = () => {
-      if (options.signal?.aborted) throw new CancelledError();
-    };
-
-    // Forward, keeping each layer's input.
-    const inputs: Float32Array[] = [];
-    const x = await forwardLayers(weights.layers.length, embedRows(weights.embed, ids, H), async (l, x) => (await forward.run(layerFeeds(l, x))).y.data as Float32Array, {
-      signal: options.signal,
-      onInput: (_, x) => inputs.push(x),
-    });
-
-    // Head: loss and ∂L/∂x_final.
     const c = new Float32Array(T);
     for (let t = 0; t < T; t++) c[t] = lossMask[t] / denominator;
-    const headOut = await head.run({
-      x: hostTensor(x, [T, H]),
-      norm: hostTensor(weights.norm, [H]),
-      lm_head: hostTensor(weights.lmHead, [V, H]),
-      targets: hostTensor(safeTargets, [T]),
-      weights: hostTensor(c, [T]),
-    });
-    const loss = (headOut.loss.data as Float32Array)[0];
-    if (!Number.isFinite(loss)) throw new UserError(`the loss is not finite (${loss}); the weights may have diverged (lower the learning rate)`);
-    let dy = headOut.dx.data as Float32Array;
-
-    // Backward through the layers in reverse.
     const layers: Array<Map<string, Float32Array>> = new Array(weights.layers.length);
-    for (let l = weights.layers.length - 1; l >= 0; l--) {
-      check();
-      const feeds = layerFeeds(l, inputs[l]);
-      feeds.dy = hostTensor(dy, [T, H]);
-      const out = await layerBackward.run(feeds);
-      layers[l] = new Map(Object.entries(out).filter(([name]) => name !== 'dx').map(([name, t]) => [name, t.data as Float32Array]));
-      dy = out.dx.data as Float32Array;
-      inputs[l] = new Float32Array(0);
-    }
+    const { dx, head: headOut } = await backpropagate(
+      weights.layers.length,
+      embedRows(weights.embed, ids, H),
+      {
+        forward: async (l, x) => (await forward.run(layerFeeds(l, x))).y.data as Float32Array,
+        backward: async (l, x, dy) => {
+          const feeds = layerFeeds(l, x);
+          feeds.dy = hostTensor(dy, [T, H]);
+          const out = await layerBackward.run(feeds);
+          layers[l] = new Map(Object.entries(out).filter(([name]) => name !== 'dx').map(([name, t]) => [name, t.data as Float32Array]));
+          return out.dx.data as Float32Array;
+        },
+        // Host arrays: the walk drops its references and the collector frees them.
+        release: () => {},
+      },
+      async (x) => {
+        // Head: loss and ∂L/∂x_final.
+        const out = await head.run({
+          x: hostTensor(x, [T, H]),
+          norm: hostTensor(weights.norm, [H]),
+          lm_head: hostTensor(weights.lmHead, [V, H]),
+          targets: hostTensor(safeTargets, [T]),
+          weights: hostTensor(c, [T]),
+        });
+        const loss = (out.loss.data as Float32Array)[0];
+        if (!Number.isFinite(loss)) throw new UserError(`the loss is not finite (${loss}); the weights may have diverged (lower the learning rate)`);
+        return { dx: out.dx.data as Float32Array, loss, out };
+      },
+      options.signal,
+    );
     const headGrads = new Map<string, Float32Array>();
-    for (const name of ['norm.grad', 'lm_head.grad']) if (headOut[name]) headGrads.set(name, headOut[name].data as Float32Array);
-    return { loss, nll: headOut.nll.data as Float32Array, denominator, dEmbedded: dy, layers, head: headGrads };
+    for (const name of ['norm.grad', 'lm_head.grad']) if (headOut.out[name]) headGrads.set(name, headOut.out[name].data as Float32Array);
+    return { loss: headOut.loss, nll: headOut.out.nll.data as Float32Array, denominator, dEmbedded: dx, layers, head: headGrads };
   } finally {
     if (!options.runtime) await runtime.dispose();
   }

@@ -1,7 +1,7 @@
 // loraGradients (forward, head backward, layer backwards in reverse) against central finite
 // differences of a float64 reference loss, on tiny llama (GQA), qwen2 (q/k/v biases, tied
 // embeddings) and mistral (sliding window) models with random nonzero adapters.
-// Tolerance: as in decoder-backward-graph.test.ts, float32 analytic gradients (~1e-5 of the
+// Tolerance: as in model/decoder-backward-graph.test.ts, float32 analytic gradients (~1e-5 of the
 // gradient's scale at worst through two layers and the head) vs float64 central differences
 // with h = 1e-4 (~1e-8): each sampled entry within 1e-3 of its tensor's largest |entry|.
 import { rm } from 'node:fs/promises';

@@ -5,7 +5,7 @@ import { UserError } from '../errors';
 import type { LinearModule } from '../io/targets';
 import type { WeightSet } from '../model/weights';
 import { backprop, type GradientOptions } from './backprop';
-import { loraGradNames } from './decoder-backward-graph';
+import { loraGradNames } from '../model/decoder-graph';
 
 export { graphSpec, type GradientOptions } from './backprop';
 

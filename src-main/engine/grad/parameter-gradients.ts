@@ -4,9 +4,9 @@
 // loraGradients (backprop.ts), with the weight-gradient outputs of the graphs switched on.
 //   embedding  x0_t = E[id_t]  ⇒  dE[v] = Σ_{t: id_t = v} dx0_t  (+ dlm_head when tied)
 import type { WeightSet } from '../model/weights';
-import { decoderWeightInputs } from '../model/decoder-graph';
+import { decoderWeightInputs, gradName } from '../model/decoder-graph';
 import { backprop, graphSpec, type GradientOptions } from './backprop';
-import { gradName } from './decoder-backward-graph';
+
 
 export interface ParameterGradientResult {
   loss: number;

@@ -1,11 +1,18 @@
-// The ONNX graph of one Llama-family decoder layer (the definition in layer.ts, compiled for
-// the CPU), with its weights as graph inputs: one compiled session serves every layer and
-// every weight source (full precision, Q, Q + LoRA), and the weights stay in the caller's
-// memory, never copied into the model. Shapes are per sequence: x [T, hidden].
+// The ONNX graphs of one Llama-family decoder layer (the definitions in layer.ts compiled for
+// the CPU through graph-ops.ts), with its weights as graph inputs: one compiled session serves
+// every layer and every weight source (full precision, Q, Q + LoRA), and the weights stay in
+// the caller's memory, never copied into the model. Shapes are per sequence: x [T, hidden].
+// The forward graph maps x to y; the backward graph takes the same inputs plus dy = ∂L/∂y,
+// recomputes the forward from x inside the graph (activation recomputation: between the
+// passes nothing but each layer's input is kept) and outputs dx = ∂L/∂x and the parameter
+// gradients (graph-ops.ts: the LoRA factors'; with weightGrads every weight's).
 import type { ModelConfig } from '../io/hf-config';
 import { LLAMA_MODULES as LINEAR_MODULES, type LinearModule } from '../io/targets';
 import { OnnxGraph } from '../tensor/onnx-graph';
-import { decoderLayer, type LayerNormName, type LayerOps } from './layer';
+import { GraphOps, projectionDims } from './graph-ops';
+import { decoderLayer, decoderLayerBackward, type LayerValues } from './layer';
+
+export { gradName, loraGradNames, projectionDims } from './graph-ops';
 
 export interface DecoderGraphSpec {
   /** Modules whose weight input comes with a `.bias` input. */
@@ -42,15 +49,6 @@ export function decoderWeightInputs(spec: DecoderGraphSpec): string[] {
   return names;
 }
 
-/** [out, in] of every projection of a layer. */
-export function projectionDims(config: ModelConfig): { outDim: Record<LinearModule, number>; inDim: Record<LinearModule, number> } {
-  const { hiddenSize: H, numHeads: nH, numKvHeads: nKV, headDim: hd, intermediateSize: I } = config;
-  return {
-    outDim: { q_proj: nH * hd, k_proj: nKV * hd, v_proj: nKV * hd, o_proj: H, gate_proj: I, up_proj: I, down_proj: H },
-    inDim: { q_proj: H, k_proj: H, v_proj: H, o_proj: nH * hd, gate_proj: H, up_proj: H, down_proj: I },
-  };
-}
-
 /** The inputs every layer graph takes (forward and backward): x, positions, and the weights. */
 export function declareLayerInputs(g: OnnxGraph, config: ModelConfig, spec: DecoderGraphSpec): void {
   const { hiddenSize: H, headDim: hd } = config;
@@ -71,89 +69,30 @@ export function declareLayerInputs(g: OnnxGraph, config: ModelConfig, spec: Deco
   }
 }
 
-/** The layer's operations as ONNX nodes: values are graph value names. */
-class GraphLayerOps implements LayerOps<string> {
-  private readonly epsConst: string;
-  private readonly halfSplit: string;
-  constructor(
-    private readonly g: OnnxGraph,
-    private readonly config: ModelConfig,
-    private readonly spec: DecoderGraphSpec,
-  ) {
-    this.epsConst = g.constant('float32', [], [config.rmsNormEps]);
-    this.halfSplit = g.constant('int64', [2], [config.headDim / 2, config.headDim / 2]);
-  }
-
-  private shape(dims: number[]): string {
-    return this.g.constant('int64', [dims.length], dims);
-  }
-
-  rmsNorm(x: string, w: LayerNormName): string {
-    const g = this.g;
-    const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, this.epsConst])])]);
-    return g.op('Mul', [g.op('Mul', [x, inv]), w]);
-  }
-
-  linear(x: string, m: LinearModule): string {
-    const { g, spec } = this;
-    const base = g.op('Gemm', spec.biases.includes(m) ? [x, m, `${m}.bias`] : [x, m], { transB: 1 });
-    if (!spec.lora.includes(m)) return base;
-    const down = g.op('Gemm', [x, `${m}.lora_A`], { transB: 1 });
-    const up = g.op('Gemm', [down, `${m}.lora_B`], { transB: 1, alpha: { float: spec.loraScaling } });
-    return g.op('Add', [base, up]);
-  }
-
-  // [T, heads·hd] → [heads, T, hd] with rotary applied: x·cos + rotate_half(x)·sin.
-  private heads(x: string, n: number, rope: boolean): string {
-    const g = this.g;
-    const hd = this.config.headDim;
-    const t = g.op('Transpose', [g.op('Reshape', [x, this.shape([0, n, hd])])], { perm: [1, 0, 2] });
-    if (!rope) return t;
-    const [x1, x2] = g.node('Split', [t, this.halfSplit], { axis: -1 }, 2);
-    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
-    return g.op('Add', [g.op('Mul', [t, 'cos']), g.op('Mul', [rotated, 'sin'])]);
-  }
-
-  // Grouped-query attention: KV head j serves query heads j·g … j·g+g−1 (HF's repeat_kv).
-  private repeatKv(x: string): string {
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = this.config;
-    const group = nH / nKV;
-    if (group === 1) return x;
-    const g = this.g;
-    const expanded = g.op('Expand', [g.op('Unsqueeze', [x, g.constant('int64', [1], [1])]), this.shape([nKV, group, 1, 1])]);
-    return g.op('Reshape', [expanded, this.shape([nH, -1, hd])]);
-  }
-
-  attention(qIn: string, kIn: string, vIn: string): string {
-    const g = this.g;
-    const { numHeads: nH, numKvHeads: nKV, headDim: hd } = this.config;
-    const q = this.heads(qIn, nH, true);
-    const k = this.repeatKv(this.heads(kIn, nKV, true));
-    const v = this.repeatKv(this.heads(vIn, nKV, false));
-    const scores = g.op('Add', [
-      g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.constant('float32', [], [1 / Math.sqrt(hd)])]),
-      'mask',
-    ]);
-    const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-    return g.op('Reshape', [g.op('Transpose', [context], { perm: [1, 0, 2] }), this.shape([0, nH * hd])]);
-  }
-
-  swiglu(gate: string, up: string): string {
-    const g = this.g;
-    return g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
-  }
-
-  residual(x: string, y: string): string {
-    return this.g.op('Add', [x, y]);
-  }
+export interface BackwardOptions {
+  /** Also output the gradients of the backbone weights (norms, projections, biases). */
+  weightGrads: boolean;
 }
 
 export function buildDecoderGraph(config: ModelConfig, spec: DecoderGraphSpec): OnnxGraph {
   const g = new OnnxGraph('decoder_layer');
   declareLayerInputs(g, config, spec);
-  const y = decoderLayer(new GraphLayerOps(g, config, spec), 'x');
-  g.op('Identity', [y], {}, 'y');
-  g.output('y', 'float32', ['T', config.hiddenSize]);
+  const y = decoderLayer(new GraphOps(g, config, { ...spec, weightGrads: false }), 'x');
+  g.output('y', 'float32', ['T', config.hiddenSize], y);
+  return g;
+}
+
+export function decoderBackwardKey(config: ModelConfig, spec: DecoderGraphSpec, options: BackwardOptions = { weightGrads: false }): string {
+  return `decoder-backward:${layerDimsKey(config)}:${spec.biases.join(',')}:${spec.lora.join(',')}:${spec.loraScaling}:${options.weightGrads ? 'full' : 'lora'}`;
+}
+
+export function buildDecoderBackwardGraph(config: ModelConfig, spec: DecoderGraphSpec, options: BackwardOptions = { weightGrads: false }): OnnxGraph {
+  const g = new OnnxGraph('decoder_layer_backward');
+  declareLayerInputs(g, config, spec);
+  g.input('dy', 'float32', ['T', config.hiddenSize]);
+  const ops = new GraphOps(g, config, { ...spec, weightGrads: options.weightGrads });
+  const values: Partial<LayerValues<string>> = {};
+  decoderLayer(ops, 'x', values);
+  g.output('dx', 'float32', ['T', config.hiddenSize], decoderLayerBackward(ops, values as LayerValues<string>, 'dy'));
   return g;
 }

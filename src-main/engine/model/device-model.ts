@@ -1,5 +1,6 @@
-// A model resident on a device with neural-network kernels (tensor/nn.ts): the layer
-// definition of layer.ts run eagerly, the forward loop of forward.ts, the head in blocks of
+// A model resident on a device with neural-network kernels (tensor/nn.ts): the definitions of
+// layer.ts and head.ts run eagerly (forward and backward halves over the device's operations),
+// the forward loop of forward.ts and the reverse walk of backward.ts, the head in blocks of
 // rows. A quantized backbone is uploaded as packed codes + absmax and each product
 // dequantizes its weight just in time, so the device never holds a float copy of the layers.
 import { CancelledError, UserError } from '../errors';
@@ -7,9 +8,11 @@ import type { ModelConfig } from '../io/hf-config';
 import { LLAMA_MODULES, type LinearModule } from '../io/targets';
 import { TensorScope } from '../tensor/device';
 import type { AttentionShape, LinearWeights, LoraGradients, NeuralOps, NnTensor, NnVector, NnWeight } from '../tensor/nn';
+import { backpropagate } from './backward';
 import { forwardLayers } from './forward';
+import { headBackward, type HeadOps } from './head';
 import { checkSequences, type LanguageModel } from './language-model';
-import { decoderLayer, type LayerNormName, type LayerOps } from './layer';
+import { decoderLayer, decoderLayerBackward, type LayerBackwardOps, type LayerNormName, type LayerOps, type LayerValues } from './layer';
 import { ropeTables, slidingWindowOf } from './rope';
 import type { WeightSet } from './weights';
 
@@ -26,13 +29,11 @@ interface DeviceLayer {
   linears: Record<LinearModule, LinearWeights>;
 }
 
-/** What a recording pass keeps of decoderLayer's values, for the layer's backward. */
-interface LayerValues {
-  norms: Partial<Record<LayerNormName, NnTensor>>;
-  /** Each product's output; o_proj's holds h = x + o_proj(attn) once the first residual has run. */
-  linears: Partial<Record<LinearModule, NnTensor>>;
-  attn?: NnTensor;
-  act?: NnTensor;
+/** The norms' backward, shared by a layer's operations and the head's: ∂L/∂x added to what goes around the norm. */
+function normBackward(nn: NeuralOps, scope: TensorScope, dOut: NnTensor, x: NnTensor, w: NnVector, eps: number, around: NnTensor | null): NnTensor {
+  const dx = scope.track(around ? nn.copy(around) : nn.zeros(x.rows, x.cols));
+  nn.rmsNormBackward(dOut, x, w, eps, dx);
+  return dx;
 }
 
 /**
@@ -40,34 +41,35 @@ interface LayerValues {
  * forward pass frees sooner where decoderLayer uses a value once: q, k, v after attention,
  * gate and up after SwiGLU, the residual h once the next sum has taken it (the MLP's
  * 2 × rows × intermediate floats are the largest activations of a layer); a recording pass
- * (the backward's recomputation) keeps every value in `values` instead.
+ * (the backward's recomputation) keeps every value, and the backward halves add the LoRA
+ * factors' gradients into `grads`.
  */
-class DeviceLayerOps implements LayerOps<NnTensor> {
+class DeviceLayerOps implements LayerOps<NnTensor>, LayerBackwardOps<NnTensor> {
   readonly scope = new TensorScope();
-  readonly values: LayerValues = { norms: {}, linears: {} };
   constructor(
     private readonly nn: NeuralOps,
     private readonly layer: DeviceLayer,
     private readonly shape: AttentionShape,
     private readonly eps: number,
     private readonly recording = false,
+    private readonly grads: Partial<Record<LinearModule, LoraGradients>> = {},
   ) {}
   private release(...ts: NnTensor[]): void {
     if (!this.recording) for (const t of ts) this.scope.release(t);
   }
   rmsNorm(x: NnTensor, w: LayerNormName): NnTensor {
-    return (this.values.norms[w] = this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps)));
+    return this.scope.track(this.nn.rmsNorm(x, this.layer.norms[w], this.eps));
   }
   linear(x: NnTensor, m: LinearModule): NnTensor {
-    return (this.values.linears[m] = this.scope.track(this.nn.linear(x, this.layer.linears[m], productOutput(m))));
+    return this.scope.track(this.nn.linear(x, this.layer.linears[m], productOutput(m)));
   }
   attention(q: NnTensor, k: NnTensor, v: NnTensor): NnTensor {
-    const out = (this.values.attn = this.scope.track(this.nn.attention(q, k, v, this.shape)));
+    const out = this.scope.track(this.nn.attention(q, k, v, this.shape));
     this.release(q, k, v);
     return out;
   }
   swiglu(gate: NnTensor, up: NnTensor): NnTensor {
-    const out = (this.values.act = this.scope.track(this.nn.swiglu(gate, up)));
+    const out = this.scope.track(this.nn.swiglu(gate, up));
     this.release(gate, up);
     return out;
   }
@@ -77,6 +79,51 @@ class DeviceLayerOps implements LayerOps<NnTensor> {
     this.nn.addInto(y, x);
     this.release(x);
     return y;
+  }
+  rmsNormBackward(dOut: NnTensor, x: NnTensor, w: LayerNormName, around: NnTensor | null): NnTensor {
+    return normBackward(this.nn, this.scope, dOut, x, this.layer.norms[w], this.eps, around);
+  }
+  linearBackward(dOut: NnTensor, x: NnTensor, m: LinearModule, sum?: NnTensor): NnTensor {
+    const dx = sum ?? this.scope.track(this.nn.zeros(x.rows, x.cols));
+    this.nn.linearBackward(dOut, x, this.layer.linears[m], dx, this.grads[m]);
+    return dx;
+  }
+  attentionBackward(dOut: NnTensor, q: NnTensor, k: NnTensor, v: NnTensor): { dq: NnTensor; dk: NnTensor; dv: NnTensor } {
+    const d = this.nn.attentionBackward(q, k, v, dOut, this.shape);
+    for (const t of [d.dq, d.dk, d.dv]) this.scope.track(t);
+    return d;
+  }
+  swigluBackward(dOut: NnTensor, gate: NnTensor, up: NnTensor): { dgate: NnTensor; dup: NnTensor } {
+    const d = this.nn.swigluBackward(dOut, gate, up);
+    this.scope.track(d.dgate);
+    this.scope.track(d.dup);
+    return d;
+  }
+}
+
+/** The head's operations: its loss stays on the device, one weighted NLL per row (the caller frees it). */
+class DeviceHeadOps implements HeadOps<NnTensor, NnTensor> {
+  readonly scope = new TensorScope();
+  constructor(
+    private readonly nn: NeuralOps,
+    private readonly norm: NnVector,
+    private readonly eps: number,
+    private readonly head: NnWeight,
+    private readonly targets: Int32Array,
+    private readonly weights: Float32Array,
+  ) {}
+  rmsNorm(x: NnTensor): NnTensor {
+    return this.scope.track(this.nn.rmsNorm(x, this.norm, this.eps));
+  }
+  /** The loss made, for the caller to free if the head fails after it. */
+  rowLoss: NnTensor | null = null;
+  crossEntropyBackward(normed: NnTensor): { loss: NnTensor; dNormed: NnTensor } {
+    const { dNormed, rowLoss } = this.nn.crossEntropyBackward(normed, this.head, this.targets, this.weights);
+    this.rowLoss = rowLoss;
+    return { loss: rowLoss, dNormed: this.scope.track(dNormed) };
+  }
+  rmsNormBackward(dOut: NnTensor, x: NnTensor): NnTensor {
+    return normBackward(this.nn, this.scope, dOut, x, this.norm, this.eps, null);
   }
 }
 
@@ -234,35 +281,35 @@ export class DeviceModel implements LanguageModel {
 
   /**
    * L = Σ_t c_t·nll_t over `batch` stacked sequences, and ∂L/∂(every LoRA factor) added into
-   * `grads`: the forward keeps each layer's input, the head's backward gives ∂L/∂x, and each
-   * layer's backward, in reverse, recomputes that layer's forward from its input.
+   * `grads`: the reverse walk of backward.ts — the forward keeps each layer's input, the head's
+   * backward gives ∂L/∂x, and each layer's backward, in reverse, recomputes that layer's
+   * forward from its input.
    */
   async loraBackward(ids: Int32Array, targets: Int32Array, c: Float32Array, batch: number, grads: LoraGradientSet, signal?: AbortSignal): Promise<{ loss: number; nll: Float32Array }> {
     if (this.disposed) throw new Error('the model was used after dispose()');
     if (targets.length !== ids.length || c.length !== ids.length) throw new UserError(`ids, targets and loss weights must have the same length (${ids.length}, ${targets.length}, ${c.length})`);
     for (const t of targets) if (t < 0 || t >= this.config.vocabSize) throw new UserError(`target id ${t} is outside the vocabulary (size ${this.config.vocabSize})`);
     const shape = this.attentionShape(ids, batch);
-    const inputs: NnTensor[] = [];
-    let dy: NnTensor | null = null;
-    let rowLoss: NnTensor | null = null;
+    const held: { rowLoss?: NnTensor } = {};
     try {
-      const x = await forwardLayers(this.layers.length, this.nn.embed(this.embedTable, ids), (l, x) => this.layerForward(l, x, shape), {
+      const { dx, head } = await backpropagate(
+        this.layers.length,
+        this.nn.embed(this.embedTable, ids),
+        {
+          forward: (l, x) => this.layerForward(l, x, shape),
+          backward: (l, x, dy) => this.layerBackward(l, x, dy, shape, grads[l]),
+          release: (x) => x.dispose(),
+        },
+        (x) => {
+          const head = this.headBackward(x, targets, c);
+          held.rowLoss = head.loss;
+          return head;
+        },
         signal,
-        onInput: (_, x) => inputs.push(x),
-      });
-      inputs.push(x); // freed with the others
-      const head = this.nn.headBackward(x, this.norm, this.config.rmsNormEps, this.head, targets, c);
-      rowLoss = head.rowLoss;
-      dy = head.dx;
-      for (let l = this.layers.length - 1; l >= 0; l--) {
-        if (signal?.aborted) throw new CancelledError();
-        const dx: NnTensor = this.layerBackward(l, inputs[l], dy, shape, grads[l]);
-        dy.dispose();
-        dy = dx;
-        inputs[l].dispose();
-      }
+      );
+      dx.dispose();
       // Read only now, so that the backward was enqueued without waiting for the head.
-      const weighted = await this.nn.download(rowLoss);
+      const weighted = await this.nn.download(head.loss);
       let loss = 0;
       const nll = new Float32Array(weighted.length);
       for (let i = 0; i < weighted.length; i++) {
@@ -271,9 +318,7 @@ export class DeviceModel implements LanguageModel {
       }
       return { loss, nll };
     } finally {
-      for (const t of inputs) t.dispose();
-      dy?.dispose();
-      rowLoss?.dispose();
+      held.rowLoss?.dispose();
     }
   }
 
@@ -286,43 +331,28 @@ export class DeviceModel implements LanguageModel {
     }
   }
 
-  /** ∂L/∂x of layer l given ∂L/∂y, its forward recomputed from x; LoRA gradients added into `grads`. */
+  /** ∂L/∂x of layer l given ∂L/∂y, its forward recomputed from x (layer.ts); LoRA gradients added into `grads`. */
   private layerBackward(l: number, x: NnTensor, dy: NnTensor, shape: AttentionShape, grads: Partial<Record<LinearModule, LoraGradients>>): NnTensor {
-    const { nn } = this;
-    const { norms, linears } = this.layers[l];
-    const eps = this.config.rmsNormEps;
-    const ops = new DeviceLayerOps(nn, this.layers[l], shape, eps, true);
-    const t = <T extends { dispose(): void }>(v: T): T => ops.scope.track(v);
-    const back = (d: NnTensor, input: NnTensor, m: LinearModule, dInput: NnTensor) => nn.linearBackward(d, input, linears[m], dInput, grads[m]);
+    const ops = new DeviceLayerOps(this.nn, this.layers[l], shape, this.config.rmsNormEps, true, grads);
     try {
-      // The layer's forward again (layer.ts, the one definition), keeping what the backward needs.
-      decoderLayer(ops, x);
-      const { norms: n, linears: out, attn, act } = ops.values;
-      const [n1, n2, q, k, v, h, gate, up] = [n.input_layernorm, n.post_attention_layernorm, out.q_proj, out.k_proj, out.v_proj, out.o_proj, out.gate_proj, out.up_proj];
-      if (!n1 || !n2 || !q || !k || !v || !h || !gate || !up || !attn || !act) throw new Error('the recorded layer pass lacks a value');
-      // y = h + down(act):  ∂act, then SwiGLU, then the two products of n2, then the norm.
-      const dAct = t(nn.zeros(act.rows, act.cols));
-      back(dy, act, 'down_proj', dAct);
-      const { dgate, dup } = nn.swigluBackward(dAct, gate, up);
-      t(dgate);
-      t(dup);
-      const dn2 = t(nn.zeros(n2.rows, n2.cols));
-      back(dgate, n2, 'gate_proj', dn2);
-      back(dup, n2, 'up_proj', dn2);
-      const dh = t(nn.copy(dy));
-      nn.rmsNormBackward(dn2, h, norms.post_attention_layernorm, eps, dh);
-      // h = x + o(attn(q, k, v)).
-      const dAttn = t(nn.zeros(attn.rows, attn.cols));
-      back(dh, attn, 'o_proj', dAttn);
-      const dqkv = nn.attentionBackward(q, k, v, dAttn, shape);
-      for (const d of [dqkv.dq, dqkv.dk, dqkv.dv]) t(d);
-      const dn1 = t(nn.zeros(n1.rows, n1.cols));
-      back(dqkv.dq, n1, 'q_proj', dn1);
-      back(dqkv.dk, n1, 'k_proj', dn1);
-      back(dqkv.dv, n1, 'v_proj', dn1);
-      const dx = nn.copy(dh);
-      nn.rmsNormBackward(dn1, x, norms.input_layernorm, eps, dx);
-      return dx;
+      const values: Partial<LayerValues<NnTensor>> = {};
+      decoderLayer(ops, x, values);
+      return ops.scope.keep(decoderLayerBackward(ops, values as LayerValues<NnTensor>, dy));
+    } finally {
+      ops.scope.dispose();
+    }
+  }
+
+  /** The head's per-row weighted loss (on the device) and ∂L/∂x (head.ts). */
+  private headBackward(x: NnTensor, targets: Int32Array, c: Float32Array): { loss: NnTensor; dx: NnTensor } {
+    const ops = new DeviceHeadOps(this.nn, this.norm, this.config.rmsNormEps, this.head, targets, c);
+    try {
+      const r = headBackward(ops, x);
+      ops.scope.keep(r.dx);
+      return r;
+    } catch (e) {
+      ops.rowLoss?.dispose();
+      throw e;
     } finally {
       ops.scope.dispose();
     }

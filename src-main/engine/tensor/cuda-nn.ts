@@ -462,11 +462,11 @@ export class CudaNeuralOps implements NeuralOps {
     return { dgate, dup };
   }
 
-  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): { dx: NnTensor; rowLoss: NnTensor } {
-    const xt = f32(x, 'headBackward');
-    const n = xt.rows, H = xt.cols, V = head.rows;
-    if (targets.length !== n || weights.length !== n) throw new Error(`headBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
-    const normed = this.rmsNorm(xt, norm, eps) as CudaTensor;
+  crossEntropyBackward(normed: NnTensor, head: NnWeight, targets: Int32Array, weights: Float32Array): { dNormed: NnTensor; rowLoss: NnTensor } {
+    const nt = tensor(normed);
+    this.requireCompute(nt, 'crossEntropyBackward');
+    const n = nt.rows, H = nt.cols, V = head.rows;
+    if (targets.length !== n || weights.length !== n) throw new Error(`crossEntropyBackward: ${targets.length} targets and ${weights.length} weights for ${n} rows`);
     const dNormed = this.act(n, H, F32);
     const rowLoss = this.act(n, 1, F32);
     const block = Math.max(1, Math.min(n, Math.floor(this.logitBlockBytes / (V * (4 + this.ctBytes)))));
@@ -480,22 +480,21 @@ export class CudaNeuralOps implements NeuralOps {
       this.native.upload(c.buf, weights);
       for (let r0 = 0; r0 < n; r0 += block) {
         const rows = Math.min(block, n - r0);
-        this.gemmNT(logits.buf, F32, normed.buf, W.buf, rows, V, H, 1, 0, r0 * H);
+        this.gemmNT(logits.buf, F32, nt.buf, W.buf, rows, V, H, 1, 0, r0 * H);
         const [tv, cv, lv] = [this.native.view(t.buf, r0 * 4, rows * 4), this.native.view(c.buf, r0 * 4, rows * 4), this.native.view(rowLoss.buf, r0 * 4, rows * 4)];
         this.native.crossEntropyBackward(dz.buf, this.ct, lv, logits.buf, tv, cv, rows, V);
         for (const v of [tv, cv, lv]) this.native.free(v);
         // dNormed rows = dz·head ([rows, V]·[V, H])
         this.native.gemmTyped(dNormed.buf, F32, dz.buf, W.buf, this.ct, rows, H, V, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, r0 * H);
       }
-      const dx = this.zeros(n, H);
-      this.rmsNormBackward(dNormed, xt, norm, eps, dx);
-      return { dx, rowLoss };
+      return { dNormed, rowLoss };
     } catch (e) {
+      dNormed.dispose();
       rowLoss.dispose();
       throw e;
     } finally {
       W.release();
-      for (const a of [normed, dNormed, logits, dz, t, c]) a.dispose();
+      for (const a of [logits, dz, t, c]) a.dispose();
     }
   }
 

@@ -174,11 +174,11 @@ export interface NeuralOps {
   /** ∂L/∂gate and ∂L/∂up of swiglu(gate, up) given ∂L/∂output (float32). */
   swigluBackward(da: NnTensor, gate: NnTensor, up: NnTensor): { dgate: NnTensor; dup: NnTensor };
   /**
-   * The head's loss on the final hidden states x (float32, before the final norm): per row
-   * c_t·nll_t ([rows, 1], float32, on the device: nothing waits for it), and the gradient dx of
-   * Σ_t c_t·nll_t; the vocabulary in row blocks.
+   * The head's weighted cross-entropy on the normed final hidden states (compute precision):
+   * per row c_t·nll_t of x·headᵀ ([rows, 1], float32, on the device: nothing waits for it) and
+   * ∂(Σ_t c_t·nll_t)/∂x (float32); the vocabulary in row blocks.
    */
-  headBackward(x: NnTensor, norm: NnVector, eps: number, head: NnWeight, targets: Int32Array, weights: Float32Array): { dx: NnTensor; rowLoss: NnTensor };
+  crossEntropyBackward(normed: NnTensor, head: NnWeight, targets: Int32Array, weights: Float32Array): { dNormed: NnTensor; rowLoss: NnTensor };
 
   /** Zeroed parameters of these shapes (values, gradients, moments), to be written before use. */
   parameterBlock(shapes: ReadonlyArray<readonly [number, number]>): NnParameterBlock;

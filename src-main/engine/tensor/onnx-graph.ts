@@ -1,6 +1,8 @@
 // A small ONNX graph builder: declare inputs, add nodes, mark outputs, serialize to a
 // ModelProto that onnxruntime can load from memory. Shapes may be symbolic (strings) so
-// that one session serves every matrix size of a kind.
+// that one session serves every matrix size of a kind. Only the nodes an output needs are
+// serialized: a definition may compute more than one graph uses (a layer's forward recorded
+// for its backward computes the layer's output too, which the backward never reads).
 import { ProtoWriter } from './protobuf-writer';
 
 export type ElemType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
@@ -54,7 +56,20 @@ export class OnnxGraph {
     return name;
   }
 
-  output(name: string, type: ElemType, shape: Dim[]): void {
+  /**
+   * Marks `name` as a graph output; with `value`, that value under this name (the node making
+   * it is renamed, or an Identity added where the value is an input or already an output).
+   */
+  output(name: string, type: ElemType, shape: Dim[], value?: string): void {
+    if (value !== undefined && value !== name) {
+      const maker = this.nodes.find((n) => n.outputs.includes(value));
+      if (maker && !this.outputs.some((o) => o.name === value)) {
+        for (const n of this.nodes) {
+          n.inputs = n.inputs.map((i) => (i === value ? name : i));
+          n.outputs = n.outputs.map((o) => (o === value ? name : o));
+        }
+      } else this.nodes.push({ op: 'Identity', inputs: [value], outputs: [name], attrs: {} });
+    }
     this.outputs.push({ name, type, shape });
   }
 
@@ -86,14 +101,28 @@ export class OnnxGraph {
     return this.node(op, inputs, attrs, output ? [output] : 1)[0];
   }
 
+  /** The nodes the outputs depend on, in order, and the constants they read. */
+  private live(): { nodes: NodeSpec[]; initializers: InitializerSpec[] } {
+    const needed = new Set(this.outputs.map((o) => o.name));
+    const keep = new Array<boolean>(this.nodes.length).fill(false);
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const input of n.inputs) needed.add(input);
+    }
+    return { nodes: this.nodes.filter((_, i) => keep[i]), initializers: this.initializers.filter((t) => needed.has(t.name)) };
+  }
+
   serialize(): Uint8Array {
+    const { nodes, initializers } = this.live();
     const w = new ProtoWriter();
     w.int(1, IR_VERSION);
     w.string(2, 'loftq-studio');
     w.message(7, (g) => {
-      this.nodes.forEach((n, i) => g.message(1, (nw) => writeNode(nw, n, i)));
+      nodes.forEach((n, i) => g.message(1, (nw) => writeNode(nw, n, i)));
       g.string(2, this.name);
-      for (const init of this.initializers) g.message(5, (t) => writeTensor(t, init));
+      for (const init of initializers) g.message(5, (t) => writeTensor(t, init));
       for (const v of this.inputs) g.message(11, (vw) => writeValueInfo(vw, v));
       for (const v of this.outputs) g.message(12, (vw) => writeValueInfo(vw, v));
     });

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../../test-support/tiny-model';
 import { LLAMA_MODULES, type LinearModule } from '../io/targets';
-import { decoderWeightInputs } from '../model/decoder-graph';
-import { causalMask, ropeTables } from '../model/rope';
-import { loadModelWeights } from '../model/weights';
+import { decoderWeightInputs } from './decoder-graph';
+import { causalMask, ropeTables } from './rope';
+import { loadModelWeights } from './weights';
 import { hostTensor, OrtRuntime, type HostTensors } from '../tensor/ort-runtime';
 import { Rng } from '../util/random';
-import { buildDecoderBackwardGraph, gradName, loraGradNames } from './decoder-backward-graph';
-import { graphSpec } from './backprop';
+import { graphSpec } from '../grad/backprop';
+import { buildDecoderBackwardGraph, gradName, loraGradNames } from './decoder-graph';
 import { referenceLayer, withRandomLora } from '../../test-support/reference-forward';
 
 const seed = Date.now() % 1_000_000;
