@@ -3,7 +3,7 @@
 // (the addon's profileMark), and its GPU time is attributed to the NeuralOps method that made
 // it and the addon function. Time between brackets is the stream idle, waiting for the host.
 // It reaches into the operations' private `native` handle; bench/ only, never the app.
-import type { CudaNative } from '../src-main/engine/tensor/cuda-addon';
+import type { CudaNative, GemmTypedArgs } from '../src-main/engine/tensor/cuda-addon';
 import type { NeuralOps } from '../src-main/engine/tensor/nn';
 
 /** The addon functions that enqueue GPU work. */
@@ -30,7 +30,7 @@ export function profileOps(nn: NeuralOps): OpProfile {
   const labels: string[] = [];
   const shapeOf = (name: string, args: unknown[]): string => {
     if (name !== 'gemmTyped') return name;
-    const [m, n, k, batch] = [args[5], args[6], args[7], args[13]] as number[];
+    const { m, n, k, batch = 1 } = args[0] as GemmTypedArgs;
     return batch > 1 ? 'gemm batched (attention)' : `gemm ${m}x${n}x${k}`;
   };
   holder.native = new Proxy(real, {

@@ -1,14 +1,17 @@
 // Builds the CUDA addon native/build/loftq_cuda.node with nvcc (`npm run build:native`). It
 // needs the CUDA 13 toolkit (nvcc and the cuBLAS headers) and nothing at run time but the
 // NVIDIA driver and cuBLAS 13 (see README: "GPU"). The CUDA runtime is linked statically;
-// libcuda and cuBLAS are opened at run time by the addon itself.
+// libcuda and cuBLAS are opened at run time by the addon itself. The functions' argument
+// readers and registration come from their one declaration, the CudaNative interface of
+// src-main/engine/tensor/cuda-addon.ts (scripts/addon-api.mjs writes native/build/generated/).
 //   LOFTQ_CUDA_ARCHS=80,86,89,90   GPU architectures to build for (default below)
 //   NVCC=/path/to/nvcc             the compiler (default: $CUDA_HOME/bin/nvcc, then PATH)
 //   CUDA_EXTRA_INCLUDE=dir         another header folder (e.g. cuBLAS headers from elsewhere)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { ADDON_SOURCE, cppHeader, parseAddonApi, stampState } from './addon-api.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
@@ -41,12 +44,21 @@ const archs = (process.env.LOFTQ_CUDA_ARCHS ?? '75,80,86,89,90').split(',').map(
 const gencode = archs.flatMap((a) => ['-gencode', `arch=compute_${a},code=sm_${a}`]);
 gencode.push('-gencode', `arch=compute_${archs.at(-1)},code=compute_${archs.at(-1)}`);
 
+const { stamped, hash } = stampState();
+if (stamped !== hash) {
+  console.error(`build:native: ADDON_ABI_VERSION in ${ADDON_SOURCE} does not match its CudaNative interface: run node scripts/addon-api.mjs --stamp`);
+  process.exit(1);
+}
+const generated = join(root, 'native', 'build', 'generated');
+mkdirSync(generated, { recursive: true });
+writeFileSync(join(generated, 'addon-api.h'), cppHeader(parseAddonApi(readFileSync(ADDON_SOURCE, 'utf8'))));
+
 const src = join(root, 'native', 'src');
 const sources = readdirSync(src).filter((f) => f.endsWith('.cu') || f.endsWith('.cpp')).sort().map((f) => join(src, f));
 const outDir = join(root, 'native', 'build');
 mkdirSync(outDir, { recursive: true });
 const out = join(outDir, 'loftq_cuda.node');
-const includes = [`-I${napiInclude}`, ...(process.env.CUDA_EXTRA_INCLUDE ? [`-I${process.env.CUDA_EXTRA_INCLUDE}`] : [])];
+const includes = [`-I${napiInclude}`, `-I${src}`, `-I${generated}`, ...(process.env.CUDA_EXTRA_INCLUDE ? [`-I${process.env.CUDA_EXTRA_INCLUDE}`] : [])];
 const args = [
   '-std=c++17', '-O3', '-shared', '-Xcompiler', '-fPIC,-fvisibility=hidden', '-DNAPI_VERSION=8',
   ...gencode, ...includes, '-o', out, ...sources, '-ldl', '-lpthread',

@@ -1,10 +1,15 @@
+// The products that go to cuBLAS and their bindings: row-major float32 products (optionally on
+// tensor cores as tf32) for the low-rank solvers, typed products (float32 or bfloat16 operands,
+// float32 accumulation, batched at fixed strides) for the transformer, and Gram matrices AᵀA
+// in float64.
 #include "blas.h"
 
 #include <climits>
 
+#include "addon-api.h"
 #include "check.h"
 #include "context.h"
-#include "kernels.cuh"
+#include "convert.cuh"
 
 namespace {
 
@@ -81,3 +86,54 @@ void gram(double* g, const float* a, int64_t rows, int64_t cols) {
   }
   deviceFree(a64, bytes);
 }
+
+namespace js {
+
+napi_value gemm(napi_env env, const GemmArgs& a) {
+  const int64_t m = a.m, n = a.n, k = a.k;
+  checkBytes(a.c, static_cast<size_t>(m * n) * 4, "gemm C");
+  checkBytes(a.a, static_cast<size_t>(m * k) * 4, "gemm A");
+  checkBytes(a.b, static_cast<size_t>(k * n) * 4, "gemm B");
+  ::gemm(at<float>(a.c), at<float>(a.a), at<float>(a.b), m, n, k, a.transA, a.transB, a.tf32, static_cast<float>(a.alpha), static_cast<float>(a.beta));
+  return undefined(env);
+}
+
+napi_value gemmTyped(napi_env env, const GemmTypedArgs& a) {
+  requireRange(a.batch, 1, INT32_MAX, "gemmTyped: batch");
+  TypedGemm g{};
+  g.cType = a.cType;
+  g.abType = a.abType;
+  g.m = a.m;
+  g.n = a.n;
+  g.k = a.k;
+  g.transA = a.transA;
+  g.transB = a.transB;
+  g.tf32 = a.tf32;
+  g.alpha = static_cast<float>(a.alpha);
+  g.beta = static_cast<float>(a.beta);
+  g.batch = a.batch;
+  g.strideA = a.strideA;
+  g.strideB = a.strideB;
+  g.strideC = a.strideC;
+  // The last element each operand touches: its offset, batch − 1 strides, one matrix.
+  auto need = [&](int64_t off, int64_t stride, int64_t elems, int t) { return actBytes(off + (g.batch - 1) * stride + elems, t); };
+  checkBytes(a.a, need(a.offsetA, g.strideA, g.m * g.k, g.abType), "gemmTyped A");
+  checkBytes(a.b, need(a.offsetB, g.strideB, g.k * g.n, g.abType), "gemmTyped B");
+  checkBytes(a.c, need(a.offsetC, g.strideC, g.m * g.n, g.cType), "gemmTyped C");
+  g.a = at<const uint8_t>(a.a) + actBytes(a.offsetA, g.abType);
+  g.b = at<const uint8_t>(a.b) + actBytes(a.offsetB, g.abType);
+  g.c = at<uint8_t>(a.c) + actBytes(a.offsetC, g.cType);
+  ::gemmTyped(g);
+  return undefined(env);
+}
+
+/** Resolves with AᵀA (cols×cols, float64). */
+napi_value gram(napi_env env, const GramArgs& a) {
+  requireRange(a.cols, 1, INT64_MAX, "gram: cols");
+  checkBytes(a.a, static_cast<size_t>(a.rows * a.cols) * 4, "gram");
+  Temp g(static_cast<size_t>(a.cols * a.cols) * sizeof(double));
+  ::gram(g.as<double>(), at<float>(a.a), a.rows, a.cols);
+  return deliver(env, g.ptr, g.bytes, ResultKind::Float64s);
+}
+
+}  // namespace js

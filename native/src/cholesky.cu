@@ -1,10 +1,15 @@
-#include "cholesky.h"
-
+// CholeskyQR passes on the GPU, with no host round trip: the Gram of Y in float64, its
+// Cholesky factor and R⁻¹ in float64 by one thread block, then Y·R⁻¹ in float32. The same
+// pivot test and shift rule as tensor/cholesky-qr.ts (PIVOT_REL, SHIFT_REL).
+#include "addon-api.h"
 #include "blas.h"
 #include "check.h"
 #include "context.h"
 
 namespace {
+
+/** Pass flags, one int per pass. */
+enum CholeskyFlag : int { kClean = 0, kShifted = 1, kZero = 2, kNonFinite = 4 };
 
 constexpr double kPivotRel = 1e-12;
 constexpr double kShiftRel = 1e-10;
@@ -92,8 +97,10 @@ __global__ void __launch_bounds__(kThreads) choleskyInverseKernel(const double* 
   if (tid == 0) *flag = status;
 }
 
-}  // namespace
-
+/**
+ * `passes` passes from src (rows×cols) into dst; flags[p] (device ints) tells how pass p went.
+ * A zero Gram writes zeros to dst and stops there; a non-finite one leaves dst undefined.
+ */
 void choleskyQrPasses(float* dst, const float* src, int64_t rows, int64_t cols, int passes, int* flags) {
   requireReady();
   Context& c = ctx();
@@ -126,3 +133,22 @@ void choleskyQrPasses(float* dst, const float* src, int64_t rows, int64_t cols, 
   deviceFree(rinv, kk * sizeof(float));
   if (scratch) deviceFree(scratch, bytes);
 }
+
+}  // namespace
+
+namespace js {
+
+/** Resolves with one flag per pass (CholeskyFlag). */
+napi_value cholQr(napi_env env, const CholQrArgs& a) {
+  requireRange(a.rows, 1, INT64_MAX, "cholQr: rows");
+  requireRange(a.cols, 1, 4096, "cholQr: cols");
+  requireRange(a.passes, 1, 8, "cholQr: passes");
+  if (a.dst == a.src) throw JsError("cholQr: dst and src must differ");
+  checkBytes(a.dst, static_cast<size_t>(a.rows * a.cols) * 4, "cholQr dst");
+  checkBytes(a.src, static_cast<size_t>(a.rows * a.cols) * 4, "cholQr src");
+  Temp flags(static_cast<size_t>(a.passes) * sizeof(int));
+  choleskyQrPasses(at<float>(a.dst), at<float>(a.src), a.rows, a.cols, static_cast<int>(a.passes), flags.as<int>());
+  return deliver(env, flags.ptr, flags.bytes, ResultKind::Bytes);
+}
+
+}  // namespace js

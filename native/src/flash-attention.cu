@@ -1,4 +1,5 @@
-// The fused attention kernel of nn.h, FlashAttention-2 style on the tensor cores' mma.sync
+// Fused causal attention (the forward; its backward is the blocked path's, attention.cu),
+// FlashAttention-2 style on the tensor cores' mma.sync
 // (bf16 in, fp32 accumulate). One block of 4 warps takes 64 query rows of one head, 16 per
 // warp, and walks the keys they may see in tiles of 64, staged in shared memory. Everything
 // per row stays in registers: the warp's Q as A fragments, S = Q·Kᵀ as accumulator
@@ -15,8 +16,9 @@
 
 #include <cstdint>
 
+#include "addon-api.h"
 #include "check.h"
-#include "nn.h"
+#include "context.h"
 
 namespace {
 
@@ -199,18 +201,40 @@ void launch(void* out, const void* q, const void* k, const void* v, int64_t batc
   CUDA_CHECK(cudaGetLastError());
 }
 
-}  // namespace
-
 bool flashAttentionSupports(int64_t headDim) { return headDim == 16 || headDim == 32 || headDim == 64 || headDim == 128; }
 
-void launchFlashAttention(void* out, const void* q, const void* k, const void* v, int64_t batch, int64_t seq, int64_t heads, int64_t group,
-                          int64_t headDim, int64_t window, float scale, cudaStream_t stream) {
-  if (batch * seq == 0) return;
+}  // namespace
+
+namespace js {
+
+/**
+ * q [batch, heads, seq, headDim], k and v [batch, heads / group, seq, headDim] in bfloat16
+ * (query head h reads K/V head h / group), out [batch·seq, heads·headDim]; keys as in
+ * causalSoftmax; the scores scaled by `scale`. Head sizes 16, 32, 64, 128.
+ */
+napi_value flashAttention(napi_env env, const FlashAttentionArgs& a) {
+  requireRange(a.heads, 1, INT64_MAX, "flashAttention: heads");
+  requireRange(a.group, 1, INT64_MAX, "flashAttention: group");
+  requireRange(a.headDim, 1, INT64_MAX, "flashAttention: headDim");
+  const int64_t batch = a.batch, seq = a.seq, heads = a.heads, group = a.group, headDim = a.headDim;
+  if (heads % group) throw JsError("flashAttention: the heads must split into groups");
+  if (!flashAttentionSupports(headDim)) throw JsError("flashAttention: head dimension not built");
+  checkBytes(a.out, actBytes(batch * seq * heads * headDim, kBF16), "flashAttention out");
+  checkBytes(a.q, actBytes(batch * seq * heads * headDim, kBF16), "flashAttention q");
+  checkBytes(a.k, actBytes(batch * seq * (heads / group) * headDim, kBF16), "flashAttention k");
+  checkBytes(a.v, actBytes(batch * seq * (heads / group) * headDim, kBF16), "flashAttention v");
+  if (batch * seq == 0) return undefined(env);
+  const auto scale = static_cast<float>(a.scale);
+  cudaStream_t stream = ctx().stream;
+  void* out = a.out->ptr;
+  const void *q = a.q->ptr, *k = a.k->ptr, *v = a.v->ptr;
   switch (headDim) {
-    case 16: launch<16>(out, q, k, v, batch, seq, heads, group, window, scale, stream); break;
-    case 32: launch<32>(out, q, k, v, batch, seq, heads, group, window, scale, stream); break;
-    case 64: launch<64>(out, q, k, v, batch, seq, heads, group, window, scale, stream); break;
-    case 128: launch<128>(out, q, k, v, batch, seq, heads, group, window, scale, stream); break;
-    default: throw NativeError("flashAttention: head dimension " + std::to_string(headDim) + " is not built (16, 32, 64, 128)");
+    case 16: launch<16>(out, q, k, v, batch, seq, heads, group, a.window, scale, stream); break;
+    case 32: launch<32>(out, q, k, v, batch, seq, heads, group, a.window, scale, stream); break;
+    case 64: launch<64>(out, q, k, v, batch, seq, heads, group, a.window, scale, stream); break;
+    default: launch<128>(out, q, k, v, batch, seq, heads, group, a.window, scale, stream); break;
   }
+  return undefined(env);
 }
+
+}  // namespace js

@@ -1,9 +1,12 @@
-// A JavaScript model of the addon's transformer kernels and typed products (native/src/nn.h,
-// blas.h), with the same arguments, layouts, strides, offsets and bf16 rounding: it lets the
-// CPU suite test the CUDA operations' bookkeeping (tensor/cuda-nn.ts) — which buffer goes
-// where, at which offset and stride — that the GPU machine then runs on the real kernels.
-// Sizes are checked as the addon checks them.
-import type { CudaNative, NativeBuffer } from '../engine/tensor/cuda-addon';
+// A JavaScript model of the addon's transformer kernels and typed products (the ops of
+// native/src/: blas.cpp, rms-norm.cu, rope.cu, attention.cu, flash-attention.cu, swiglu.cu,
+// cross-entropy.cu, dequantize.cu, optimizer.cu, …), with the same arguments, layouts,
+// strides, offsets and bf16 rounding: it lets the CPU suite test the CUDA operations'
+// bookkeeping (tensor/cuda-nn.ts) — which buffer goes where, at which offset and stride — that
+// the GPU machine then runs on the real kernels. Sizes are checked as the addon checks them.
+// Every function here has its CudaNative signature (tensor/cuda-addon-api.test.ts checks names
+// and arity); a kernel changed in native/src is changed here in the same commit.
+import { ADDON_ABI_VERSION, type AdamWArgs, type CudaNative, type FlashAttentionArgs, type GemmTypedArgs, type NativeBuffer, type RopeHeadsArgs } from '../engine/tensor/cuda-addon';
 
 const F32 = 0;
 const BF16 = 2;
@@ -73,7 +76,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
   let peak = 0;
   const live = new Set<FakeBuffer>();
   const native = {
-    abiVersion: 4,
+    abiVersion: ADDON_ABI_VERSION,
     live: () => live.size,
     alloc(bytes: number): NativeBuffer {
       const b = { mem: new Uint8Array(bytes), freed: false } as unknown as FakeBuffer;
@@ -118,7 +121,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
     resetPeak() {
       peak = inUse;
     },
-    gemmTyped(c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, abType: number, m: number, n: number, k: number, transA: boolean, transB: boolean, _tf32: boolean, alpha: number, beta: number, batch: number, sA: number, sB: number, sC: number, oA: number, oB: number, oC: number) {
+    gemmTyped({ c, cType, a, b, abType, m, n, k, transA = false, transB = false, alpha = 1, beta = 0, batch = 1, strideA: sA = 0, strideB: sB = 0, strideC: sC = 0, offsetA: oA = 0, offsetB: oB = 0, offsetC: oC = 0 }: GemmTypedArgs) {
       need(a, (oA + (batch - 1) * sA + m * k) * size(abType), 'gemmTyped A');
       need(b, (oB + (batch - 1) * sB + k * n) * size(abType), 'gemmTyped B');
       need(c, (oC + (batch - 1) * sC + m * n) * size(cType), 'gemmTyped C');
@@ -168,7 +171,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
       const [O, I] = [view(out, type), view(input, F32)];
       for (let i = 0; i < count; i++) O.set(i, I.get(i));
     },
-    ropeHeads(out: NativeBuffer, type: number, input: NativeBuffer, inType: number, inStride: number, colOffset: number, batch: number, seq: number, heads: number, hd: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null) {
+    ropeHeads({ out, outType: type, input, inType, inStride, colOffset, batch, seq, heads, headDim: hd, repeat, cos, sin }: RopeHeadsArgs) {
       need(out, batch * seq * heads * repeat * hd * size(type), 'ropeHeads out');
       need(input, batch * seq * inStride * size(inType), 'ropeHeads in');
       const [O, I] = [view(out, type), view(input, inType)];
@@ -198,7 +201,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
         for (let j = 0; j < keys; j++) P.set(row * keys + j, j >= lo && j <= q ? Math.exp(Sc.get(row * keys + j) - m) / sum : 0);
       }
     },
-    flashAttention(out: NativeBuffer, q: NativeBuffer, k: NativeBuffer, v: NativeBuffer, batch: number, seq: number, heads: number, group: number, hd: number, window: number, scale: number) {
+    flashAttention({ out, q, k, v, batch, seq, heads, group, headDim: hd, window, scale }: FlashAttentionArgs) {
       const kvHeads = heads / group;
       need(out, batch * seq * heads * hd * 2, 'flashAttention out');
       need(q, batch * seq * heads * hd * 2, 'flashAttention q');
@@ -321,7 +324,7 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
         L.set(r, w === 0 ? 0 : w * (Math.log(sum) + m - Z.get(r * vocab + T[r])));
       }
     },
-    adamw(p: NativeBuffer, g: NativeBuffer, m: NativeBuffer, v: NativeBuffer, offset: number, count: number, b1: number, omb1: number, b2: number, omb2: number, eps: number, stepSize: number, bc2Sqrt: number, shrink: number, divisor: number, clip: number) {
+    adamw({ p, g, m, v, offset, count, beta1: b1, oneMinusBeta1: omb1, beta2: b2, oneMinusBeta2: omb2, eps, stepSize, bc2Sqrt, shrink, divisor, clip }: AdamWArgs) {
       for (const b of [p, g, m, v]) need(b, (offset + count) * 4, 'adamw');
       const [P, G, M, V] = [view(p, F32), view(g, F32), view(m, F32), view(v, F32)];
       for (let i = offset; i < offset + count; i++) {
@@ -339,6 +342,6 @@ export function fakeCudaNative(): CudaNative & { live(): number } {
       for (let i = 0; i < count; i++) s += X.get(i) * X.get(i);
       return s;
     },
-  };
+  } satisfies Partial<CudaNative> & { live(): number };
   return native as unknown as CudaNative & { live(): number };
 }

@@ -26,102 +26,235 @@ export interface NativeDeviceInfo {
   driverPath: string;
 }
 
-/** The functions the addon exports (native/src/addon.cpp). Sizes are element counts unless named bytes. */
+/** A whole number ≥ 0 (sizes, counts, offsets): the addon refuses anything else. */
+export type Int = number;
+/** An element type by its NATIVE_DTYPES code. */
+export type Dtype = number;
+
+/** Row-major C (m×n) = α·op(A)·op(B) + β·C in float32, op(A) m×k, op(B) k×n (native/src/blas.cpp). */
+export interface GemmArgs {
+  c: NativeBuffer;
+  a: NativeBuffer;
+  b: NativeBuffer;
+  m: Int;
+  n: Int;
+  k: Int;
+  /** @default false */
+  transA?: boolean;
+  /** @default false */
+  transB?: boolean;
+  /** Let the tensor cores round the inputs to tf32. @default false */
+  tf32?: boolean;
+  /** @default 1 */
+  alpha?: number;
+  /** @default 0 */
+  beta?: number;
+}
+
+/**
+ * Row-major C = α·op(A)·op(B) + β·C with float32 accumulation, A and B of one type (float32 or
+ * bfloat16), C float32 or bfloat16; `batch` such products at fixed element strides; offsets in
+ * elements (native/src/blas.cpp).
+ */
+export interface GemmTypedArgs {
+  c: NativeBuffer;
+  cType: Dtype;
+  a: NativeBuffer;
+  b: NativeBuffer;
+  abType: Dtype;
+  m: Int;
+  n: Int;
+  k: Int;
+  /** @default false */
+  transA?: boolean;
+  /** @default false */
+  transB?: boolean;
+  /** Float32 operands only: let the tensor cores round them to tf32. @default false */
+  tf32?: boolean;
+  /** @default 1 */
+  alpha?: number;
+  /** @default 0 */
+  beta?: number;
+  /** @default 1 */
+  batch?: Int;
+  /** @default 0 */
+  strideA?: Int;
+  /** @default 0 */
+  strideB?: Int;
+  /** @default 0 */
+  strideC?: Int;
+  /** @default 0 */
+  offsetA?: Int;
+  /** @default 0 */
+  offsetB?: Int;
+  /** @default 0 */
+  offsetC?: Int;
+}
+
+/**
+ * Blockwise quantization of x fused with ref − Q and the error sums (native/src/quantize.cu);
+ * resolves with [Σ(ref − Q)², Σ(x − Q_prev)²].
+ */
+export interface QuantizeArgs {
+  x: NativeBuffer;
+  ref: NativeBuffer;
+  codes: NativeBuffer;
+  absmax: NativeBuffer;
+  count: Int;
+  blockSize: Int;
+  levels: NativeBuffer;
+  levelCount: Int;
+  /** ref − Q is written here when given. @default null */
+  diff?: NativeBuffer | null;
+  /** A previous Q of the same shape, whose error on x is measured in the same pass. @default null */
+  prevCodes?: NativeBuffer | null;
+  /** @default null */
+  prevAbsmax?: NativeBuffer | null;
+  /** QUANT_RULE_NUMBER of the codebook's rule (tensor/device.ts). */
+  rule: Int;
+}
+
+/**
+ * A head-major copy [batch, heads·repeat, seq, headDim] of x [batch·seq, inStride] (heads from
+ * column colOffset), rotated by cos/sin [seq, headDim] where given (native/src/rope.cu).
+ */
+export interface RopeHeadsArgs {
+  out: NativeBuffer;
+  outType: Dtype;
+  input: NativeBuffer;
+  inType: Dtype;
+  inStride: Int;
+  colOffset: Int;
+  batch: Int;
+  seq: Int;
+  heads: Int;
+  headDim: Int;
+  /** Each head written this many times (grouped-query attention's shared K/V). */
+  repeat: Int;
+  cos: NativeBuffer | null;
+  sin: NativeBuffer | null;
+}
+
+/** Fused bf16 causal attention (native/src/flash-attention.cu); headDim 16, 32, 64 or 128. */
+export interface FlashAttentionArgs {
+  out: NativeBuffer;
+  q: NativeBuffer;
+  k: NativeBuffer;
+  v: NativeBuffer;
+  batch: Int;
+  seq: Int;
+  heads: Int;
+  /** Query heads per K/V head. */
+  group: Int;
+  headDim: Int;
+  /** Keys more than window − 1 positions back are masked; 0: no window. */
+  window: Int;
+  scale: number;
+}
+
+/**
+ * AdamW (native/src/optimizer.cu) over elements [offset, offset + count) of float32 p, g, m,
+ * v: g / divisor, times clip where clip ≠ 1, then train/adamw.ts's update with its constants.
+ */
+export interface AdamWArgs {
+  p: NativeBuffer;
+  g: NativeBuffer;
+  m: NativeBuffer;
+  v: NativeBuffer;
+  offset: Int;
+  count: Int;
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  eps: number;
+  stepSize: number;
+  bc2Sqrt: number;
+  shrink: number;
+  divisor: number;
+  clip: number;
+}
+
+/**
+ * The functions the addon exports, declared once: scripts/addon-api.mjs derives from this
+ * interface the addon's argument readers and registration (native/build/generated/addon-api.h)
+ * and ADDON_ABI_VERSION below. Each function's C++ body is `js::<name>` in the native/src file
+ * of its op. Sizes are element counts unless named bytes; activations are float32 or bfloat16.
+ */
 export interface CudaNative {
   readonly abiVersion: number;
+
+  // The device, memory and transfers (native/src/memory.cpp).
   init(libDirs: string[]): NativeDeviceInfo;
-  alloc(bytes: number): NativeBuffer;
+  alloc(bytes: Int): NativeBuffer;
   free(buf: NativeBuffer): void;
-  memset(buf: NativeBuffer, byte: number, bytes: number): void;
-  copy(dst: NativeBuffer, dstOffsetBytes: number, src: NativeBuffer, srcOffsetBytes: number, bytes: number): void;
-  copy2d(dst: NativeBuffer, dstPitch: number, dstOffset: number, src: NativeBuffer, srcPitch: number, srcOffset: number, widthBytes: number, rows: number): void;
+  /** Bytes [offset, offset + bytes) of an allocation as a buffer of its own: freeing it frees nothing; it dies with the allocation. */
+  view(buf: NativeBuffer, offsetBytes: Int, bytes: Int): NativeBuffer;
+  memset(buf: NativeBuffer, byte: Int, bytes: Int): void;
+  copy(dst: NativeBuffer, dstOffsetBytes: Int, src: NativeBuffer, srcOffsetBytes: Int, bytes: Int): void;
+  copy2d(dst: NativeBuffer, dstPitch: Int, dstOffset: Int, src: NativeBuffer, srcPitch: Int, srcOffset: Int, widthBytes: Int, rows: Int): void;
   upload(dst: NativeBuffer, data: ArrayBufferView): void;
-  download(src: NativeBuffer, bytes: number): Promise<ArrayBuffer>;
-  readFile(dst: NativeBuffer, fd: number, offset: number, dtype: number, count: number): Promise<void>;
-  convert(dst: NativeBuffer, src: NativeBuffer, dtype: number, count: number): void;
-  randomNormal(dst: NativeBuffer, count: number, seed: number): void;
-  gemm(c: NativeBuffer, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, transA: boolean, transB: boolean, tf32: boolean, alpha: number, beta: number): void;
-  gram(a: NativeBuffer, rows: number, cols: number): Promise<Float64Array>;
-  /** `passes` CholeskyQR passes src → dst; resolves with one flag per pass (native/src/cholesky.h). */
-  cholQr(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number, passes: number): Promise<ArrayBuffer>;
-  sumSquares(buf: NativeBuffer, count: number): Promise<number>;
-  scaleColumns(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number, factors: Float32Array): void;
-  transpose(dst: NativeBuffer, src: NativeBuffer, rows: number, cols: number): void;
-  findNonFinite(buf: NativeBuffer, count: number): Promise<number>;
-  quantize(
-    x: NativeBuffer,
-    ref: NativeBuffer,
-    codes: NativeBuffer,
-    absmax: NativeBuffer,
-    count: number,
-    blockSize: number,
-    levels: NativeBuffer,
-    levelCount: number,
-    diff: NativeBuffer | null,
-    prevCodes: NativeBuffer | null,
-    prevAbsmax: NativeBuffer | null,
-    /** QUANT_RULE_NUMBER of the codebook's rule (quant/codebook.ts). */
-    rule: number,
-  ): Promise<Float64Array>;
-  quantError(x: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): Promise<number>;
-  dequantize(out: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: number, blockSize: number, levels: NativeBuffer, levelCount: number): void;
-  pack(out: NativeBuffer, codes: NativeBuffer, count: number, bits: number): void;
-  unpack(codes: NativeBuffer, packed: NativeBuffer, count: number, bits: number): void;
+  download(src: NativeBuffer, bytes: Int): Promise<ArrayBuffer>;
+  readFile(dst: NativeBuffer, fd: Int, offset: Int, dtype: Dtype, count: Int): Promise<void>;
   memory(): { inUse: number; peak: number; free: number; total: number };
-  synchronize(): Promise<void>;
   /** The peak starts again from what is in use now. */
   resetPeak(): void;
+  synchronize(): Promise<void>;
 
-  // The transformer's kernels (native/src/nn.h). Types are NATIVE_DTYPES codes (F32 or BF16
-  // for activations); offsets and strides are in elements.
-  gemmTyped(
-    c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, abType: number,
-    m: number, n: number, k: number, transA: boolean, transB: boolean, tf32: boolean, alpha: number, beta: number,
-    batch: number, strideA: number, strideB: number, strideC: number, offsetA: number, offsetB: number, offsetC: number,
-  ): void;
-  embedRows(out: NativeBuffer, table: NativeBuffer, tableType: number, ids: NativeBuffer, rows: number, hidden: number, vocab: number): void;
-  rmsNorm(out: NativeBuffer, outType: number, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number): void;
-  dequantPacked(out: NativeBuffer, outType: number, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: number, count: number, bits: number, blockSize: number): void;
-  cast(out: NativeBuffer, outType: number, input: NativeBuffer, count: number): void;
-  ropeHeads(
-    out: NativeBuffer, outType: number, input: NativeBuffer, inType: number, inStride: number, colOffset: number,
-    batch: number, seq: number, heads: number, headDim: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null,
-  ): void;
-  causalSoftmax(p: NativeBuffer, pType: number, scores: NativeBuffer, batch: number, rows: number, keys: number, q0: number, window: number): void;
-  /** Fused bf16 attention (native/src/flash-attention.cu); headDim 16, 32, 64 or 128. */
-  flashAttention(out: NativeBuffer, q: NativeBuffer, k: NativeBuffer, v: NativeBuffer, batch: number, seq: number, heads: number, group: number, headDim: number, window: number, scale: number): void;
-  mergeHeads(out: NativeBuffer, outType: number, o: NativeBuffer, batch: number, heads: number, seq: number, headDim: number): void;
-  swiglu(out: NativeBuffer, outType: number, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number): void;
-  addBias(y: NativeBuffer, bias: NativeBuffer, rows: number, cols: number): void;
-  addInto(y: NativeBuffer, x: NativeBuffer, count: number): void;
-  rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: number, vocab: number): void;
+  // Element types (convert.cu), random numbers (random.cu), reductions (reduce.cu), layout (matrix.cu).
+  convert(dst: NativeBuffer, src: NativeBuffer, dtype: Dtype, count: Int): void;
+  cast(out: NativeBuffer, outType: Dtype, input: NativeBuffer, count: Int): void;
+  randomNormal(dst: NativeBuffer, count: Int, seed: Int): void;
+  sumSquares(buf: NativeBuffer, count: Int): Promise<number>;
+  findNonFinite(buf: NativeBuffer, count: Int): Promise<number>;
+  scaleColumns(dst: NativeBuffer, src: NativeBuffer, rows: Int, cols: Int, factors: Float32Array): void;
+  transpose(dst: NativeBuffer, src: NativeBuffer, rows: Int, cols: Int): void;
 
-  // Backward kernels (native/src/nn-backward.cu); gradients are float32.
-  rmsNormBackward(dx: NativeBuffer, dn: NativeBuffer, x: NativeBuffer, w: NativeBuffer, rows: number, hidden: number, eps: number): void;
-  ropeHeadsBackward(out: NativeBuffer, d: NativeBuffer, batch: number, seq: number, heads: number, headDim: number, repeat: number, cos: NativeBuffer | null, sin: NativeBuffer | null): void;
-  softmaxBackward(ds: NativeBuffer, dsType: number, p: NativeBuffer, dp: NativeBuffer, rows: number, keys: number): void;
-  swigluBackward(dgate: NativeBuffer, dup: NativeBuffer, da: NativeBuffer, gate: NativeBuffer, up: NativeBuffer, inType: number, count: number): void;
-  crossEntropyBackward(dlogits: NativeBuffer, dType: number, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: number, vocab: number): void;
+  // Products (blas.cpp) and CholeskyQR (cholesky.cu).
+  gemm(o: GemmArgs): void;
+  gemmTyped(o: GemmTypedArgs): void;
+  gram(a: NativeBuffer, rows: Int, cols: Int): Promise<Float64Array>;
+  /** `passes` CholeskyQR passes src → dst; resolves with one flag per pass (native/src/cholesky.cu). */
+  cholQr(dst: NativeBuffer, src: NativeBuffer, rows: Int, cols: Int, passes: Int): Promise<ArrayBuffer>;
 
-  /** Bytes [offset, offset + bytes) of an allocation as a buffer of its own: freeing it frees nothing; it dies with the allocation. */
-  view(buf: NativeBuffer, offsetBytes: number, bytes: number): NativeBuffer;
-  /**
-   * AdamW (native/src/optimizer.h) over elements [offset, offset + count) of float32 p, g, m, v:
-   * g / divisor, times clip where clip ≠ 1, then train/adamw.ts's update with its constants.
-   */
-  adamw(
-    p: NativeBuffer, g: NativeBuffer, m: NativeBuffer, v: NativeBuffer, offset: number, count: number,
-    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, eps: number, stepSize: number, bc2Sqrt: number, shrink: number, divisor: number, clip: number,
-  ): void;
-  /** Profiling (bench/ only): a timing event on the compute stream; collect waits for the last and gives the milliseconds between consecutive marks. */
+  // Quantization (quantize.cu) and dequantization (dequantize.cu).
+  quantize(o: QuantizeArgs): Promise<Float64Array>;
+  quantError(x: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: Int, blockSize: Int, levels: NativeBuffer, levelCount: Int): Promise<number>;
+  pack(out: NativeBuffer, codes: NativeBuffer, count: Int, bits: Int): void;
+  unpack(codes: NativeBuffer, packed: NativeBuffer, count: Int, bits: Int): void;
+  /** One-byte codes to float32. */
+  dequantize(out: NativeBuffer, codes: NativeBuffer, absmax: NativeBuffer, count: Int, blockSize: Int, levels: NativeBuffer, levelCount: Int): void;
+  /** `bits`-bit packed codes to outType. */
+  dequantPacked(out: NativeBuffer, outType: Dtype, packed: NativeBuffer, absmax: NativeBuffer, levels: NativeBuffer, levelCount: Int, count: Int, bits: Int, blockSize: Int): void;
+
+  // The transformer's ops, forward and backward side by side; gradients are float32.
+  embedRows(out: NativeBuffer, table: NativeBuffer, tableType: Dtype, ids: NativeBuffer, rows: Int, hidden: Int, vocab: Int): void;
+  rmsNorm(out: NativeBuffer, outType: Dtype, x: NativeBuffer, w: NativeBuffer, rows: Int, hidden: Int, eps: number): void;
+  rmsNormBackward(dx: NativeBuffer, dn: NativeBuffer, x: NativeBuffer, w: NativeBuffer, rows: Int, hidden: Int, eps: number): void;
+  ropeHeads(o: RopeHeadsArgs): void;
+  ropeHeadsBackward(out: NativeBuffer, d: NativeBuffer, batch: Int, seq: Int, heads: Int, headDim: Int, repeat: Int, cos: NativeBuffer | null, sin: NativeBuffer | null): void;
+  mergeHeads(out: NativeBuffer, outType: Dtype, o: NativeBuffer, batch: Int, heads: Int, seq: Int, headDim: Int): void;
+  causalSoftmax(p: NativeBuffer, pType: Dtype, scores: NativeBuffer, batch: Int, rows: Int, keys: Int, q0: Int, window: Int): void;
+  softmaxBackward(ds: NativeBuffer, dsType: Dtype, p: NativeBuffer, dp: NativeBuffer, rows: Int, keys: Int): void;
+  flashAttention(o: FlashAttentionArgs): void;
+  swiglu(out: NativeBuffer, outType: Dtype, gate: NativeBuffer, up: NativeBuffer, inType: Dtype, count: Int): void;
+  swigluBackward(dgate: NativeBuffer, dup: NativeBuffer, da: NativeBuffer, gate: NativeBuffer, up: NativeBuffer, inType: Dtype, count: Int): void;
+  addBias(y: NativeBuffer, bias: NativeBuffer, rows: Int, cols: Int): void;
+  addInto(y: NativeBuffer, x: NativeBuffer, count: Int): void;
+  rowNll(nll: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, rows: Int, vocab: Int): void;
+  crossEntropyBackward(dlogits: NativeBuffer, dType: Dtype, loss: NativeBuffer, logits: NativeBuffer, targets: NativeBuffer, c: NativeBuffer, rows: Int, vocab: Int): void;
+
+  // Training (optimizer.cu) and profiling (profile.cpp: bench/ only; timing events on the compute stream).
+  adamw(o: AdamWArgs): void;
   profileMark(): void;
+  /** Waits for the last mark; the milliseconds between consecutive marks. */
   profileCollect(): Float64Array;
 }
 
-/** Bumped with every change of the exports above; a stale build is refused by name. */
-export const ADDON_ABI_VERSION = 4;
+/** The hash of CudaNative above (scripts/addon-api.mjs --stamp writes it; a test checks it): a stale build is refused by name. */
+export const ADDON_ABI_VERSION = 0x34a1b6b3;
 
-/** dtype codes shared with native/src/kernels.cuh. */
+/** dtype codes shared with native/src/dtypes.h. */
 export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;
 
 export class CudaUnavailable extends Error {}

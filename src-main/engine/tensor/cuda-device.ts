@@ -26,7 +26,7 @@ import { CudaNeuralOps } from './cuda-nn';
 import { CudaAllocation, liveAs } from './cuda-allocation';
 import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
-/** Pass flags of the addon's CholeskyQR (native/src/cholesky.h). */
+/** Pass flags of the addon's CholeskyQR (native/src/cholesky.cu). */
 const CHOLESKY_SHIFTED = 1;
 const CHOLESKY_ZERO = 2;
 const CHOLESKY_NON_FINITE = 4;
@@ -189,7 +189,7 @@ export class CudaDevice implements ComputeDevice {
     const [kb, n] = transB ? [B.cols, B.rows] : [B.rows, B.cols];
     if (ka !== kb) throw new Error(`matmul shape mismatch: ${m}x${ka} · ${kb}x${n}`);
     const out = this.newMatrix(m, n);
-    this.native.gemm(out.buf, A.buf, B.buf, m, n, ka, transA, transB, options.precision === 'tf32', 1, 0);
+    this.native.gemm({ c: out.buf, a: A.buf, b: B.buf, m, n, k: ka, transA, transB, tf32: options.precision === 'tf32' });
     return out;
   }
 
@@ -245,7 +245,7 @@ export class CudaDevice implements ComputeDevice {
     const out = this.newMatrix(D.rows, D.cols);
     this.native.copy(out.buf, 0, D.buf, 0, D.rows * D.cols * 4);
     // E = D − B·A in full float32: this is the matrix that gets quantized.
-    if (B.cols > 0) this.native.gemm(out.buf, B.buf, A.buf, D.rows, D.cols, B.cols, false, false, false, -1, 1);
+    if (B.cols > 0) this.native.gemm({ c: out.buf, a: B.buf, b: A.buf, m: D.rows, n: D.cols, k: B.cols, alpha: -1, beta: 1 });
     return out;
   }
 
@@ -314,7 +314,7 @@ export class CudaDevice implements ComputeDevice {
     if (diff && diff.rows * diff.cols !== count) throw new Error('quantize: diff differs in size');
     const prev = extras.previous ? this.checkQuantized(extras.previous, count, codebook) : null;
     const levels = this.levelsOf(codebook);
-    const sums = await this.native.quantize(X.buf, R.buf, q.codes.buf, q.absmax.buf, count, codebook.blockSize, levels.buf, codebook.levels.length, diff?.buf ?? null, prev?.codes.buf ?? null, prev?.absmax.buf ?? null, QUANT_RULE_NUMBER[codebook.rule ?? 'absmax']);
+    const sums = await this.native.quantize({ x: X.buf, ref: R.buf, codes: q.codes.buf, absmax: q.absmax.buf, count, blockSize: codebook.blockSize, levels: levels.buf, levelCount: codebook.levels.length, diff: diff?.buf ?? null, prevCodes: prev?.codes.buf ?? null, prevAbsmax: prev?.absmax.buf ?? null, rule: QUANT_RULE_NUMBER[codebook.rule ?? 'absmax'] });
     return { errSq: sums[0], previousErrSq: prev ? sums[1] : NaN };
   }
 

@@ -118,7 +118,7 @@ export class CudaNeuralOps implements NeuralOps {
 
   /** Row-major c [m, n] (+)= alpha·a [m, k]·bᵀ (b [n, k]), operands in the compute precision, c of cType. */
   private gemmNT(c: NativeBuffer, cType: number, a: NativeBuffer, b: NativeBuffer, m: number, n: number, k: number, alpha = 1, beta = 0, offsetA = 0): void {
-    this.native.gemmTyped(c, cType, a, b, this.ct, m, n, k, false, true, false, alpha, beta, 1, 0, 0, 0, offsetA, 0, 0);
+    this.native.gemmTyped({ c, cType, a, b, abType: this.ct, m, n, k, transB: true, alpha, beta, offsetA });
   }
 
   embed(table: NnWeight, ids: Int32Array): NnTensor {
@@ -184,7 +184,7 @@ export class CudaNeuralOps implements NeuralOps {
   private headMajor(x: CudaTensor, s: AttentionShape, n: number, repeat: number, rotate: boolean): CudaTensor {
     const { batch: B, seq: S, headDim: hd } = s;
     const out = this.act(B * n * repeat * S, hd, this.ct);
-    this.native.ropeHeads(out.buf, this.ct, x.buf, x.type, n * hd, 0, B, S, n, hd, repeat, rotate ? vector(s.cos).buf : null, rotate ? vector(s.sin).buf : null);
+    this.native.ropeHeads({ out: out.buf, outType: this.ct, input: x.buf, inType: x.type, inStride: n * hd, colOffset: 0, batch: B, seq: S, heads: n, headDim: hd, repeat, cos: rotate ? vector(s.cos).buf : null, sin: rotate ? vector(s.sin).buf : null });
     return out;
   }
 
@@ -203,7 +203,7 @@ export class CudaNeuralOps implements NeuralOps {
       const V = heads(vt, nKV, 1, false);
       try {
         const out = this.act(B * S, nH * hd, ct);
-        this.native.flashAttention(out.buf, Q.buf, K.buf, V.buf, B, S, nH, group, hd, s.window, 1 / Math.sqrt(hd));
+        this.native.flashAttention({ out: out.buf, q: Q.buf, k: K.buf, v: V.buf, batch: B, seq: S, heads: nH, group, headDim: hd, window: s.window, scale: 1 / Math.sqrt(hd) });
         return out;
       } finally {
         Q.dispose();
@@ -226,9 +226,9 @@ export class CudaNeuralOps implements NeuralOps {
         for (let q0 = 0; q0 < S; q0 += block) {
           const rows = Math.min(block, S - q0);
           const keys = q0 + rows;
-          this.native.gemmTyped(scores.buf, F32, Q.buf, K.buf, ct, rows, keys, hd, false, true, false, 1 / Math.sqrt(hd), 0, batch, S * hd, S * hd, rows * keys, q0 * hd, 0, 0);
+          this.native.gemmTyped({ c: scores.buf, cType: F32, a: Q.buf, b: K.buf, abType: ct, m: rows, n: keys, k: hd, transB: true, alpha: 1 / Math.sqrt(hd), batch, strideA: S * hd, strideB: S * hd, strideC: rows * keys, offsetA: q0 * hd });
           this.native.causalSoftmax(probs.buf, ct, scores.buf, batch, rows, keys, q0, s.window);
-          this.native.gemmTyped(O.buf, F32, probs.buf, V.buf, ct, rows, hd, keys, false, false, false, 1, 0, batch, rows * keys, S * hd, S * hd, 0, 0, q0 * hd);
+          this.native.gemmTyped({ c: O.buf, cType: F32, a: probs.buf, b: V.buf, abType: ct, m: rows, n: hd, k: keys, batch, strideA: rows * keys, strideB: S * hd, strideC: S * hd, offsetC: q0 * hd });
         }
       } finally {
         scores.dispose();
@@ -356,7 +356,7 @@ export class CudaNeuralOps implements NeuralOps {
     const W = this.operand(w.weight);
     try {
       // dx += dy·W (row-major: [N, out]·[out, in]).
-      this.native.gemmTyped(dxt.buf, F32, dyc.t.buf, W.buf, this.ct, N, inp, out, false, false, false, 1, 1, 1, 0, 0, 0, 0, 0, 0);
+      this.native.gemmTyped({ c: dxt.buf, cType: F32, a: dyc.t.buf, b: W.buf, abType: this.ct, m: N, n: inp, k: out, beta: 1 });
       if (w.lora) {
         const { a, b, scaling: s } = w.lora;
         const r = a.rows;
@@ -365,19 +365,19 @@ export class CudaNeuralOps implements NeuralOps {
         const g = this.act(N, r, F32); // dy·B
         const u = this.act(N, r, F32); // x·Aᵀ
         try {
-          this.native.gemmTyped(g.buf, F32, dyc.t.buf, B.buf, this.ct, N, r, out, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, 0);
+          this.native.gemmTyped({ c: g.buf, cType: F32, a: dyc.t.buf, b: B.buf, abType: this.ct, m: N, n: r, k: out });
           const gc = this.asCompute(g);
           try {
             // dx += s·(dy·B)·A
-            this.native.gemmTyped(dxt.buf, F32, gc.t.buf, A.buf, this.ct, N, inp, r, false, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+            this.native.gemmTyped({ c: dxt.buf, cType: F32, a: gc.t.buf, b: A.buf, abType: this.ct, m: N, n: inp, k: r, alpha: s, beta: 1 });
             if (grads) {
               const [dA, dB] = [f32(grads.dA, 'dA'), f32(grads.dB, 'dB')];
               // dA [r, in] += s·(dy·B)ᵀ·x
-              this.native.gemmTyped(dA.buf, F32, gc.t.buf, xc.t.buf, this.ct, r, inp, N, true, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+              this.native.gemmTyped({ c: dA.buf, cType: F32, a: gc.t.buf, b: xc.t.buf, abType: this.ct, m: r, n: inp, k: N, transA: true, alpha: s, beta: 1 });
               this.gemmNT(u.buf, F32, xc.t.buf, A.buf, N, r, inp);
               const uc = this.asCompute(u);
               // dB [out, r] += s·dyᵀ·(x·Aᵀ)
-              this.native.gemmTyped(dB.buf, F32, dyc.t.buf, uc.t.buf, this.ct, out, r, N, true, false, false, s, 1, 1, 0, 0, 0, 0, 0, 0);
+              this.native.gemmTyped({ c: dB.buf, cType: F32, a: dyc.t.buf, b: uc.t.buf, abType: this.ct, m: out, n: r, k: N, transA: true, alpha: s, beta: 1 });
               uc.release();
             }
           } finally {
@@ -428,18 +428,18 @@ export class CudaNeuralOps implements NeuralOps {
         const rows = Math.min(block, S - q0);
         const keys = q0 + rows;
         const sc = rows * keys;
-        g.gemmTyped(scores.buf, F32, Q.buf, K.buf, ct, rows, keys, hd, false, true, false, c, 0, batch, S * hd, S * hd, sc, q0 * hd, 0, 0);
+        g.gemmTyped({ c: scores.buf, cType: F32, a: Q.buf, b: K.buf, abType: ct, m: rows, n: keys, k: hd, transB: true, alpha: c, batch, strideA: S * hd, strideB: S * hd, strideC: sc, offsetA: q0 * hd });
         g.causalSoftmax(P.buf, F32, scores.buf, batch, rows, keys, q0, s.window);
         // dP = dO·Vᵀ
-        g.gemmTyped(dP.buf, F32, dO.buf, V.buf, ct, rows, keys, hd, false, true, false, 1, 0, batch, S * hd, S * hd, sc, q0 * hd, 0, 0);
+        g.gemmTyped({ c: dP.buf, cType: F32, a: dO.buf, b: V.buf, abType: ct, m: rows, n: keys, k: hd, transB: true, batch, strideA: S * hd, strideB: S * hd, strideC: sc, offsetA: q0 * hd });
         g.softmaxBackward(dS.buf, ct, P.buf, dP.buf, batch * rows, keys);
         // dQ rows of this block = c·dS·K
-        g.gemmTyped(dQ.buf, F32, dS.buf, K.buf, ct, rows, hd, keys, false, false, false, c, 0, batch, sc, S * hd, S * hd, 0, 0, q0 * hd);
+        g.gemmTyped({ c: dQ.buf, cType: F32, a: dS.buf, b: K.buf, abType: ct, m: rows, n: hd, k: keys, alpha: c, batch, strideA: sc, strideB: S * hd, strideC: S * hd, offsetC: q0 * hd });
         // dK[0..keys) += c·dSᵀ·Q_block
-        g.gemmTyped(dK.buf, F32, dS.buf, Q.buf, ct, keys, hd, rows, true, false, false, c, 1, batch, sc, S * hd, S * hd, 0, q0 * hd, 0);
+        g.gemmTyped({ c: dK.buf, cType: F32, a: dS.buf, b: Q.buf, abType: ct, m: keys, n: hd, k: rows, transA: true, alpha: c, beta: 1, batch, strideA: sc, strideB: S * hd, strideC: S * hd, offsetB: q0 * hd });
         // dV[0..keys) += Pᵀ·dO_block
         if (Pc !== P) g.cast(Pc.buf, ct, P.buf, batch * sc);
-        g.gemmTyped(dV.buf, F32, Pc.buf, dO.buf, ct, keys, hd, rows, true, false, false, 1, 1, batch, sc, S * hd, S * hd, 0, q0 * hd, 0);
+        g.gemmTyped({ c: dV.buf, cType: F32, a: Pc.buf, b: dO.buf, abType: ct, m: keys, n: hd, k: rows, transA: true, beta: 1, batch, strideA: sc, strideB: S * hd, strideC: S * hd, offsetB: q0 * hd });
       }
       const dq = this.zeros(B * S, nH * hd) as CudaTensor;
       const dk = this.zeros(B * S, nKV * hd) as CudaTensor;
@@ -485,7 +485,7 @@ export class CudaNeuralOps implements NeuralOps {
         this.native.crossEntropyBackward(dz.buf, this.ct, lv, logits.buf, tv, cv, rows, V);
         for (const v of [tv, cv, lv]) this.native.free(v);
         // dNormed rows = dz·head ([rows, V]·[V, H])
-        this.native.gemmTyped(dNormed.buf, F32, dz.buf, W.buf, this.ct, rows, H, V, false, false, false, 1, 0, 1, 0, 0, 0, 0, 0, r0 * H);
+        this.native.gemmTyped({ c: dNormed.buf, cType: F32, a: dz.buf, b: W.buf, abType: this.ct, m: rows, n: H, k: V, offsetC: r0 * H });
       }
       return { dNormed, rowLoss };
     } catch (e) {

@@ -109,7 +109,7 @@ export class CudaParameterBlock implements NnParameterBlock {
     const [r, cols] = this.shapes[to - 1];
     const end = this.offsets[to - 1] + r * cols;
     const p = this.parts;
-    this.native.adamw(p.value.buf, p.gradient.buf, p.expAvg.buf, p.expAvgSq.buf, start, end - start, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.bc2Sqrt, decay ? c.shrink : 1, divisor, clip);
+    this.native.adamw({ p: p.value.buf, g: p.gradient.buf, m: p.expAvg.buf, v: p.expAvgSq.buf, offset: start, count: end - start, beta1: c.beta1, oneMinusBeta1: c.oneMinusBeta1, beta2: c.beta2, oneMinusBeta2: c.oneMinusBeta2, eps: c.eps, stepSize: c.stepSize, bc2Sqrt: c.bc2Sqrt, shrink: decay ? c.shrink : 1, divisor, clip });
   }
 
   refreshWeights(): void {

@@ -55,10 +55,10 @@ export function quantizedOf(codes: DeviceCodes, absmax: DeviceMatrix): DeviceQua
 
 /** A codebook as kernels see it: sorted float32 levels, the block size, and how a block's
  *  scale and codes are chosen (absent: 'absmax', levels in [-1, 1]). */
-/** How a block's scale and codes are chosen (tensor/quantize-kernel.ts, native/src/kernels.cu). */
+/** How a block's scale and codes are chosen (tensor/quantize-kernel.ts, native/src/quantize.cu). */
 export type QuantRule = 'absmax' | 'q4_0' | 'q8_0';
 
-/** The kernels' number for a rule (tensor/quantize-kernel.ts and native/src/kernels.cu). */
+/** The kernels' number for a rule (tensor/quantize-kernel.ts and native/src/quantize.cu). */
 export const QUANT_RULE_NUMBER: Record<QuantRule, number> = { absmax: 0, q8_0: 1, q4_0: 2 };
 
 export interface Codebook {

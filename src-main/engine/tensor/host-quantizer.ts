@@ -1,6 +1,6 @@
 // The host (CPU) quantizer of one codebook: the level lookup tables and the plain-JS kernel
 // (quantize-kernel.ts) driven over whole matrices, dequantization and the error of a Q. The
-// CPU backend's quantize runs on it; native/src/kernels.cu is its GPU twin (same codes bit for bit).
+// CPU backend's quantize runs on it; native/src/quantize.cu is its GPU twin (same codes bit for bit).
 import { QUANT_RULE_NUMBER, type Codebook } from './device';
 import { quantizeKernel } from './quantize-kernel';
 

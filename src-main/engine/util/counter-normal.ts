@@ -2,7 +2,7 @@
 // (seed, i), so the CPU backend (here) and the CUDA kernel draw the same sketch matrices, and a
 // LoftQ run takes the same path on both. Integer mixing is 32-bit (exact in both); Box–Muller
 // runs in float64 and rounds to float32.
-// Bit-exact twin: randomNormalKernel in native/src/kernels.cu repeats this arithmetic operation
+// Bit-exact twin: randomNormalKernel in native/src/random.cu repeats this arithmetic operation
 // for operation — change both together (tensor/device.test.ts compares a device's stream with
 // fillNormal here).
 
