@@ -1,7 +1,7 @@
-// The products that go to cuBLAS and their bindings: row-major float32 products (optionally on
-// tensor cores as tf32) for the low-rank solvers, typed products (float32 or bfloat16 operands,
-// float32 accumulation, batched at fixed strides) for the transformer, and Gram matrices AᵀA
-// in float64.
+// The products that go to cuBLAS and their bindings: typed products (float32 or bfloat16
+// operands, float32 accumulation, optionally tf32 tensor cores, batched at fixed strides) for
+// the low-rank solvers and the transformer alike, and Gram matrices AᵀA in float64; the plain
+// float32 product is CholeskyQR's (cholesky.cu).
 #include "blas.h"
 
 #include <climits>
@@ -88,15 +88,6 @@ void gram(double* g, const float* a, int64_t rows, int64_t cols) {
 }
 
 namespace js {
-
-napi_value gemm(napi_env env, const GemmArgs& a) {
-  const int64_t m = a.m, n = a.n, k = a.k;
-  checkBytes(a.c, static_cast<size_t>(m * n) * 4, "gemm C");
-  checkBytes(a.a, static_cast<size_t>(m * k) * 4, "gemm A");
-  checkBytes(a.b, static_cast<size_t>(k * n) * 4, "gemm B");
-  ::gemm(at<float>(a.c), at<float>(a.a), at<float>(a.b), m, n, k, a.transA, a.transB, a.tf32, static_cast<float>(a.alpha), static_cast<float>(a.beta));
-  return undefined(env);
-}
 
 napi_value gemmTyped(napi_env env, const GemmTypedArgs& a) {
   requireRange(a.batch, 1, INT32_MAX, "gemmTyped: batch");

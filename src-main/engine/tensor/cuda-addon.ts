@@ -31,30 +31,11 @@ export type Int = number;
 /** An element type by its NATIVE_DTYPES code. */
 export type Dtype = number;
 
-/** Row-major C (m×n) = α·op(A)·op(B) + β·C in float32, op(A) m×k, op(B) k×n (native/src/blas.cpp). */
-export interface GemmArgs {
-  c: NativeBuffer;
-  a: NativeBuffer;
-  b: NativeBuffer;
-  m: Int;
-  n: Int;
-  k: Int;
-  /** @default false */
-  transA?: boolean;
-  /** @default false */
-  transB?: boolean;
-  /** Let the tensor cores round the inputs to tf32. @default false */
-  tf32?: boolean;
-  /** @default 1 */
-  alpha?: number;
-  /** @default 0 */
-  beta?: number;
-}
-
 /**
  * Row-major C = α·op(A)·op(B) + β·C with float32 accumulation, A and B of one type (float32 or
- * bfloat16), C float32 or bfloat16; `batch` such products at fixed element strides; offsets in
- * elements (native/src/blas.cpp).
+ * bfloat16, tf32 on the tensor cores where asked), C float32 or bfloat16; `batch` such products
+ * at fixed element strides; offsets in elements (native/src/blas.cpp). The one product: the
+ * low-rank solvers' float32 ones and the transformer's alike.
  */
 export interface GemmTypedArgs {
   c: NativeBuffer;
@@ -211,7 +192,6 @@ export interface CudaNative {
   transpose(dst: NativeBuffer, src: NativeBuffer, rows: Int, cols: Int): void;
 
   // Products (blas.cpp) and CholeskyQR (cholesky.cu).
-  gemm(o: GemmArgs): void;
   gemmTyped(o: GemmTypedArgs): void;
   gram(a: NativeBuffer, rows: Int, cols: Int): Promise<Float64Array>;
   /** `passes` CholeskyQR passes src → dst; resolves with one flag per pass (native/src/cholesky.cu). */
@@ -252,7 +232,7 @@ export interface CudaNative {
 }
 
 /** The hash of CudaNative above (scripts/addon-api.mjs --stamp writes it; a test checks it): a stale build is refused by name. */
-export const ADDON_ABI_VERSION = 0x34a1b6b3;
+export const ADDON_ABI_VERSION = 0x9894bb39;
 
 /** dtype codes shared with native/src/dtypes.h. */
 export const NATIVE_DTYPES = { F32: 0, F16: 1, BF16: 2, F64: 3 } as const;

@@ -27,6 +27,8 @@ import { CudaAllocation, liveAs } from './cuda-allocation';
 import type { ComputePrecision, NeuralOptions, NeuralOps } from './nn';
 
 /** Pass flags of the addon's CholeskyQR (native/src/cholesky.cu). */
+/** Products of the low-rank solvers are float32 (addon dtype code). */
+const F32 = NATIVE_DTYPES.F32;
 const CHOLESKY_SHIFTED = 1;
 const CHOLESKY_ZERO = 2;
 const CHOLESKY_NON_FINITE = 4;
@@ -189,7 +191,7 @@ export class CudaDevice implements ComputeDevice {
     const [kb, n] = transB ? [B.cols, B.rows] : [B.rows, B.cols];
     if (ka !== kb) throw new Error(`matmul shape mismatch: ${m}x${ka} · ${kb}x${n}`);
     const out = this.newMatrix(m, n);
-    this.native.gemm({ c: out.buf, a: A.buf, b: B.buf, m, n, k: ka, transA, transB, tf32: options.precision === 'tf32' });
+    this.native.gemmTyped({ c: out.buf, cType: F32, a: A.buf, b: B.buf, abType: F32, m, n, k: ka, transA, transB, tf32: options.precision === 'tf32' });
     return out;
   }
 
@@ -245,7 +247,7 @@ export class CudaDevice implements ComputeDevice {
     const out = this.newMatrix(D.rows, D.cols);
     this.native.copy(out.buf, 0, D.buf, 0, D.rows * D.cols * 4);
     // E = D − B·A in full float32: this is the matrix that gets quantized.
-    if (B.cols > 0) this.native.gemm({ c: out.buf, a: B.buf, b: A.buf, m: D.rows, n: D.cols, k: B.cols, alpha: -1, beta: 1 });
+    if (B.cols > 0) this.native.gemmTyped({ c: out.buf, cType: F32, a: B.buf, b: A.buf, abType: F32, m: D.rows, n: D.cols, k: B.cols, alpha: -1, beta: 1 });
     return out;
   }
 
