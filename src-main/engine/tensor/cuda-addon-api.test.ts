@@ -3,13 +3,15 @@
 // its op's file in native/src/, the signature, the JavaScript model of the kernels — cannot
 // drift apart unnoticed: the ABI stamp is the interface's hash; every function has exactly one
 // C++ body `js::<name>` taking its generated argument struct, and no body exists without a
-// declaration; the JavaScript model defines only declared functions, each with its arity.
-import { readdirSync, readFileSync } from 'node:fs';
+// declaration; the JavaScript model defines only declared functions, each with its arity; and
+// where the addon is built (npm run build:native; no GPU needed to load it), it registers
+// exactly the declared functions under this ABI version and reads their arguments by name.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ADDON_SOURCE, abiHash, cppHeader, parseAddonApi, stampState } from '../../../scripts/addon-api.mjs';
 import { fakeCudaNative } from '../../test-support/fake-cuda-native';
-import { ADDON_ABI_VERSION } from './cuda-addon';
+import { ADDON_ABI_VERSION, addonCandidates, loadAddon } from './cuda-addon';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const nativeSrc = join(root, 'native', 'src');
@@ -79,6 +81,19 @@ describe('the addon functions, declared once', () => {
     expect(header).toContain('double alpha = 1;');
     expect(header).toContain('a.rows = readInt(env, in.at(4), "rmsNorm: rows");');
     expect(header).toContain('if (const napi_value v = property(env, o0, "diff", true, "quantize")) { a.diffHandle = v; a.diff = readNullableBuffer(env, v, "quantize: diff"); }');
+  });
+
+  const built = process.platform === 'linux' && process.arch === 'x64' && addonCandidates().some((p) => existsSync(p));
+  it.runIf(built)('the built addon registers exactly the declared functions and reads their arguments by name', () => {
+    const native = loadAddon() as unknown as Record<string, unknown>;
+    expect(native.abiVersion).toBe(ADDON_ABI_VERSION);
+    expect(Object.keys(native).filter((k) => typeof native[k] === 'function').sort()).toEqual(table.map((f) => f.name).sort());
+    const call = (name: string, ...args: unknown[]) => () => (native[name] as (...a: unknown[]) => unknown)(...args);
+    expect(call('gemmTyped', {})).toThrow('gemmTyped: option c is missing');
+    expect(call('gemmTyped', 5)).toThrow('gemmTyped: o is not an options object');
+    expect(call('alloc', 1.5)).toThrow('alloc: bytes is not a whole number');
+    expect(call('rmsNorm')).toThrow('rmsNorm: expected 7 arguments, got 0');
+    expect(call('view', {}, 0, 1)).toThrow('view: buf is not a device buffer');
   });
 
   it('refuses a signature it cannot read', () => {
