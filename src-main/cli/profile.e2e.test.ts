@@ -71,4 +71,24 @@ describe('loftq profile', () => {
     expect(readFileSync(file, 'utf8')).toBe('{}');
     expect(lastLine(loftq('profile', model, '--out', join(tmp, 'y.json'), '--quant', 'q4_0', '--block', '64'))).toMatch(/blocks of 32/);
   });
+
+  it('--force replaces only a profile it wrote: never a model file, other JSON or a folder (issue 23)', () => {
+    const lastLine = (r: { stderr: string }) => r.stderr.trim().split('\n').at(-1);
+    const weights = join(model, 'model.safetensors');
+    const before = readFileSync(weights);
+    const refused = loftq('profile', model, '--out', weights, '--max-rank', '2', '--force');
+    expect(refused.code).toBe(1);
+    expect(lastLine(refused)).toMatch(/model\.safetensors is not a profile made by loftq .*refusing to replace it/);
+    expect(readFileSync(weights).equals(before)).toBe(true);
+    const other = join(tmp, 'other.json');
+    writeFileSync(other, '{"format": "something-else"}');
+    expect(lastLine(loftq('profile', model, '--out', other, '--max-rank', '2', '--force'))).toMatch(/other\.json is not a profile made by loftq/);
+    expect(readFileSync(other, 'utf8')).toBe('{"format": "something-else"}');
+    expect(lastLine(loftq('profile', model, '--out', tmp, '--max-rank', '2', '--force'))).toMatch(/is a folder: refusing to replace it/);
+    const mine = join(tmp, 'mine.json');
+    expect(loftq('profile', model, '--out', mine, '--max-rank', '2').code).toBe(0);
+    const again = loftq('profile', model, '--out', mine, '--max-rank', '3', '--force');
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(mine, 'utf8')) as ModelProfile).max_rank).toBe(3);
+  });
 });

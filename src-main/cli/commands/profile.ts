@@ -1,17 +1,17 @@
 // `loftq profile MODEL --out FILE`: the planner's profile (plan/profile-job.ts) written as JSON,
 // and the one-step LoftQ error it predicts per bit width and rank printed as a table.
-import { existsSync } from 'node:fs';
-import { UserError } from '../../engine/errors';
 import { writeJsonAtomic } from '../../engine/io/atomic-write';
 import { predictedError } from '../../engine/plan/predict';
-import { runProfile, type ProfileOptions } from '../../engine/plan/profile-job';
+import { PROFILE_FILE, runProfile, type ProfileOptions } from '../../engine/plan/profile-job';
+import { checkOutputFile } from '../../engine/runs/ownership';
 import type { Output } from '../output';
 import { formatTable } from '../table';
 
 export async function profileCommand(o: Omit<ProfileOptions, 'signal' | 'onEvent'>, outFile: string, force: boolean, out: Output, signal: AbortSignal): Promise<void> {
-  if (existsSync(outFile) && !force) throw new UserError(`${outFile} already exists (use --force to replace it)`);
+  // Checked before the work and again before the write (the file may have appeared meanwhile).
+  await checkOutputFile(outFile, force, PROFILE_FILE);
   const profile = await runProfile({ ...o, signal, onEvent: (e) => out.event(e) });
-  await writeJsonAtomic(outFile, profile);
+  await writeJsonAtomic(await checkOutputFile(outFile, force, PROFILE_FILE), profile);
   out.result({ out: outFile, matrices: profile.matrices.length, seconds: profile.seconds }, () => {
     const bits = Object.keys(profile.matrices[0]?.bits ?? {});
     const ranks = [0, 8, 16, 32, 64, 128].filter((r) => r <= profile.max_rank);

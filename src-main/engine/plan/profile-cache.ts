@@ -7,7 +7,7 @@ import { writeJsonAtomic } from '../io/atomic-write';
 import { readJsonObject } from '../io/json-file';
 import { openModelWeights } from '../io/model-weights';
 import type { ModelProfile } from './predict';
-import { modelIdentity } from './profile-job';
+import { modelIdentity, PROFILE_FILE } from './profile-job';
 
 export const PROFILES_DIR = '.profiles';
 
@@ -19,8 +19,8 @@ export async function profileKey(modelDir: string, quant: string, block: number)
 
 export async function readCachedProfile(runsDir: string, modelDir: string, quant: string, block: number): Promise<ModelProfile | null> {
   const path = join(runsDir, PROFILES_DIR, `${await profileKey(modelDir, quant, block)}.json`);
-  const p = (await readJsonObject(path, { optional: true, maxBytes: 256 * 2 ** 20 })) as ModelProfile | null;
-  return p && p.format === 'loftq-profile/1' && Array.isArray(p.matrices) ? p : null;
+  const p = (await readJsonObject(path, { optional: true, maxBytes: PROFILE_FILE.maxBytes })) as ModelProfile | null;
+  return p && p.format === PROFILE_FILE.format && Array.isArray(p.matrices) ? p : null;
 }
 
 export async function writeCachedProfile(runsDir: string, profile: ModelProfile): Promise<string> {

@@ -16,6 +16,7 @@ import { TensorScope } from '../tensor/device';
 import { openDevice, type DeviceChoice } from '../tensor/devices';
 import { matrix } from '../tensor/matrix';
 import type { EventSink } from '../jobs/events';
+import type { OwnedFile } from '../runs/ownership';
 import type { MatrixProfile, ModelProfile } from './predict';
 
 export interface ProfileOptions {
@@ -34,6 +35,9 @@ export interface ProfileOptions {
 }
 
 export const MAX_PROFILE_RANK = 512;
+
+/** A profile file as `--force` recognises it (and the cache reads it): ours when its format says so. */
+export const PROFILE_FILE: OwnedFile = { format: 'loftq-profile/1', what: 'a profile', maxBytes: 256 * 2 ** 20 };
 
 /** What identifies the weights a profile was made from: the folder and each file's size and time. */
 export async function modelIdentity(modelDir: string, files: readonly string[]): Promise<string> {
