@@ -166,7 +166,7 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       const format = str(values.format);
       const outDir = str(values.out);
       if (!format || !outDir) throw new UsageError('export needs --format peft|gguf|merged and --out DIR');
-      await exportCommand(positionals[0], format, outDir, values.force === true, out);
+      await exportCommand(positionals[0], format, outDir, values.force === true, out, signal);
       break;
     }
     case 'demo': {

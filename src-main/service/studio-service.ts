@@ -352,7 +352,7 @@ export class StudioService implements StudioApi {
   async startExport(r: ExportRequest): Promise<JobInfo> {
     const run = await this.runPath(r?.run);
     if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
-    return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: expandHome(r.out), force: r.force === true, onEvent }));
+    return this.submit('export', run, (signal, onEvent) => runExport({ run, format: r.format, out: expandHome(r.out), force: r.force === true, signal, onEvent }));
   }
 
   async startEval(r: EvalRequest): Promise<JobInfo> {

@@ -2,9 +2,10 @@
 // directory or an export), or a file it wrote, as its own format field says (a profile); never
 // the source model, the run being exported, or anything inside or around them. Anything else
 // is refused with one line and left untouched.
-import { lstat, readdir, realpath, writeFile } from 'node:fs/promises';
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../errors';
+import { writeBytesAtomic } from '../io/atomic-write';
 import { errnoCode, fsError } from '../io/fs-util';
 import { readJsonObject, readTextFile } from '../io/json-file';
 
@@ -13,14 +14,12 @@ export type OwnedKind = 'run' | 'export';
 export const MARKER_FILES: Record<OwnedKind, string> = { run: '.loftq-run', export: '.loftq-export' };
 const MARKER_TEXT: Record<OwnedKind, string> = { run: 'loftq-run-marker/1', export: 'loftq-export-marker/1' };
 
-/** Writes the marker that makes `dir` replaceable by a later --force. */
+/**
+ * Writes the marker that makes `dir` replaceable by a later --force, atomically: a failed
+ * write (disk full) leaves no marker at all, never an empty one that would block --force.
+ */
 export async function markOwned(dir: string, kind: OwnedKind): Promise<void> {
-  const path = join(dir, MARKER_FILES[kind]);
-  try {
-    await writeFile(path, `${MARKER_TEXT[kind]}\n# written by loftq; \`--force\` may replace this folder\n`);
-  } catch (e) {
-    throw fsError(e, path, 'write');
-  }
+  await writeBytesAtomic(join(dir, MARKER_FILES[kind]), `${MARKER_TEXT[kind]}\n# written by loftq; \`--force\` may replace this folder\n`);
 }
 
 async function hasMarker(dir: string, kind: OwnedKind): Promise<boolean> {
