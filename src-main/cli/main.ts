@@ -288,19 +288,25 @@ export function errorLine(message: string): string {
   return escaped.length > MAX_ERROR_CHARS ? `${escaped.slice(0, MAX_ERROR_CHARS - 1)}…` : escaped;
 }
 
+/** How long a cancelled job may take to wind down before the process leaves without it. */
+const CANCEL_GRACE_MS = 1500;
+
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let interrupts = 0;
+  // No time to wait for the cancel: leave each run's state truthful, then go.
+  const quit = () => {
+    abandonAll();
+    process.exit(130);
+  };
   const onSignal = () => {
     interrupts++;
     if (interrupts === 1) {
       process.stderr.write('\ncancelling… (press Ctrl-C again to quit at once)\n');
       controller.abort();
-    } else {
-      // No time to wait for the cancel: leave each run's state truthful, then go.
-      abandonAll();
-      process.exit(130);
-    }
+      // A job busy in something that cannot stop at once (a long GPU or ORT call) does not hold the user up.
+      setTimeout(quit, CANCEL_GRACE_MS).unref();
+    } else quit();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -15,7 +15,8 @@ import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
-import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
+import { checkModelTensors } from '../io/model-check';
+import { discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
 import { codebookLevels, GGML_BLOCK_SIZE } from '../quant/codebook';
 import { packedByteLength } from '../quant/packing';
@@ -56,7 +57,7 @@ export async function planQuantize(o: QuantizeOptions): Promise<QuantizePlan> {
   const config = await readModelConfig(modelDir);
   const weights = await openModelWeights(modelDir);
   const targets = discoverTargets(weights, config, parseTargets(o.targets));
-  checkEmbeddings(weights, config);
+  checkModelTensors(weights, config);
   if (targets.length === 0) throw new UserError(`${modelDir}: no target matrices found`);
   for (const t of targets) {
     const limit = Math.min(t.shape[0], t.shape[1]);

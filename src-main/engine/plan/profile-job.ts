@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
+import { checkModelTensors } from '../io/model-check';
 import { openModelWeights } from '../io/model-weights';
 import { discoverTargets, parseTargets } from '../io/targets';
 import { solverFor } from '../lowrank';
@@ -57,6 +58,7 @@ export async function runProfile(o: ProfileOptions): Promise<ModelProfile> {
   const config = await readModelConfig(modelDir);
   const weights = await openModelWeights(modelDir);
   const targets = discoverTargets(weights, config, parseTargets(o.targets ?? 'all-linear'));
+  checkModelTensors(weights, config);
   if (targets.length === 0) throw new UserError(`${modelDir}: no target matrices found`);
   if (o.quant === 'ggml') {
     const ragged = targets.find((t) => t.shape[1] % GGML_BLOCK_SIZE !== 0);
