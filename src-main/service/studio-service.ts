@@ -34,14 +34,10 @@ const HEAVY_REQUESTS = 2;
 /** Largest metrics.jsonl the dashboard reads. */
 const MAX_METRICS_BYTES = 256 * 2 ** 20;
 import type { JobEvent } from '../engine/jobs/events';
-import { runEval } from '../engine/jobs/eval-job';
-import { runExport } from '../engine/jobs/export-job';
 import { inspectModel } from '../engine/jobs/inspect';
 import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
-import { runQuantize } from '../engine/jobs/quantize-job';
-import { runTrain } from '../engine/jobs/train-job';
-import { readCachedProfile, writeCachedProfile } from '../engine/plan/profile-cache';
-import { runProfile } from '../engine/plan/profile-job';
+import { runJobHere, type JobRunner } from '../engine/jobs/job-runner';
+import { readCachedProfile } from '../engine/plan/profile-cache';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
 import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
@@ -57,6 +53,8 @@ export interface StudioServiceOptions {
   transport: 'ipc' | 'websocket';
   /** Minimum milliseconds between progress events of one job (layer results always pass). */
   throttleMs?: number;
+  /** Where jobs run (default: on this thread; `loftq serve` puts CPU jobs on threads of their own). */
+  runJob?: JobRunner;
 }
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -74,6 +72,7 @@ export class StudioService implements StudioApi {
   private readonly jobs = new Map<string, JobInfo>();
   private readonly lastSent = new Map<string, number>();
   private readonly queue: JobQueue;
+  private readonly runJob: JobRunner;
   /** Requests that read model folders or whole runs: a few at a time, the rest queued (memory stays bounded). */
   private readonly heavy = new Pool(HEAVY_REQUESTS);
   private watcher: FSWatcher | null = null;
@@ -81,6 +80,7 @@ export class StudioService implements StudioApi {
 
   constructor(private readonly options: StudioServiceOptions) {
     this.runsDir = resolve(options.runsDir);
+    this.runJob = options.runJob ?? runJobHere;
     this.queue = new JobQueue((job) => this.onQueueChange(job));
     mkdirSync(this.runsDir, { recursive: true });
     // Runs made or changed by something else (the CLI, another window) show up too.
@@ -346,13 +346,13 @@ export class StudioService implements StudioApi {
       device: checkDeviceChoice(String(r.device ?? 'auto')),
       force: false,
     };
-    return this.submit('quantize', out, (signal, onEvent) => runQuantize(options, { signal, onEvent }));
+    return this.submit('quantize', out, (signal, onEvent) => this.runJob('quantize', options, { signal, onEvent }));
   }
 
   async startExport(r: ExportRequest): Promise<JobInfo> {
     const run = await this.runPath(r?.run);
     if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
-    return this.submit('export', run, (signal, onEvent) => runExport({ run, format: r.format, out: expandHome(r.out), force: r.force === true, signal, onEvent }));
+    return this.submit('export', run, (signal, onEvent) => this.runJob('export', { run, format: r.format, out: expandHome(r.out), force: r.force === true }, { signal, onEvent }));
   }
 
   async startEval(r: EvalRequest): Promise<JobInfo> {
@@ -364,7 +364,7 @@ export class StudioService implements StudioApi {
     if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
     if (r.batch !== undefined && !(Number.isInteger(r.batch) && r.batch >= 1 && r.batch <= 1024)) throw new UserError('the batch must be a whole number from 1 to 1024');
     return this.submit('eval', target, (signal, onEvent) =>
-      runEval({ target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, device, precision: r.precision, batch: r.batch, signal, onEvent }),
+      this.runJob('eval', { target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, device, precision: r.precision, batch: r.batch }, { signal, onEvent }),
     );
   }
 
@@ -385,19 +385,13 @@ export class StudioService implements StudioApi {
     if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
     if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
     return this.submit('train', run, (signal, onEvent) =>
-      runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, device, precision: r.precision, signal, onEvent }),
+      this.runJob('train', { run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, device, precision: r.precision }, { signal, onEvent }),
     );
   }
 
   async startProfile(r: ProfileRequest): Promise<JobInfo> {
     const o = this.profileOptions(r);
-    return this.submit('profile', o.model, async (signal, onEvent) => {
-      const cached = await readCachedProfile(this.runsDir, o.model, o.quant, o.block);
-      if (cached && cached.max_rank >= o.maxRank) return { cached: true, matrices: cached.matrices.length };
-      const profile = await runProfile({ ...o, signal, onEvent });
-      await writeCachedProfile(this.runsDir, profile);
-      return { cached: false, matrices: profile.matrices.length, seconds: profile.seconds };
-    });
+    return this.submit('profile', o.model, (signal, onEvent) => this.runJob('profile', { ...o, runsDir: this.runsDir }, { signal, onEvent }));
   }
 
   async getProfile(r: ProfileRequest): Promise<ModelProfile | null> {

@@ -1,6 +1,7 @@
 // `loftq serve`: the dashboard in a browser, the engine behind it in this process.
 import { resolve } from 'node:path';
 import { startServer } from '../../server/server';
+import { jobThreadRunner } from '../../engine/jobs/job-thread';
 import { StudioService } from '../../service/studio-service';
 import { demoModelPath, rendererPath } from '../paths';
 import { VERSION } from '../version';
@@ -14,7 +15,8 @@ export interface ServeArgs {
 }
 
 export async function serveCommand(args: ServeArgs, signal: AbortSignal): Promise<void> {
-  const service = new StudioService({ runsDir: resolve(args.runs), demoModel: demoModelPath(), version: VERSION, transport: 'websocket' });
+  // CPU jobs on threads of their own: the server's loop answers while they compute.
+  const service = new StudioService({ runsDir: resolve(args.runs), demoModel: demoModelPath(), version: VERSION, transport: 'websocket', runJob: jobThreadRunner() });
   const staticDir = rendererPath();
   const server = await startServer({ api: service, port: args.port, host: args.host, staticDir });
   process.stdout.write(`LoftQ Studio is running at\n\n  ${server.url}\n\nruns folder: ${service.runsDir}\n`);

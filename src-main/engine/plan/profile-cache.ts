@@ -7,7 +7,8 @@ import { writeJsonAtomic } from '../io/atomic-write';
 import { readJsonObject } from '../io/json-file';
 import { openModelWeights } from '../io/model-weights';
 import type { ModelProfile } from './predict';
-import { modelIdentity, PROFILE_FILE } from './profile-job';
+import type { EventSink } from '../jobs/events';
+import { modelIdentity, PROFILE_FILE, runProfile, type ProfileOptions } from './profile-job';
 
 export const PROFILES_DIR = '.profiles';
 
@@ -30,3 +31,19 @@ export async function writeCachedProfile(runsDir: string, profile: ModelProfile)
   await writeJsonAtomic(path, profile);
   return path;
 }
+
+export interface CachedProfileOptions extends Omit<ProfileOptions, 'signal' | 'onEvent'> {
+  /** The runs folder whose .profiles/ holds the cache. */
+  runsDir: string;
+}
+
+/** The app's profile job: nothing to do when a profile of at least maxRank is cached, else profile and cache it. */
+export async function profileIntoCache(o: CachedProfileOptions, control: { signal?: AbortSignal; onEvent?: EventSink } = {}) {
+  const cached = await readCachedProfile(o.runsDir, o.model, o.quant, o.block);
+  if (cached && cached.max_rank >= o.maxRank) return { cached: true, matrices: cached.matrices.length };
+  const { runsDir, ...options } = o;
+  const profile = await runProfile({ ...options, ...control });
+  await writeCachedProfile(runsDir, profile);
+  return { cached: false, matrices: profile.matrices.length, seconds: profile.seconds };
+}
+

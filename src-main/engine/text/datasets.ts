@@ -89,18 +89,26 @@ export async function readTokens(dataset: TextDataset, tokenizer: TextTokenizer,
     throw new UserError(`maxTokens must be a positive integer (got ${max})`);
   }
   const sep = opts.separator === 'eos' ? tokenizer.eosId : null;
-  let out = new Int32Array(1 << 16);
+  // The stream as the pieces' arrays, joined once at the end: the peak is twice the tokens,
+  // never the three times of a doubling buffer.
+  const parts: Int32Array[] = [];
   let n = 0;
-  const push = (ids: ArrayLike<number>) => {
-    if (n + ids.length > out.length) {
-      let cap = out.length * 2;
-      while (cap < n + ids.length) cap *= 2;
-      const grown = new Int32Array(cap);
-      grown.set(out.subarray(0, n));
-      out = grown;
-    }
-    out.set(ids, n);
+  const push = (ids: Int32Array) => {
+    parts.push(ids);
     n += ids.length;
+  };
+  /** Takes back the stream's tail after `at` tokens (a whitespace-only document). */
+  const truncate = (at: number) => {
+    while (n > at) {
+      const last = parts[parts.length - 1];
+      if (n - last.length >= at) {
+        parts.pop();
+        n -= last.length;
+      } else {
+        parts[parts.length - 1] = last.subarray(0, last.length - (n - at));
+        n = at;
+      }
+    }
   };
   let docs = 0;
   let sawText = false;
@@ -113,7 +121,7 @@ export async function readTokens(dataset: TextDataset, tokenizer: TextTokenizer,
   const endDocument = () => {
     if (docHasText) docs++;
     else {
-      n = docStart;
+      truncate(docStart);
       textTokens -= docTokens;
     }
   };
@@ -125,7 +133,7 @@ export async function readTokens(dataset: TextDataset, tokenizer: TextTokenizer,
       docStart = n;
       docTokens = 0;
       docHasText = false;
-      if (docs > 0 && sep !== null) push([sep]);
+      if (docs > 0 && sep !== null) push(Int32Array.of(sep));
     }
     const hasText = /\S/.test(piece.text);
     sawText ||= hasText;
@@ -140,5 +148,13 @@ export async function readTokens(dataset: TextDataset, tokenizer: TextTokenizer,
   if (started) endDocument();
   if (!sawText) throw new UserError(`${dataset.path}: no text found`);
   if (textTokens === 0) throw new UserError(`${dataset.path}: the text produced no tokens`);
-  return out.slice(0, Math.min(n, max));
+  const out = new Int32Array(Math.min(n, max));
+  let at = 0;
+  for (const part of parts) {
+    if (at >= out.length) break;
+    const take = part.subarray(0, out.length - at);
+    out.set(take, at);
+    at += take.length;
+  }
+  return out;
 }

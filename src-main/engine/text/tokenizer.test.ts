@@ -5,7 +5,7 @@ import { expectUserError } from '../../test-support/expect-user-error';
 import { makeTempDir } from '../../test-support/tiny-model';
 import { CancelledError, UserError } from '../errors';
 import { checkTokenizerMatchesModel, loadTokenizer, type TextTokenizer } from './tokenizer';
-import { byteLevelBpe, sentencePieceBpe, writeTokenizer } from '../../test-support/tokenizer-fixtures';
+import { byteLevelBpe, HOSTILE_TEXT, hostileSplitBpe, sentencePieceBpe, writeTokenizer } from '../../test-support/tokenizer-fixtures';
 
 let root: string;
 let n = 0;
@@ -178,10 +178,8 @@ describe('errors', () => {
 });
 
 describe('a hostile tokenizer.json (issue 23, item 1)', () => {
-  // A Split pre-tokenizer whose regex backtracks exponentially: on a few hundred bytes of
-  // words without a match at the end it would run for hours on the caller's thread.
-  const hostile = () => ({ ...byteLevelBpe(), pre_tokenizer: { type: 'Split', pattern: { Regex: '(\\w+\\s?)*$' }, behavior: 'Isolated', invert: false } });
-  const text = 'hello world '.repeat(28).slice(0, 334) + '!'; // 335 bytes, as in the review
+  const hostile = hostileSplitBpe;
+  const text = HOSTILE_TEXT;
 
   it('fails in one line once the time budget is spent, and the caller never stalls meanwhile', async () => {
     // The probe text is short enough to pass; the hostile text is not.
