@@ -27,6 +27,13 @@ export function checkModelTensors(weights: CheckedIndex, config: ModelConfig): v
       throw new UserError(`${at}tensor "${name}" has shape [${shape.join(', ')}] but config.json implies [${want.join(', ')}]`);
     }
   };
+  // Layers beyond the config's count: the config is not this checkpoint's.
+  for (const name of weights.names()) {
+    const layer = /^model\.layers\.(\d+)\./.exec(name);
+    if (layer && Number(layer[1]) >= config.numLayers) {
+      throw new UserError(`${at}the weights have tensor "${name}" but config.json says num_hidden_layers is ${config.numLayers}`);
+    }
+  }
   checkEmbeddings(weights, config);
   const hidden = [config.hiddenSize];
   check('model.embed_tokens.weight', null);
