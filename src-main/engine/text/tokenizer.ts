@@ -91,7 +91,8 @@ export async function loadTokenizer(modelDir: string, o: LoadTokenizerOptions = 
   try {
     return await build(thread, path, configPath, text, config, budgetMs, o.signal);
   } catch (e) {
-    thread.end();
+    // A bad file leaves the thread healthy (kept for the next tokenizer); a budget or cancel has ended it.
+    thread.release();
     throw e;
   }
 }
