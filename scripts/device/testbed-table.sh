@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The testbed's reproduction table in one device call (issue 24): our CLI on the GPU for every
+# row (quantize → eval → train → eval), the torch reference (scripts/testbed/reference.py)
+# at the same time, then the Markdown table (scripts/testbed/summarize_table.py) on stdout
+# and in $OUT/table.md.
+#
+#   here:   bash ../shared/device/pack.sh dist     (dist/ built by `npm run build:cli` or `node scripts/build-cli.mjs`)
+#   device: source .device/enter.sh && bash scripts/device/testbed-table.sh MODEL_DIR [ours|reference|all]
+#           (carry [".device"]; MODEL_DIR in the tree, e.g. assets/testbed-model)
+#
+# Rows: bits 2 3 4 × rank 16 64 × qlora, loftq (T = 1), loftq (T = 5), cloq (only when the
+# CLI knows --method cloq; otherwise the table says so). alpha = rank (s = 1), NF quantizer,
+# block 64, the CLI's default SVD. Fine-tuning, the same for every row and for the
+# reference: assets/testbed-data/finetune.txt, $STEPS steps, batch $BATCH, seq $SEQ, peak lr $LR,
+# warm-up $WARMUP then cosine to 0, seed $SEED (no hold-out: --eval-data names the evaluation
+# split with --eval-every 0, so every row of the fine-tuning text trains and nothing is
+# evaluated during training). Perplexity: assets/testbed-data/eval.txt, window 512 / stride 256.
+# Our rows run $JOBS at a time (each a Node process of its own on the one GPU).
+# "ours" or "reference" runs one half (two calls if one is too long); "all" (default) both.
+set -u
+MODEL=${1:?usage: testbed-table.sh MODEL_DIR [ours|reference|all]}
+PART=${2:-all}
+OUT=${OUT:-/tmp/testbed-table}
+WORK=${TESTBED_WORK:-/tmp/testbed-work}
+STEPS=${STEPS:-200} BATCH=${BATCH:-4} SEQ=${SEQ:-512} LR=${LR:-5e-4} WARMUP=${WARMUP:-10} SEED=${SEED:-0}
+JOBS=${JOBS:-8} DEVICE=${DEVICE:-cuda}
+FT=assets/testbed-data/finetune.txt
+EV=assets/testbed-data/eval.txt
+mkdir -p "$OUT" "$WORK/runs"
+LOG=$OUT/testbed-table.log
+. "$(dirname "$0")/stage.sh"
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+
+METHODS="qlora loftq1 loftq5"
+if node dist/cli.cjs --help 2>/dev/null | grep -q cloq; then METHODS="$METHODS cloq"; CLOQ=known; else CLOQ=unknown; fi
+echo "cloq: $CLOQ to the CLI" | tee -a "$LOG"
+
+# One row of ours: RUN_NAME METHOD BITS RANK. Writes $WORK/runs/NAME.{quantize,init,train,after}.json.
+row() {
+  local name=$1 method=$2 bits=$3 rank=$4 run=$WORK/runs/$1 m iters
+  case $method in loftq1) m=loftq; iters=1;; loftq5) m=loftq; iters=5;; *) m=$method; iters=5;; esac
+  local r=$WORK/runs/$name
+  node dist/cli.cjs quantize "$MODEL" --out "$run" --force --method "$m" --bits "$bits" --rank "$rank" --alpha "$rank" \
+    --iters "$iters" --device "$DEVICE" --json ${QUANTIZE_EXTRA:-} > "$r.quantize.jsonl" 2> "$r.err" &&
+  node dist/cli.cjs eval "$run" --data "$EV" --seq-len 512 --stride 256 --device "$DEVICE" --json > "$r.init.jsonl" 2>> "$r.err" &&
+  node dist/cli.cjs train "$run" --data "$FT" --eval-data "$EV" --eval-every 0 --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" \
+    --lr "$LR" --warmup "$WARMUP" --seed "$SEED" --checkpoint-every 0 --device "$DEVICE" --json > "$r.train.jsonl" 2>> "$r.err" &&
+  node dist/cli.cjs eval "$run" --data "$EV" --seq-len 512 --stride 256 --device "$DEVICE" --json > "$r.after.jsonl" 2>> "$r.err"
+  local rc=$?
+  echo "$name rc=$rc" >> "$LOG"
+  return $rc
+}
+export -f row
+export MODEL WORK STEPS BATCH SEQ LR WARMUP SEED DEVICE FT EV LOG
+
+ours() {
+  for bits in 2 3 4; do for rank in 16 64; do for m in $METHODS; do echo "$m-b$bits-r$rank $m $bits $rank"; done; done; done |
+    xargs -P "$JOBS" -L 1 bash -c 'row "$@"' _
+}
+reference() {
+  python3 scripts/testbed/reference.py "$MODEL" --out "$WORK/reference.json" --engine-runs "$WORK/runs" \
+    --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" --lr "$LR" --warmup "$WARMUP" --seed "$SEED"
+}
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; node --version;
+  python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'; } >> "$LOG" 2>&1
+case $PART in
+  ours) stage ours ours ;;
+  reference) stage reference reference ;;
+  # The reference compares its errors with our layers.json, so it starts once our quantize steps have had a head start.
+  all) stage ours ours & sleep 20; stage reference reference; wait ;;
+  *) echo "unknown part $PART" >&2; exit 2 ;;
+esac
+grep -h . "$WORK"/runs/*.err 2>/dev/null | grep -v '^$' | tail -20 >> "$LOG"
+python3 scripts/testbed/summarize_table.py "$WORK" --cloq "$CLOQ" --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" --lr "$LR" \
+  --warmup "$WARMUP" --seed "$SEED" | tee "$OUT/table.md"
+cp "$WORK/reference.json" "$OUT/" 2>/dev/null
+tar czf "$OUT/ours.tgz" -C "$WORK/runs" $(cd "$WORK/runs" && ls *.jsonl *.err 2>/dev/null) $(cd "$WORK/runs" && ls -d */layers.json */run.json 2>/dev/null) 2>/dev/null
+true
