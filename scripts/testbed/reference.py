@@ -120,8 +120,9 @@ def cloq(w, chol, levels, rank, scaling, iters):
 
 
 @torch.no_grad()
-def input_grams(model, ids, device, rows=8):
-    """XᵀX (float64) of every target matrix's inputs over the calibration tokens (fp model, fp32)."""
+def input_grams(model, ids, device, seq, rows=8):
+    """XᵀX (float64) of every target matrix's inputs over the calibration tokens (fp model, fp32),
+    read as consecutive windows of seq tokens."""
     grams, count, hooks = {}, {}, []
     for name, mod in target_modules(model):
         def hook(_m, inp, _out, name=name):
@@ -129,7 +130,6 @@ def input_grams(model, ids, device, rows=8):
             grams[name] = grams.get(name, 0) + x.T @ x
             count[name] = count.get(name, 0) + x.shape[0]
         hooks.append(mod.register_forward_hook(hook))
-    seq = 512
     chunks = [ids[i:i + seq] for i in range(0, len(ids) - seq + 1, seq)]
     for i in range(0, len(chunks), rows):
         model(input_ids=torch.stack(chunks[i:i + rows]).long().to(device))
@@ -150,7 +150,7 @@ def finetune(model, rows, args, device):
         lr = learning_rate(step, args.lr, args.warmup, args.steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(input_ids=batch[:, :-1]).logits
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -262,7 +262,7 @@ def main():
     methods = args.methods.split(",")
     chol = {}
     if "cloq" in methods:
-        grams, counts = input_grams(base, ft_ids[:args.calib_tokens], device)
+        grams, counts = input_grams(base, ft_ids[:args.calib_tokens], device, args.seq_len)
         for name in weights:
             h = grams[name] / counts[name]
             h = h + args.damp * h.diagonal().mean() * torch.eye(h.shape[0], dtype=h.dtype, device=h.device)

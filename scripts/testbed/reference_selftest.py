@@ -9,13 +9,21 @@
 - cloq: for its Q, the weighted error is the optimum √(Σ_{i>r} σᵢ((W−Q)L)²)/‖WL‖, and not above
   the weighted error of LoftQ's factors for the same Q;
 - sliding_perplexity: on a bigram model (context-free, so windows cannot matter) equals the
-  direct mean over tokens 1..N−1, and scores N − 1 tokens;
-- LoraLinear: x·Wᵀ + s·(x·Aᵀ)·Bᵀ.
+  direct mean over the scored tokens: 1..N−1 when stride < seq (the windows' first tokens
+  are not scored when stride = seq, as in perplexity.ts);
+- LoraLinear: x·Wᵀ + s·(x·Aᵀ)·Bᵀ;
+- reference.main end to end on a tiny stand-in model with the seven Llama projections per
+  layer (a character-level tokenizer in place of `tokenizers`, 3 fine-tuning steps): every
+  row is written with finite perplexities, the errors are compared with a layers.json, and
+  LoRA's B = 0 leaves QLoRA's init equal to Q alone.
 Tolerances: float64 throughout except the float32 codebook (1e-6 relative where float32 enters).
 """
+import json
 import math
 import os
 import sys
+import tempfile
+import types
 
 import torch
 
@@ -57,6 +65,81 @@ class Bigram(torch.nn.Module):
 
     def forward(self, input_ids):
         return type("Out", (), {"logits": self.table[input_ids]})()
+
+
+class TinyLlama(torch.nn.Module):
+    """Embedding, per layer q/k/v/o attention (causal softmax) and a SwiGLU MLP, tied head."""
+
+    def __init__(self, vocab=40, d=64, layers=2, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.config = types.SimpleNamespace(num_hidden_layers=layers)
+        self.embed = torch.nn.Embedding(vocab, d)
+        self.embed.weight.data.mul_(0.2)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(layers):
+            layer = torch.nn.Module()
+            layer.self_attn = torch.nn.Module()
+            for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+                setattr(layer.self_attn, n, torch.nn.Linear(d, d, bias=False))
+            layer.mlp = torch.nn.Module()
+            layer.mlp.gate_proj, layer.mlp.up_proj = torch.nn.Linear(d, 128, bias=False), torch.nn.Linear(d, 128, bias=False)
+            layer.mlp.down_proj = torch.nn.Linear(128, d, bias=False)
+            self.layers.append(layer)
+
+    def forward(self, input_ids):
+        x = self.embed(input_ids)
+        t = x.shape[1]
+        mask = torch.full((t, t), float("-inf")).triu(1)
+        for layer in self.layers:
+            a = layer.self_attn
+            scores = a.q_proj(x) @ a.k_proj(x).transpose(1, 2) / 8 + mask
+            x = x + a.o_proj(torch.softmax(scores, -1) @ a.v_proj(x))
+            m = layer.mlp
+            x = x + m.down_proj(torch.nn.functional.silu(m.gate_proj(x)) * m.up_proj(x))
+        return types.SimpleNamespace(logits=x @ self.embed.weight.T)
+
+
+def dry_run():
+    import reference
+
+    class CharTokenizer:
+        def encode(self, text, add_special_tokens=False):
+            return types.SimpleNamespace(ids=[ord(c) % 40 for c in text])
+
+    sys.modules["tokenizers"] = types.SimpleNamespace(Tokenizer=types.SimpleNamespace(from_file=lambda _p: CharTokenizer()))
+
+    def load(_path, device):
+        model = TinyLlama().to(device)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    reference.load_model = load
+    with tempfile.TemporaryDirectory() as tmp:
+        words = "the quick brown fox jumps over a lazy dog while nine wizards quietly vex ".split()
+        gen = torch.Generator().manual_seed(5)
+        for name, n in (("ft.txt", 3000), ("ev.txt", 900)):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(" ".join(words[i] for i in torch.randint(0, len(words), (n // 5,), generator=gen).tolist()))
+        runs = os.path.join(tmp, "runs", "loftq5-b2-r4")
+        os.makedirs(runs)
+        names = [n for n, _ in reference.target_modules(TinyLlama())]
+        with open(os.path.join(runs, "layers.json"), "w") as f:
+            json.dump([{"name": n, "err_q": 0.5, "err_init": 0.4} for n in names], f)
+        out = os.path.join(tmp, "ref.json")
+        sys.argv = ["reference.py", tmp, "--out", out, "--finetune", os.path.join(tmp, "ft.txt"), "--eval", os.path.join(tmp, "ev.txt"),
+                    "--bits", "2", "--ranks", "4", "--steps", "3", "--warmup", "1", "--seq-len", "32", "--batch", "2",
+                    "--calib-tokens", "256", "--engine-runs", os.path.join(tmp, "runs")]
+        reference.main()
+        rows = json.load(open(out))["rows"]
+    expected = {"fp", "lora-r4"} | {f"{m}-b2-r4" for m in ("qlora", "loftq1", "loftq5", "loftq5-last", "cloq")}
+    check("reference dry run: every row written", set(rows) == expected, str(sorted(rows)))
+    finite = all(math.isfinite(r["ppl_init"]) and (r["ppl_finetuned"] is None or math.isfinite(r["ppl_finetuned"])) for r in rows.values())
+    check("reference dry run: finite perplexities", finite)
+    check("reference dry run: compared with layers.json", rows["loftq5-b2-r4"]["vs_engine"]["matrices"] == len(names))
+    check("reference dry run: CLoQ's weighted error below Q alone's", rows["cloq-b2-r4"]["mean_weighted_err_init"] < rows["cloq-b2-r4"]["mean_weighted_err_q"])
+    check("reference dry run: LoftQ T=5 best ≤ last", rows["loftq5-b2-r4"]["mean_err_init"] <= rows["loftq5-last-b2-r4"]["mean_err_init"] + 1e-12)
 
 
 def main():
@@ -112,16 +195,20 @@ def main():
     model = Bigram(11, gen)
     ids = torch.randint(0, 11, (37,), generator=gen)
     logp = torch.log_softmax(model.table, dim=-1)
-    direct = math.exp(-float(sum(logp[ids[t - 1], ids[t]] for t in range(1, len(ids)))) / (len(ids) - 1))
     for seq, stride in ((8, 4), (8, 8), (5, 2), (64, 32)):
+        # With stride < seq every token but the first is scored; with stride = seq (as in
+        # perplexity.ts) a window's first token has no context there and is not scored.
+        scored = [t for t in range(1, len(ids)) if stride < seq or t % seq != 0]
+        direct = math.exp(-float(sum(logp[ids[t - 1], ids[t]] for t in scored)) / len(scored))
         ppl, count = sliding_perplexity(model, ids, torch.device("cpu"), seq=seq, stride=stride, batch=3)
-        check(f"sliding perplexity seq {seq} stride {stride}", count == len(ids) - 1 and abs(ppl / direct - 1) < 1e-6,
+        check(f"sliding perplexity seq {seq} stride {stride}", count == len(scored) and abs(ppl / direct - 1) < 1e-6,
               f"{ppl:.6f} vs {direct:.6f}, {count} tokens")
 
     wl, al, bl = (torch.randn(*s, generator=gen) for s in ((6, 5), (3, 5), (6, 3)))
     lin = LoraLinear(wl, al, bl, 0.5)
     xin = torch.randn(4, 5, generator=gen)
     check("LoraLinear = x·Wᵀ + s·(x·Aᵀ)·Bᵀ", torch.allclose(lin(xin), xin @ wl.T + 0.5 * (xin @ al.T) @ bl.T, atol=1e-6))
+    dry_run()
     print(f"{len(FAILS)} failed" if FAILS else "all passed")
     sys.exit(1 if FAILS else 0)
 

@@ -26,7 +26,8 @@ GENERATED = re.compile(
     r"automatically generated|This file (?:is|was) generated|DO NOT EDIT(?: THIS FILE)?[.!]",
     re.IGNORECASE,
 )
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
+NAV_LINE = re.compile(r"^(?:Prev|Previous|Up|Home|Next)\b[^\n]{0,200}\b(?:Prev|Up|Home|Next)$", re.MULTILINE)
 
 
 def decode(raw: bytes):
@@ -111,7 +112,9 @@ def html_to_text(html: str) -> str:
     text = "".join(parser.parts)
     # The one space that collapsed markup whitespace leaves at the start of a line.
     text = re.sub(r"\n (?=\S)", "\n", text)
-    return text
+    # Sphinx's permalink marks, and page-navigation bars ("Prev  Up <section> Home  Next").
+    text = text.replace("\u00b6", "")
+    return NAV_LINE.sub("", text)
 
 
 def frequent_lines(docs: list, min_docs: int) -> set:

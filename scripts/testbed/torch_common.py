@@ -38,7 +38,7 @@ def sliding_perplexity(model, ids, device, seq=512, stride=256, batch=32):
             j += 1
         group = windows[i:j]
         x = torch.stack([ids[b:e] for b, e, _ in group]).long().to(device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.is_cuda):
             logits = model(input_ids=x).logits.float()
         token_nll = -torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, x[:, 1:, None])[..., 0]
         for k, (b, e, first) in enumerate(group):
