@@ -24,8 +24,9 @@ OUT=${OUT:-/tmp/testbed-table}
 WORK=${TESTBED_WORK:-/tmp/testbed-work}
 STEPS=${STEPS:-200} BATCH=${BATCH:-4} SEQ=${SEQ:-512} LR=${LR:-5e-4} WARMUP=${WARMUP:-10} SEED=${SEED:-0}
 JOBS=${JOBS:-8} DEVICE=${DEVICE:-cuda}
-FT=assets/testbed-data/finetune.txt
-EV=assets/testbed-data/eval.txt
+FT=${FT:-assets/testbed-data/finetune.txt}
+EV=${EV:-assets/testbed-data/eval.txt}
+EVAL_SEQ=${EVAL_SEQ:-512} EVAL_STRIDE=${EVAL_STRIDE:-256}
 mkdir -p "$OUT" "$WORK/runs"
 LOG=$OUT/testbed-table.log
 . "$(dirname "$0")/stage.sh"
@@ -42,24 +43,25 @@ row() {
   local r=$WORK/runs/$name
   node dist/cli.cjs quantize "$MODEL" --out "$run" --force --method "$m" --bits "$bits" --rank "$rank" --alpha "$rank" \
     --iters "$iters" --device "$DEVICE" --json ${QUANTIZE_EXTRA:-} > "$r.quantize.jsonl" 2> "$r.err" &&
-  node dist/cli.cjs eval "$run" --data "$EV" --seq-len 512 --stride 256 --device "$DEVICE" --json > "$r.init.jsonl" 2>> "$r.err" &&
+  node dist/cli.cjs eval "$run" --data "$EV" --seq-len "$EVAL_SEQ" --stride "$EVAL_STRIDE" --device "$DEVICE" --json > "$r.init.jsonl" 2>> "$r.err" &&
   node dist/cli.cjs train "$run" --data "$FT" --eval-data "$EV" --eval-every 0 --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" \
     --lr "$LR" --warmup "$WARMUP" --seed "$SEED" --checkpoint-every 0 --device "$DEVICE" --json > "$r.train.jsonl" 2>> "$r.err" &&
-  node dist/cli.cjs eval "$run" --data "$EV" --seq-len 512 --stride 256 --device "$DEVICE" --json > "$r.after.jsonl" 2>> "$r.err"
+  node dist/cli.cjs eval "$run" --data "$EV" --seq-len "$EVAL_SEQ" --stride "$EVAL_STRIDE" --device "$DEVICE" --json > "$r.after.jsonl" 2>> "$r.err"
   local rc=$?
   echo "$name rc=$rc" >> "$LOG"
   return $rc
 }
 export -f row
-export MODEL WORK STEPS BATCH SEQ LR WARMUP SEED DEVICE FT EV LOG
+export EVAL_SEQ EVAL_STRIDE MODEL WORK STEPS BATCH SEQ LR WARMUP SEED DEVICE FT EV LOG
 
 ours() {
-  for bits in 2 3 4; do for rank in 16 64; do for m in $METHODS; do echo "$m-b$bits-r$rank $m $bits $rank"; done; done; done |
+  for bits in ${BITS:-2 3 4}; do for rank in ${RANKS:-16 64}; do for m in $METHODS; do echo "$m-b$bits-r$rank $m $bits $rank"; done; done; done |
     xargs -P "$JOBS" -L 1 bash -c 'row "$@"' _
 }
 reference() {
   python3 scripts/testbed/reference.py "$MODEL" --out "$WORK/reference.json" --engine-runs "$WORK/runs" \
-    --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" --lr "$LR" --warmup "$WARMUP" --seed "$SEED"
+    --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" --lr "$LR" --warmup "$WARMUP" --seed "$SEED" \
+    --finetune "$FT" --eval "$EV" --eval-seq "$EVAL_SEQ" --eval-stride "$EVAL_STRIDE"
 }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; node --version;
@@ -73,7 +75,7 @@ case $PART in
 esac
 grep -h . "$WORK"/runs/*.err 2>/dev/null | grep -v '^$' | tail -20 >> "$LOG"
 python3 scripts/testbed/summarize_table.py "$WORK" --cloq "$CLOQ" --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" --lr "$LR" \
-  --warmup "$WARMUP" --seed "$SEED" | tee "$OUT/table.md"
+  --warmup "$WARMUP" --seed "$SEED" --eval-data "$EV" --eval-seq "$EVAL_SEQ" --eval-stride "$EVAL_STRIDE" --finetune-data "$FT" --device "$DEVICE" | tee "$OUT/table.md"
 cp "$WORK/reference.json" "$OUT/" 2>/dev/null
 tar czf "$OUT/ours.tgz" -C "$WORK/runs" $(cd "$WORK/runs" && ls *.jsonl *.err 2>/dev/null) $(cd "$WORK/runs" && ls -d */layers.json */run.json 2>/dev/null) 2>/dev/null
 true

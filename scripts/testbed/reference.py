@@ -2,7 +2,7 @@
 
     python3 scripts/testbed/reference.py MODEL_DIR --out ref.json [--engine-runs DIR]
         [--bits 2,3,4] [--ranks 16,64] [--steps 200] [--lr 5e-4] [--batch 4] [--seq-len 512]
-        [--warmup 10] [--seed 0] [--calib-tokens 32768] [--damp 0.01]
+        [--warmup 10] [--seed 0] [--calib-tokens 32768] [--damp 0.01] [--eval-seq 512] [--eval-stride 256]
 
 For each bits × rank, every initialization of DESIGN.md, written here from the algorithm
 (exact SVD in float64, LoRA scaling s = alpha/r with alpha = r, so s = 1):
@@ -207,12 +207,12 @@ def run_row(args, base_state, model_path, device, row, inits, scaling, eval_ids,
     model.load_state_dict(base_state)
     for name, (w, a, b) in inits.items():
         set_module(model, name, LoraLinear(w.float(), a, b, scaling).to(device))
-    ppl_init, tokens = sliding_perplexity(model, eval_ids, device)
+    ppl_init, tokens = sliding_perplexity(model, eval_ids, device, seq=args.eval_seq, stride=args.eval_stride)
     t = time.time()
     model.train()
     losses = finetune(model, train_rows, args, device)
     model.eval()
-    ppl_after, _ = sliding_perplexity(model, eval_ids, device)
+    ppl_after, _ = sliding_perplexity(model, eval_ids, device, seq=args.eval_seq, stride=args.eval_stride)
     log(f"{row:22s} init {ppl_init:9.3f}  fine-tuned {ppl_after:9.3f}  (last loss {losses[-1]:.4f}, {time.time() - t:.1f} s)")
     return {"ppl_init": ppl_init, "ppl_finetuned": ppl_after, "eval_tokens": tokens, "first_loss": losses[0],
             "last_loss": losses[-1], "loss_every_10": losses[::10]}
@@ -233,6 +233,8 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--eval-seq", type=int, default=512)
+    ap.add_argument("--eval-stride", type=int, default=256)
     ap.add_argument("--max-grad-norm", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iters", type=int, default=5)
@@ -255,7 +257,7 @@ def main():
     assert len(weights) == 7 * base.config.num_hidden_layers, f"{len(weights)} target matrices"
     results = {"config": {k: v for k, v in vars(args).items()}, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                "torch": torch.__version__, "rows": {}}
-    ppl_fp, n_tok = sliding_perplexity(base, eval_ids, device)
+    ppl_fp, n_tok = sliding_perplexity(base, eval_ids, device, seq=args.eval_seq, stride=args.eval_stride)
     results["rows"]["fp"] = {"ppl_init": ppl_fp, "ppl_finetuned": None, "eval_tokens": n_tok}
     log(f"full precision: eval perplexity {ppl_fp:.3f} over {n_tok} tokens")
 

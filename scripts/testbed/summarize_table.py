@@ -56,7 +56,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
     ap.add_argument("--cloq", default="unknown")
-    for k, d in (("steps", "200"), ("batch", "4"), ("seq", "512"), ("lr", "5e-4"), ("warmup", "10"), ("seed", "0")):
+    for k, d in (("steps", "200"), ("batch", "4"), ("seq", "512"), ("lr", "5e-4"), ("warmup", "10"), ("seed", "0"),
+                 ("eval-data", "assets/testbed-data/eval.txt"), ("eval-seq", "512"), ("eval-stride", "256"),
+                 ("finetune-data", "assets/testbed-data/finetune.txt"), ("device", "cuda")):
         ap.add_argument(f"--{k}", default=d)
     args = ap.parse_args()
     runs = os.path.join(args.work, "runs")
@@ -70,21 +72,22 @@ def main():
 
     any_init = next((result_of(os.path.join(runs, f)) for f in sorted(os.listdir(runs)) if f.endswith(".init.jsonl")), None) if os.path.isdir(runs) else None
     out = [
-        "Perplexity of the Austen evaluation split (assets/testbed-data/eval.txt; window 512, stride 256, every token "
+        f"Perplexity of {args.eval_data} (window {args.eval_seq}, stride {args.eval_stride}, every token "
         "but the first scored once) of Q + adapter at init and after the same fine-tuning: LoRA on all linear modules, "
         f"alpha = r (s = 1), NF-k blockwise absmax (block 64), {args.steps} steps × {args.batch} rows × {args.seq} tokens of "
-        f"assets/testbed-data/finetune.txt, AdamW lr {args.lr} (warm-up {args.warmup}, cosine to 0, clip 1), seed {args.seed}. "
-        "Ours: `loftq quantize|eval|train --device cuda`; reference: scripts/testbed/reference.py (exact SVD, torch).",
+        f"{args.finetune_data}, AdamW lr {args.lr} (warm-up {args.warmup}, cosine to 0, clip 1), seed {args.seed}. "
+        f"Ours: `loftq quantize|eval|train --device {args.device}`; reference: scripts/testbed/reference.py (exact SVD, torch).",
         "",
         "| bits | rank | method | ours init | ours fine-tuned | reference init | reference fine-tuned | mean err_init ours | mean err_init ref |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     fp_ref = ref.get("fp", {}).get("ppl_init")
-    out.append(f"| 16 | — | full precision | {fmt(ppl(any_init, 'fp'))} | — | {fmt(fp_ref)} | — | — | — |")
+    out.append(f"| bf16 | — | full precision | {fmt(ppl(any_init, 'fp'))} | — | {fmt(fp_ref)} | — | — | — |")
     for rank in (16, 64):
         r = ref.get(f"lora-r{rank}", {})
-        out.append(f"| 16 | {rank} | LoRA on full precision | — | — | {fmt(r.get('ppl_init'))} | {fmt(r.get('ppl_finetuned'))} | — | — |")
+        out.append(f"| bf16 | {rank} | LoRA on full precision | — | — | {fmt(r.get('ppl_init'))} | {fmt(r.get('ppl_finetuned'))} | — | — |")
     notes.append("LoRA on full precision: our CLI always quantizes the backbone, so only the reference has these rows")
+    omitted = 0
     for bits in (2, 3, 4):
         for rank in (16, 64):
             for key, label in METHODS:
@@ -92,9 +95,14 @@ def main():
                 init = result_of(os.path.join(runs, f"{row}.init.jsonl"))
                 after = result_of(os.path.join(runs, f"{row}.after.jsonl"))
                 rr = ref.get(row, {})
+                if init is None and after is None and not rr:
+                    omitted += 1
+                    continue
                 out.append(f"| {bits} | {rank} | {label} | {fmt(ppl(init, 'q+lora'))} | {fmt(ppl(after, 'q+lora'))} | "
                            f"{fmt(rr.get('ppl_init'))} | {fmt(rr.get('ppl_finetuned'))} | {fmt(mean_err(runs, row), 4)} | "
                            f"{fmt(rr.get('mean_err_init'), 4)} |")
+    if omitted:
+        notes.append(f"{omitted} rows with no result on either side are left out")
     if "loftq5-last" not in " ".join(os.listdir(runs) if os.path.isdir(runs) else []):
         notes.append("LoftQ's last step (the paper's and PEFT's return value) is a reference-only row: our CLI returns the best step")
     weighted = [(k, v) for k, v in ref.items() if k.startswith("cloq") and "mean_weighted_err_init" in v]
