@@ -49,7 +49,6 @@ SHAPE = dict(vocab_size=8192, hidden_size=256, intermediate_size=768, num_hidden
              num_key_value_heads=2, head_dim=64, max_position_embeddings=512, rms_norm_eps=1e-5,
              tie_word_embeddings=True, hidden_act="silu", attention_bias=False, mlp_bias=False,
              bos_token_id=1, eos_token_id=2, initializer_range=0.02)
-ROPE_THETA = 10000.0
 SEQ = 512
 LOG = []
 
@@ -88,14 +87,10 @@ def token_stream(tok, docs, eos):
 
 
 def make_model():
-    cfg = LlamaConfig(**SHAPE)
-    # transformers 5 keeps θ in rope_parameters; older versions in rope_theta.
-    if hasattr(cfg, "rope_parameters") and isinstance(getattr(cfg, "rope_parameters"), dict):
-        cfg.rope_parameters = {**cfg.rope_parameters, "rope_type": "default", "rope_theta": ROPE_THETA}
-    else:
-        cfg.rope_theta = ROPE_THETA
-    cfg._attn_implementation = "sdpa"
-    return LlamaForCausalLM(cfg)
+    # RoPE θ is transformers' default, 10⁴ (version 5 records it under rope_parameters);
+    # attention is PyTorch's scaled_dot_product_attention (the default where available).
+    model = LlamaForCausalLM(LlamaConfig(**SHAPE))
+    return model
 
 
 def rows_of(stream):
@@ -111,7 +106,7 @@ def batch_rows(stream, idx):
 
 
 def loss_of(model, rows):
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with torch.autocast(rows.device.type, dtype=torch.bfloat16, enabled=rows.is_cuda):
         logits = model(input_ids=rows[:, :-1]).logits
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1))
 
@@ -144,9 +139,12 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda", help="cuda; cpu only for a dry run of the script (selftest.py)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     torch.backends.cuda.matmul.allow_tf32 = True
     os.makedirs(args.out, exist_ok=True)
 
@@ -170,7 +168,7 @@ def main():
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if cuda else {}))
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = n_rows // args.batch_rows
     max_steps = int(args.max_epochs * steps_per_epoch)
@@ -194,19 +192,20 @@ def main():
         opt.step()
         step += 1
         if step == 5:
-            torch.cuda.synchronize()
+            sync()
             t_measure = time.time()
         if step == measured_at:
-            torch.cuda.synchronize()
+            sync()
             rate = (measured_at - 5) * args.batch_rows * SEQ / (time.time() - t_measure)
             by_time = int(args.train_seconds * rate / (args.batch_rows * SEQ))
-            total = max(args.warmup + 10, min(max_steps, by_time))
+            # Never below the steps already taken (the schedule just ends there).
+            total = max(step, min(max_steps, max(args.warmup + 10, by_time)))
             log(f"throughput {rate:,.0f} tokens/s: {total} steps ({total * args.batch_rows * SEQ / len(train):.2f} epochs; "
                 f"the time budget allows {by_time}, {args.max_epochs} epochs {max_steps})")
-        if step % 25 == 0 or step == total:
+        if step % 25 == 0 or step >= total:
             losses.append((step, loss.item()))
             log(f"step {step}/{total} loss {loss.item():.4f} lr {opt.param_groups[0]['lr']:.2e} grad-norm {gnorm.item():.3f}")
-    torch.cuda.synchronize()
+    sync()
     train_seconds = time.time() - t_train
 
     model.eval()
@@ -224,7 +223,7 @@ def main():
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(DATA, f), os.path.join(args.out, f))
     result = {
-        "parameters": params, "shape": SHAPE, "rope_theta": ROPE_THETA, "seq_len": SEQ,
+        "parameters": params, "shape": SHAPE, "config": json.loads(model.config.to_json_string()), "seq_len": SEQ,
         "tokens": {"train": len(train), "val": len(val), "austen_eval": len(austen), "train_bytes_per_token": train_bytes / len(train)},
         "training": {"steps": total, "batch_rows": args.batch_rows, "tokens_seen": total * args.batch_rows * SEQ,
                      "epochs": total * args.batch_rows * SEQ / len(train), "lr": args.lr, "warmup": args.warmup,
@@ -234,7 +233,7 @@ def main():
         "train_row_loss": train_loss, "val_row_loss": val_loss, "val_over_train_loss": val_loss / train_loss,
         "val_ppl": val_ppl, "val_ppl_tokens": val_tokens, "austen_eval_ppl": austen_ppl, "austen_eval_tokens": austen_tokens,
         "eval_protocol": "sliding window, seq 512, stride 256, no BOS (loftq eval's)",
-        "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
         "files": sorted(os.listdir(args.out)) + ["pretrain.json"],
         "log": LOG,
     }

@@ -1,6 +1,8 @@
-"""Checks the torch reference's pieces against plain float64 definitions on fresh random inputs.
+"""Checks the testbed's torch scripts on the CPU: the reference's pieces against plain float64
+definitions on fresh random inputs, and both scripts end to end on a tiny stand-in model.
 
-    python3 scripts/testbed/reference_selftest.py      (torch only; CPU is enough)
+    python3 scripts/testbed/selftest.py      (torch only, any version ≥ 1.13; no transformers,
+                                              no tokenizers, no GPU: stand-ins replace them)
 
 - nf_levels: NF4 equals bitsandbytes' table, NF2 is {-1, 0, 0.3379, 1};
 - quantize: equals a per-element nearest-level search in float64 (ties to the lower level);
@@ -15,7 +17,9 @@
 - reference.main end to end on a tiny stand-in model with the seven Llama projections per
   layer (a character-level tokenizer in place of `tokenizers`, 3 fine-tuning steps): every
   row is written with finite perplexities, the errors are compared with a layers.json, and
-  LoRA's B = 0 leaves QLoRA's init equal to Q alone.
+  LoRA's B = 0 leaves QLoRA's init equal to Q alone;
+- pretrain.main the same way (a small xz corpus, 4 rows per step, --device cpu): it sizes the
+  run, trains, evaluates and writes its files and pretrain.json.
 Tolerances: float64 throughout except the float32 codebook (1e-6 relative where float32 enters).
 """
 import json
@@ -142,6 +146,69 @@ def dry_run():
     check("reference dry run: LoftQ T=5 best ≤ last", rows["loftq5-b2-r4"]["mean_err_init"] <= rows["loftq5-last-b2-r4"]["mean_err_init"] + 1e-12)
 
 
+def pretrain_dry_run():
+    import lzma
+
+    class StubModel(TinyLlama):
+        def __init__(self, config):
+            super().__init__(vocab=config.vocab_size)
+
+        def save_pretrained(self, out, max_shard_size):
+            torch.save(self.state_dict(), os.path.join(out, "weights.pt"))
+            with open(os.path.join(out, "config.json"), "w") as f:
+                f.write(self.config.to_json_string())
+
+    class StubConfig(types.SimpleNamespace):
+        def to_json_string(self):
+            return json.dumps({k: v for k, v in vars(self).items()})
+
+    class CharTokenizer:
+        def encode(self, text, add_special_tokens=False):
+            return types.SimpleNamespace(ids=[ord(c) % 200 for c in text])
+
+        def encode_batch(self, texts, add_special_tokens=False):
+            return [self.encode(t) for t in texts]
+
+        def token_to_id(self, token):
+            return 2
+
+    sys.modules["tokenizers"] = types.SimpleNamespace(Tokenizer=types.SimpleNamespace(from_file=lambda _p: CharTokenizer()))
+    sys.modules["transformers"] = types.SimpleNamespace(LlamaConfig=StubConfig, LlamaForCausalLM=StubModel)
+    import pretrain
+
+    def stub_model():
+        model = StubModel(StubConfig(vocab_size=200))
+        model.config = StubConfig(vocab_size=200)
+        return model
+
+    pretrain.make_model = stub_model
+    pretrain.check_tokenizer = lambda tok: None
+    words = "select the rows where id is null and return a list of names from each table in order".split()
+    gen = torch.Generator().manual_seed(9)
+    doc = lambda n: " ".join(words[i] for i in torch.randint(0, len(words), (n,), generator=gen).tolist())  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus, data, out = (os.path.join(tmp, d) for d in ("corpus", "data", "out"))
+        for d in (corpus, data):
+            os.makedirs(d)
+        for name, count in (("train", 40), ("val", 4)):
+            with lzma.open(os.path.join(corpus, f"{name}.jsonl.xz"), "wt") as f:
+                for _ in range(count):
+                    f.write(json.dumps({"text": doc(300), "source": "x"}) + "\n")
+        for name, text in (("eval.txt", doc(400)), ("tokenizer.json", "{}"), ("tokenizer_config.json", "{}")):
+            with open(os.path.join(data, name), "w") as f:
+                f.write(text)
+        pretrain.DATA = data
+        sys.argv = ["pretrain.py", out, "--corpus", corpus, "--device", "cpu", "--batch-rows", "4", "--warmup", "5",
+                    "--train-seconds", "5", "--max-epochs", "1"]
+        pretrain.main()
+        result = json.load(open(os.path.join(out, "pretrain.json")))
+        files = sorted(os.listdir(out))
+    check("pretrain dry run: its files", files == ["config.json", "pretrain.json", "tokenizer.json", "tokenizer_config.json", "weights.pt"], str(files))
+    check("pretrain dry run: at most one epoch, loss fell", result["training"]["epochs"] <= 1.0 + 1e-9
+          and result["training"]["loss_curve"][-1][1] < math.log(200), json.dumps(result["training"]["loss_curve"]))
+    check("pretrain dry run: finite perplexities, val/train ratio", all(math.isfinite(result[k]) for k in ("val_ppl", "austen_eval_ppl", "val_over_train_loss")))
+
+
 def main():
     gen = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
     check("NF4 = bitsandbytes", torch.allclose(nf_levels(4).double(), torch.tensor(BNB_NF4, dtype=torch.float64), atol=1e-7))
@@ -209,6 +276,7 @@ def main():
     xin = torch.randn(4, 5, generator=gen)
     check("LoraLinear = x·Wᵀ + s·(x·Aᵀ)·Bᵀ", torch.allclose(lin(xin), xin @ wl.T + 0.5 * (xin @ al.T) @ bl.T, atol=1e-6))
     dry_run()
+    pretrain_dry_run()
     print(f"{len(FAILS)} failed" if FAILS else "all passed")
     sys.exit(1 if FAILS else 0)
 
