@@ -4,7 +4,7 @@
 # at the same time, then the Markdown table (scripts/testbed/summarize_table.py) on stdout
 # and in $OUT/table.md.
 #
-#   here:   bash ../shared/device/pack.sh dist     (dist/ built by `npm run build:cli` or `node scripts/build-cli.mjs`)
+#   here:   node scripts/build-cli.mjs && bash ../shared/device/pack.sh dist node_modules/node-api-headers
 #   device: source .device/enter.sh && bash scripts/device/testbed-table.sh MODEL_DIR [ours|reference|all]
 #           (carry [".device"]; MODEL_DIR in the tree, e.g. assets/testbed-model)
 #
@@ -64,6 +64,10 @@ reference() {
     --finetune "$FT" --eval "$EV" --eval-seq "$EVAL_SEQ" --eval-stride "$EVAL_STRIDE"
 }
 
+# The CUDA addon (git-ignored): built here on the GPU machine unless it is already there.
+if [ "$DEVICE" = cuda ] && [ ! -f native/build/loftq_cuda.node ]; then
+  stage build env LOFTQ_CUDA_ARCHS=${LOFTQ_CUDA_ARCHS:-90} node scripts/build-native.mjs || exit 1
+fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; node --version;
   python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'; } >> "$LOG" 2>&1
 case $PART in

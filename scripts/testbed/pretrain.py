@@ -122,6 +122,30 @@ def mean_row_loss(model, stream, rows, count, gen, dev, batch=64):
     return total / n
 
 
+def reload_checks(out, model, sample, dev):
+    """The saved folder as others will load it: transformers' AutoTokenizer gives the engine's
+    ids and the special tokens; AutoModelForCausalLM's logits equal the trained model's (both
+    bf16). Failures are reported, not raised: the trained model is saved either way."""
+    checks = {}
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(out)
+        cases = json.load(open(os.path.join(DATA, "tokenizer-check.json"), encoding="utf-8"))["cases"]
+        checks["autotokenizer_ids_equal_engine"] = all(tok(c["text"], add_special_tokens=False)["input_ids"] == c["ids"] for c in cases)
+        checks["autotokenizer_special"] = [tok.bos_token, tok.eos_token, tok.bos_token_id, tok.eos_token_id]
+        loaded = AutoModelForCausalLM.from_pretrained(out).to(dev).eval()
+        with torch.no_grad():
+            a = model(input_ids=sample[None]).logits.float()
+            b = loaded(input_ids=sample[None]).logits.float()
+        checks["reloaded_logits_max_abs_diff"] = (a - b).abs().max().item()
+        checks["reloaded_dtype"] = str(next(loaded.parameters()).dtype)
+    except Exception as e:  # noqa: BLE001 — reported in pretrain.json
+        checks["error"] = f"{type(e).__name__}: {e}"
+    log(f"reload checks: {checks}")
+    return checks
+
+
 def lr_at(step, peak, warmup, total, floor_frac=0.1):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -237,6 +261,7 @@ def main():
         "files": sorted(os.listdir(args.out)) + ["pretrain.json"],
         "log": LOG,
     }
+    result["reload_checks"] = reload_checks(args.out, model, austen[:SEQ].long().to(dev), dev)
     with open(os.path.join(args.out, "pretrain.json"), "w") as f:
         json.dump(result, f, indent=1)
     sizes = {f: os.path.getsize(os.path.join(args.out, f)) for f in sorted(os.listdir(args.out))}

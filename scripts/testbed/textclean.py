@@ -23,7 +23,7 @@ LONG_LINE_MAX_SPACE_FRACTION = 0.08
 MIN_LETTER_FRACTION = 0.4
 GENERATED = re.compile(
     r"Code generated .{0,80}DO NOT EDIT|@generated|auto-?generated|generated automatically|"
-    r"automatically generated|This file (?:is|was) generated|DO NOT EDIT(?: THIS FILE)?[.!]",
+    r"automatically generated|This file (?:is|was) generated|DO NOT EDIT(?: THIS FILE)?[.!]|with gencodec\.py",
     re.IGNORECASE,
 )
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\ufeff]")
