@@ -69,7 +69,10 @@ async function main(): Promise<void> {
     tokens: { finetune: tok.encode(finetune, { addBos: false }).length, eval: tok.encode(evalText, { addBos: false }).length },
     cases: cases.map((c) => ({ ...c, ids: Array.from(tok.encode(c.text, { addBos: false })) })),
   };
-  writeFileSync(join(values.data, 'tokenizer-check.json'), JSON.stringify(out, null, 1) + '\n');
+  // One line per case: the ids of a case are read together, not one per line.
+  const { cases: written, ...head } = out;
+  const body = JSON.stringify(head, null, 1).replace(/\n}$/, `,\n "cases": [\n${written.map((c) => '  ' + JSON.stringify(c)).join(',\n')}\n ]\n}`);
+  writeFileSync(join(values.data, 'tokenizer-check.json'), body + '\n');
   console.log(JSON.stringify({ vocab_size: out.vocab_size, bytes_per_token: out.bytes_per_token, tokens: out.tokens, cases: out.cases.map((c) => `${c.name}: ${c.ids.length} ids`) }, null, 1));
 }
 
