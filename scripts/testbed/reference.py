@@ -287,10 +287,11 @@ def main():
                     a = kaiming_a(rank, w.shape[1], gen, device)
                     per_method["qlora"][name] = (q0, a, torch.zeros(w.shape[0], rank, dtype=w.dtype, device=device))
                     errors["qlora"][name] = {"err_q": err_q, "err_init": err_q}
+                runs = {}  # T = 5's steps serve both its best and its last step
                 for m, iters in (("loftq1", 1), ("loftq5", args.iters), ("loftq5-last", args.iters)):
                     if m not in methods:
                         continue
-                    steps = loftq(w, levels, rank, 1.0, iters)
+                    steps = runs[iters] = runs.get(iters) or loftq(w, levels, rank, 1.0, iters)
                     pick = len(steps) - 1 if m.endswith("-last") else min(range(len(steps)), key=lambda i: steps[i][3])
                     q, b, a, err = steps[pick]
                     per_method[m][name] = (q, a, b)
