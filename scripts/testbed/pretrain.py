@@ -77,12 +77,14 @@ def read_docs(path):
         return [json.loads(line)["text"] for line in f]
 
 
-def token_stream(tok, docs, eos):
+def token_stream(tok, docs, eos, chunk=512):
+    """The documents' ids joined by EOS (encoded on all cores, a chunk of documents at a time)."""
     out = []
-    for i, enc in enumerate(tok.encode_batch(docs, add_special_tokens=False)):
-        if i:
-            out.append(eos)
-        out.extend(enc.ids)
+    for start in range(0, len(docs), chunk):
+        for enc in tok.encode_batch(docs[start:start + chunk], add_special_tokens=False):
+            if out:
+                out.append(eos)
+            out.extend(enc.ids)
     return torch.tensor(out, dtype=torch.int32)
 
 
@@ -100,8 +102,9 @@ def rows_of(stream):
 
 
 def batch_rows(stream, idx):
-    starts = idx * SEQ
-    offsets = torch.arange(SEQ + 1)
+    """Rows idx (any device) of the packed stream, as int64 on the stream's device."""
+    starts = idx.to(stream.device) * SEQ
+    offsets = torch.arange(SEQ + 1, device=stream.device)
     return stream[starts[:, None] + offsets[None, :]].long()
 
 
@@ -241,8 +244,7 @@ def main():
     log(f"train-row loss {train_loss:.4f}, held-out row loss {val_loss:.4f} (ratio {val_loss / train_loss:.3f}); "
         f"sliding-window perplexity: held-out pretraining text {val_ppl:.2f}, Austen eval {austen_ppl:.2f}")
 
-    model.to(torch.bfloat16)
-    model.config.dtype = "bfloat16"
+    model.to(torch.bfloat16)  # save_pretrained records the weights' dtype in config.json
     model.save_pretrained(args.out, max_shard_size="14MB")
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(DATA, f), os.path.join(args.out, f))

@@ -201,10 +201,10 @@ def compare_errors(row, ours, engine):
     return summary
 
 
-def run_row(args, base_state, model_path, device, row, inits, scaling, eval_ids, train_rows):
-    """inits: {module: (weight, A, B)}; evaluates at init, fine-tunes, evaluates again."""
+def run_row(args, model_path, device, row, inits, scaling, eval_ids, train_rows):
+    """inits: {module: (weight, A, B)}; a fresh copy of the model with those LoRA modules is
+    evaluated at init, fine-tuned, and evaluated again."""
     model = load_model(model_path, device)
-    model.load_state_dict(base_state)
     for name, (w, a, b) in inits.items():
         set_module(model, name, LoraLinear(w.float(), a, b, scaling).to(device))
     ppl_init, tokens = sliding_perplexity(model, eval_ids, device, seq=args.eval_seq, stride=args.eval_stride)
@@ -252,7 +252,6 @@ def main():
     log(f"fine-tune split {len(ft_ids)} tokens ({len(train_rows)} rows of {args.seq_len}), eval split {len(eval_ids)} tokens")
 
     base = load_model(args.model, device)
-    base_state = {k: v.clone() for k, v in base.state_dict().items()}
     weights = {name: mod.weight.detach().double() for name, mod in target_modules(base)}
     assert len(weights) == 7 * base.config.num_hidden_layers, f"{len(weights)} target matrices"
     results = {"config": {k: v for k, v in vars(args).items()}, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
@@ -275,7 +274,7 @@ def main():
     gen = torch.Generator().manual_seed(args.seed)
     for rank in [int(r) for r in args.ranks.split(",")]:
         inits = {n: (w, kaiming_a(rank, w.shape[1], gen, device), torch.zeros(w.shape[0], rank, dtype=w.dtype, device=device)) for n, w in weights.items()}
-        results["rows"][f"lora-r{rank}"] = run_row(args, base_state, args.model, device, f"lora-r{rank}", inits, 1.0, eval_ids, train_rows)
+        results["rows"][f"lora-r{rank}"] = run_row(args, args.model, device, f"lora-r{rank}", inits, 1.0, eval_ids, train_rows)
         for bits in [int(b) for b in args.bits.split(",")]:
             levels = nf_levels(bits).to(device)
             per_method = {m: {} for m in methods}
@@ -309,7 +308,7 @@ def main():
                 for name, (q, a, b) in per_method[m].items():
                     assert q.shape == weights[name].shape and a.shape == (rank, q.shape[1]) and b.shape == (q.shape[0], rank), name
                 mean = lambda key: sum(e[key] for e in errors[m].values()) / len(errors[m])  # noqa: E731
-                entry = run_row(args, base_state, args.model, device, row, per_method[m], 1.0, eval_ids, train_rows)
+                entry = run_row(args, args.model, device, row, per_method[m], 1.0, eval_ids, train_rows)
                 entry.update({"method": m, "bits": bits, "rank": rank, "mean_err_q": mean("err_q"), "mean_err_init": mean("err_init")})
                 if m == "cloq":
                     entry.update({"mean_weighted_err_q": mean("weighted_err_q"), "mean_weighted_err_init": mean("weighted_err_init")})
