@@ -8,8 +8,8 @@
 #   device: source .device/enter.sh && bash scripts/device/testbed-table.sh MODEL_DIR [ours|reference|all]
 #           (carry [".device"]; MODEL_DIR in the tree, e.g. assets/testbed-model)
 #
-# Rows: bits 2 3 4 × rank 16 64 × qlora, loftq (T = 1), loftq (T = 5), cloq (only when the
-# CLI knows --method cloq; otherwise the table says so). alpha = rank (s = 1), NF quantizer,
+# Rows: bits 2 3 4 × rank 16 64 × qlora, loftq (T = 1), loftq (T = 5), cloq with --calib-data
+# the fine-tuning split (only when the CLI knows --method cloq; otherwise the table says so). alpha = rank (s = 1), NF quantizer,
 # block 64, the CLI's default SVD. Fine-tuning, the same for every row and for the
 # reference: assets/testbed-data/finetune.txt, $STEPS steps, batch $BATCH, seq $SEQ, peak lr $LR,
 # warm-up $WARMUP then cosine to 0, seed $SEED (no hold-out: --eval-data names the evaluation
@@ -38,11 +38,14 @@ echo "cloq: $CLOQ to the CLI" | tee -a "$LOG"
 
 # One row of ours: RUN_NAME METHOD BITS RANK. Writes $WORK/runs/NAME.{quantize,init,train,after}.json.
 row() {
-  local name=$1 method=$2 bits=$3 rank=$4 run=$WORK/runs/$1 m iters
+  local name=$1 method=$2 bits=$3 rank=$4 run=$WORK/runs/$1 m iters calib=
   case $method in loftq1) m=loftq; iters=1;; loftq5) m=loftq; iters=5;; *) m=$method; iters=5;; esac
+  # The calibrated init's calibration text: the fine-tuning split (the CLI's defaults: its first
+  # 4096 tokens in windows of 512, damping 0.01, GPTQ rounding; the reference uses the same).
+  [ "$m" = cloq ] && calib="--calib-data $FT"
   local r=$WORK/runs/$name
   node dist/cli.cjs quantize "$MODEL" --out "$run" --force --method "$m" --bits "$bits" --rank "$rank" --alpha "$rank" \
-    --iters "$iters" --device "$DEVICE" --json ${QUANTIZE_EXTRA:-} > "$r.quantize.jsonl" 2> "$r.err" &&
+    --iters "$iters" --device "$DEVICE" --json $calib ${QUANTIZE_EXTRA:-} > "$r.quantize.jsonl" 2> "$r.err" &&
   node dist/cli.cjs eval "$run" --data "$EV" --seq-len "$EVAL_SEQ" --stride "$EVAL_STRIDE" --device "$DEVICE" --json > "$r.init.jsonl" 2>> "$r.err" &&
   node dist/cli.cjs train "$run" --data "$FT" --eval-data "$EV" --eval-every 0 --steps "$STEPS" --batch "$BATCH" --seq-len "$SEQ" \
     --lr "$LR" --warmup "$WARMUP" --seed "$SEED" --checkpoint-every 0 --device "$DEVICE" --json > "$r.train.jsonl" 2>> "$r.err" &&

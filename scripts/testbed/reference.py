@@ -2,7 +2,7 @@
 
     python3 scripts/testbed/reference.py MODEL_DIR --out ref.json [--engine-runs DIR]
         [--bits 2,3,4] [--ranks 16,64] [--steps 200] [--lr 5e-4] [--batch 4] [--seq-len 512]
-        [--warmup 10] [--seed 0] [--calib-tokens 32768] [--damp 0.01] [--eval-seq 512] [--eval-stride 256]
+        [--warmup 10] [--seed 0] [--calib-tokens 4096] [--damp 0.01] [--eval-seq 512] [--eval-stride 256]
 
 For each bits × rank, every initialization of DESIGN.md, written here from the algorithm
 (exact SVD in float64, LoRA scaling s = alpha/r with alpha = r, so s = 1):
@@ -13,9 +13,12 @@ For each bits × rank, every initialization of DESIGN.md, written here from the 
   loftq5-last  LoftQ T = 5, the last step (what the paper's code and PEFT return)
   cloq         the calibrated init (CLoQ): H = XᵀX + λ·mean(diag)·I from the inputs X of
                each matrix (one full-precision forward pass over the first --calib-tokens of
-               the fine-tuning split), L = chol(H); T = 5 steps of Q ← q(W − s·B·A) and the
-               closed form s·B·A = U_r Σ_r V_rᵀ L⁻¹ from the SVD of (W − Q)·L; best step by
-               the weighted error ‖(W − Q − s·B·A)·L‖ / ‖W·L‖
+               the fine-tuning split in windows of --seq-len: the CLI's defaults, 4096 and
+               512), L = chol(H); T = 5 steps of Q ← GPTQ's H-aware rounding of W − s·B·A
+               (the CLI's default --calib-rounding) and the closed form
+               s·B·A = U_r Σ_r V_rᵀ L⁻¹ from the SVD of (W − Q)·L; best step by the weighted
+               error ‖(W − Q − s·B·A)·L‖ / ‖W·L‖
+  cloq-plain   the same with plain rounding Q ← q(W − s·B·A)
 
 plus full precision (no adapter) and LoRA on full precision (W unquantized, QLoRA's init) per
 rank. Each is evaluated (perplexity of the Austen evaluation split, loftq eval's sliding window
@@ -100,14 +103,43 @@ def loftq(w, levels, rank, scaling, iters):
     return steps
 
 
-def cloq(w, chol, levels, rank, scaling, iters):
+def gptq_round(x, chol, levels, block=64):
+    """H-aware rounding (GPTQ) of x (rows × cols, cols a multiple of the block) to the blockwise
+    codebook, as the engine's tensor/weighted-rounding.ts does it: with M = L⁻¹ (H⁻¹ = Mᵀ·M),
+    columns run from the last to the first; column j's rounding error divided by the pivot
+    1/M[j][j] moves the columns k < j by −e·M[j][k]. A block's absmax is taken from its values
+    as the feedback has left them when its first value (its last column) is rounded."""
+    rows, cols = x.shape
+    assert cols % block == 0, "blocks must lie along rows"
+    m = torch.linalg.solve_triangular(chol, torch.eye(cols, dtype=chol.dtype, device=chol.device), upper=False)
+    w = x.double().clone()
+    lv = levels.to(device=x.device, dtype=torch.float64)
+    lv32 = levels.to(x.device)
+    mids = (lv[1:] + lv[:-1]) / 2
+    q = torch.empty_like(w)
+    scale = torch.zeros(rows, dtype=torch.float64, device=x.device)
+    for j in range(cols - 1, -1, -1):
+        if j % block == block - 1:
+            absmax = w[:, j - block + 1:j + 1].float().abs().amax(dim=1)
+            scale = absmax.double()
+        t = torch.where(scale > 0, w[:, j] / torch.where(scale > 0, scale, torch.ones_like(scale)), torch.zeros_like(scale))
+        codes = torch.bucketize(t, mids)
+        q[:, j] = (lv32[codes] * scale.float()).double()
+        if j:
+            err = (w[:, j] - q[:, j]) / m[j, j]
+            w[:, :j] -= err[:, None] * m[j, :j][None, :]
+    return q.to(x.dtype)
+
+
+def cloq(w, chol, levels, rank, scaling, iters, rounding="gptq"):
     """Every step's (Q, B, A, plain error, weighted error) of the calibrated init."""
     norm, wnorm = w.norm(), (w @ chol).norm()
     b = torch.zeros(w.shape[0], rank, dtype=w.dtype, device=w.device)
     a = torch.zeros(rank, w.shape[1], dtype=w.dtype, device=w.device)
     steps = []
     for _ in range(iters):
-        q = quantize(w - scaling * b @ a, levels)
+        target = w - scaling * b @ a
+        q = gptq_round(target, chol, levels) if rounding == "gptq" else quantize(target, levels)
         u, s_vals, vh = torch.linalg.svd((w - q) @ chol, full_matrices=False)
         root = s_vals[:rank].sqrt()
         # A = Σ^½ V_rᵀ L⁻¹ / √s: solve Lᵀ·X = V_r, then A = (Σ^½ Xᵀ) / √s.
@@ -227,7 +259,7 @@ def main():
     ap.add_argument("--engine-runs", default=None)
     ap.add_argument("--bits", default="2,3,4")
     ap.add_argument("--ranks", default="16,64")
-    ap.add_argument("--methods", default="qlora,loftq1,loftq5,loftq5-last,cloq")
+    ap.add_argument("--methods", default="qlora,loftq1,loftq5,loftq5-last,cloq,cloq-plain")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=4)
@@ -238,7 +270,7 @@ def main():
     ap.add_argument("--max-grad-norm", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--calib-tokens", type=int, default=32768)
+    ap.add_argument("--calib-tokens", type=int, default=4096)
     ap.add_argument("--damp", type=float, default=0.01)
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -262,7 +294,7 @@ def main():
 
     methods = args.methods.split(",")
     chol = {}
-    if "cloq" in methods:
+    if any(m.startswith("cloq") for m in methods):
         grams, counts = input_grams(base, ft_ids[:args.calib_tokens], device, args.seq_len)
         for name in weights:
             h = grams[name] / counts[name]
@@ -295,14 +327,16 @@ def main():
                     q, b, a, err = steps[pick]
                     per_method[m][name] = (q, a, b)
                     errors[m][name] = {"err_q": err_q, "err_init": err, "step": pick + 1, "steps": [s[3] for s in steps]}
-                if "cloq" in methods:
-                    steps = cloq(w, chol[name], levels, rank, 1.0, args.iters)
+                for m, rounding in (("cloq", "gptq"), ("cloq-plain", "plain")):
+                    if m not in methods:
+                        continue
+                    steps = cloq(w, chol[name], levels, rank, 1.0, args.iters, rounding)
                     pick = min(range(len(steps)), key=lambda i: steps[i][4])
                     q, b, a, err, werr = steps[pick]
                     w_err_q = (((w - q0) @ chol[name]).norm() / (w @ chol[name]).norm()).item()
-                    per_method["cloq"][name] = (q, a, b)
-                    errors["cloq"][name] = {"err_q": err_q, "err_init": err, "weighted_err_q": w_err_q, "weighted_err_init": werr,
-                                            "step": pick + 1, "weighted_steps": [s[4] for s in steps]}
+                    per_method[m][name] = (q, a, b)
+                    errors[m][name] = {"err_q": err_q, "err_init": err, "weighted_err_q": w_err_q, "weighted_err_init": werr,
+                                       "step": pick + 1, "weighted_steps": [s[4] for s in steps]}
             for m in methods:
                 row = f"{m}-b{bits}-r{rank}"
                 for name, (q, a, b) in per_method[m].items():
@@ -310,7 +344,7 @@ def main():
                 mean = lambda key: sum(e[key] for e in errors[m].values()) / len(errors[m])  # noqa: E731
                 entry = run_row(args, args.model, device, row, per_method[m], 1.0, eval_ids, train_rows)
                 entry.update({"method": m, "bits": bits, "rank": rank, "mean_err_q": mean("err_q"), "mean_err_init": mean("err_init")})
-                if m == "cloq":
+                if m.startswith("cloq"):
                     entry.update({"mean_weighted_err_q": mean("weighted_err_q"), "mean_weighted_err_init": mean("weighted_err_init")})
                 entry["vs_engine"] = compare_errors(row, errors[m], engine_layers(args.engine_runs, row))
                 entry["layers"] = errors[m]

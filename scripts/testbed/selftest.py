@@ -10,6 +10,8 @@ definitions on fresh random inputs, and both scripts end to end on a tiny stand-
   is never above step 1; W ≈ Q + s·B·A holds for s ≠ 1;
 - cloq: for its Q, the weighted error is the optimum √(Σ_{i>r} σᵢ((W−Q)L)²)/‖WL‖, and not above
   the weighted error of LoftQ's factors for the same Q;
+- gptq_round: equals a per-element loop of weighted-rounding.ts's algorithm; with H = I it is
+  plain rounding; its weighted error is below plain rounding's on correlated inputs;
 - sliding_perplexity: on a bigram model (context-free, so windows cannot matter) equals the
   direct mean over the scored tokens: 1..N−1 when stride < seq (the windows' first tokens
   are not scored when stride = seq, as in perplexity.ts);
@@ -32,7 +34,7 @@ import types
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import LoraLinear, cloq, loftq, split_factors  # noqa: E402
+from reference import LoraLinear, cloq, gptq_round, loftq, split_factors  # noqa: E402
 from torch_common import nf_levels, quantize, sliding_perplexity  # noqa: E402
 
 BNB_NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
@@ -137,7 +139,7 @@ def dry_run():
                     "--calib-tokens", "256", "--engine-runs", os.path.join(tmp, "runs")]
         reference.main()
         rows = json.load(open(out))["rows"]
-    expected = {"fp", "lora-r4"} | {f"{m}-b2-r4" for m in ("qlora", "loftq1", "loftq5", "loftq5-last", "cloq")}
+    expected = {"fp", "lora-r4"} | {f"{m}-b2-r4" for m in ("qlora", "loftq1", "loftq5", "loftq5-last", "cloq", "cloq-plain")}
     check("reference dry run: every row written", set(rows) == expected, str(sorted(rows)))
     finite = all(math.isfinite(r["ppl_init"]) and (r["ppl_finetuned"] is None or math.isfinite(r["ppl_finetuned"])) for r in rows.values())
     check("reference dry run: finite perplexities", finite)
@@ -258,6 +260,35 @@ def main():
         check(f"cloq s={scaling}: weighted error ≤ LoftQ's factors' for the same Q", werr <= loftq_w + 1e-12, f"{werr:.4f} ≤ {loftq_w:.4f}")
         recon = float(((w - q - scaling * b @ a) @ chol).norm() / (w @ chol).norm())
         check(f"cloq s={scaling}: reported weighted error recomputes", abs(recon - werr) < 1e-10)
+
+    # GPTQ rounding: a literal per-element loop of the engine's algorithm (tensor/weighted-rounding.ts).
+    x = torch.randn(3, 128, generator=gen, dtype=torch.float64)
+    lv = nf_levels(2).double()
+    m = torch.linalg.inv(chol[:64, :64].contiguous())
+    small_chol = chol[:64, :64].contiguous()
+    x = x[:, :64].contiguous()
+    wl = x.clone()
+    q_loop = torch.zeros_like(x)
+    scales = [0.0] * 3
+    for j in range(63, -1, -1):
+        for i in range(3):
+            if j == 63:
+                scales[i] = float(torch.tensor([abs(v) for v in wl[i].tolist()], dtype=torch.float32).max())
+            t = wl[i, j].item() / scales[i] if scales[i] else 0.0
+            d = (lv - t).abs()
+            c = int(torch.nonzero(d == d.min())[0])
+            q_loop[i, j] = float(torch.tensor(float(lv[c]) * scales[i], dtype=torch.float32))
+        for i in range(3):
+            e = (wl[i, j].item() - q_loop[i, j].item()) / m[j, j].item()
+            for k in range(j):
+                wl[i, k] -= e * m[j, k].item()
+    q_fast = gptq_round(x, small_chol, nf_levels(2))
+    check("gptq_round = the per-element loop", torch.allclose(q_fast, q_loop, rtol=1e-6, atol=1e-9), f"max |diff| {float((q_fast - q_loop).abs().max()):.1e}")
+    eye = torch.eye(w.shape[1], dtype=torch.float64)
+    check("gptq_round with H = I is plain rounding", torch.equal(gptq_round(w, eye, levels).float(), quantize(w, levels).float()))
+    werr = lambda q: float(((w - q) @ chol).norm())  # noqa: E731
+    check("gptq_round: weighted error below plain rounding's", werr(gptq_round(w, chol, levels)) < werr(quantize(w, levels)),
+          f"{werr(gptq_round(w, chol, levels)):.3f} < {werr(quantize(w, levels)):.3f}")
 
     model = Bigram(11, gen)
     ids = torch.randint(0, 11, (37,), generator=gen)

@@ -13,7 +13,8 @@ import json
 import os
 
 METHODS = [("qlora", "QLoRA"), ("loftq1", "LoftQ T=1"), ("loftq5", "LoftQ T=5 (best step)"),
-           ("loftq5-last", "LoftQ T=5 (last step, paper)"), ("cloq", "CLoQ (calibrated)")]
+           ("loftq5-last", "LoftQ T=5 (last step, paper)"), ("cloq", "CLoQ (GPTQ rounding)"),
+           ("cloq-plain", "CLoQ (plain rounding)")]
 
 
 def result_of(path):
@@ -125,6 +126,8 @@ def main():
         notes.append(f"{omitted} rows with no result on either side are left out")
     if "loftq5-last" not in " ".join(os.listdir(runs) if os.path.isdir(runs) else []):
         notes.append("LoftQ's last step (the paper's and PEFT's return value) is a reference-only row: our CLI returns the best step")
+    if "cloq-plain" not in " ".join(os.listdir(runs) if os.path.isdir(runs) else []):
+        notes.append("CLoQ with plain rounding is a reference-only row: ours runs the CLI's default (--calib-rounding gptq)")
     weighted = [(k, v) for k, v in ref.items() if k.startswith("cloq") and "mean_weighted_err_init" in v]
     if weighted:
         notes.append("CLoQ reference, mean activation-weighted error ‖(W − Q − sBA)L‖/‖WL‖ at init: " +
