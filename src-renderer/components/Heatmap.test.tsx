@@ -1,12 +1,12 @@
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MODULE_ORDER, modulePath } from '../lib/targets';
+import { LLAMA_MODULES, modulePath } from '../../src-main/engine/rules/modules';
 import { Heatmap, type HeatCell } from './Heatmap';
 
 function cells(layers: number): HeatCell[] {
   const out: HeatCell[] = [];
   for (let layer = 0; layer < layers; layer++) {
-    MODULE_ORDER.forEach((module, j) => out.push({ name: modulePath(layer, module), layer, module, value: 0.3 + 0.01 * layer + 0.001 * j }));
+    LLAMA_MODULES.forEach((module, j) => out.push({ name: modulePath(layer, module), layer, module, value: 0.3 + 0.01 * layer + 0.001 * j }));
   }
   return out;
 }

@@ -279,5 +279,8 @@ export function createWsApi(options: WsTransportOptions): ClientApi {
     getProfile: (r) => t.call('getProfile', [r]),
     cancelJob: (id) => t.call('cancelJob', [id]),
     listJobs: () => t.call('listJobs', []),
+    recentModels: () => t.call('recentModels', []),
+    rememberModel: (path) => t.call('rememberModel', [path]),
+    forgetModel: (path) => t.call('forgetModel', [path]),
   };
 }

@@ -69,6 +69,4 @@ export interface Initializer {
   init(w: DeviceMatrix, options: MatrixInitOptions, ctx: InitContext): Promise<MatrixInitResult>;
 }
 
-export function loraScaling(alpha: number, rank: number, rslora: boolean): number {
-  return rslora ? alpha / Math.sqrt(rank) : alpha / rank;
-}
+export { loraScaling } from '../rules/lora-scaling';

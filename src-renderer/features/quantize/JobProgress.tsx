@@ -4,7 +4,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { ProgressBar, StatusBadge } from '../../components/common';
 import { Heatmap, type HeatCell } from '../../components/Heatmap';
 import { basename, formatNum } from '../../lib/format';
-import { parseModulePath } from '../../lib/targets';
+import { parseModulePath } from '../../../src-main/engine/rules/modules';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
 import { errorMessage } from '../../transport/types';
