@@ -39,7 +39,7 @@ export interface WsTransportOptions {
 }
 
 /** What the user reads when the server refuses the page's token. */
-export const TOKEN_REJECTED = 'The engine refused this page’s access token (the server was restarted, or the address is old): open the address that `loftq serve` printed.';
+export const TOKEN_REJECTED = 'The engine refused this page’s access token (it was replaced with --new-token, or this address belongs to another engine): open the address that `loftq serve` printed';
 
 const OPEN = 1;
 
