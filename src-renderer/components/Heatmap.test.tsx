@@ -46,4 +46,16 @@ describe('Heatmap', () => {
     const texts = [...container.querySelectorAll('svg > text')].map((t) => t.textContent);
     expect(texts.slice(-4)).toEqual(['err_init', '0.3', '0.308', '0.316']);
   });
+
+  it('keeps its legend inside the drawing, and scales down to a narrower panel instead of cutting it off', () => {
+    const { container } = render(<Heatmap cells={cells(16).map((c, i) => ({ ...c, value: 0.00554 + i * 1e-4 }))} valueLabel="predicted err" label="test" />);
+    const svg = container.querySelector('svg')!;
+    const width = Number(svg.getAttribute('width'));
+    // 11 px text is at most ~6.6 px a character: every label ends inside the drawing.
+    for (const t of container.querySelectorAll('svg > text')) {
+      expect(Number(t.getAttribute('x')) + (t.textContent ?? '').length * 6.6, t.textContent ?? '').toBeLessThanOrEqual(width);
+    }
+    expect(svg.getAttribute('viewBox')).toBe(`0 0 ${width} ${svg.getAttribute('height')}`);
+    expect(svg.style.maxWidth).toBe('100%');
+  });
 });

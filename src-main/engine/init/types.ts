@@ -59,7 +59,11 @@ export interface MatrixInitResult {
   stoppedEarly: boolean;
   /** Some step's error was above the step before it. */
   errorRose: boolean;
-  /** Top singular values of W − Q (the residual the adapter approximates), for the returned step. */
+  /**
+   * Leading singular values of W − Q for the returned step: the first r are what the rank-r
+   * term holds (LoftQ) or could hold (QLoRA, B = 0), the next (up to SPECTRUM_TAIL) what is left
+   * in W − Q − s·B·A.
+   */
   residualSpectrum: number[];
 }
 

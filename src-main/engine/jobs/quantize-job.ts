@@ -276,7 +276,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
         best_step: result.bestStep,
         stopped_early: result.stoppedEarly,
         error_rose: result.errorRose,
-        residual_top_sv: result.residualSpectrum.slice(0, 32),
+        residual_top_sv: result.residualSpectrum,
         seconds: 0,
       };
       await writing;

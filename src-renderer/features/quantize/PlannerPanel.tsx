@@ -139,7 +139,7 @@ export function PlannerPanel(props: PlannerPanelProps) {
           {missingRank && <div className="note">The profile has singular values up to rank {prepared.maxRank}; profile again with a larger maximum rank to predict rank {rank}.</div>}
           {!missingRank && cells.length > 0 && <Heatmap cells={cells} valueLabel="predicted err" label="Predicted error heatmap" />}
           <p className="small muted">{BASIS[method].formula}</p>
-          <div className="row" style={{ alignItems: 'flex-end' }}>
+          <div className="row budget-row">
             <TextField
               label={unit === 'bits' ? 'Budget: average bits per weight, adapter included' : 'Budget: MiB of quantized matrices and adapter'}
               value={budget}
@@ -155,22 +155,24 @@ export function PlannerPanel(props: PlannerPanelProps) {
               }}
               className="grow"
             />
-            <Segmented
-              label="Budget unit"
-              value={unit}
-              options={[
-                { value: 'bits', label: 'bits / weight' },
-                { value: 'mib', label: 'MiB' },
-              ]}
-              onChange={(u) => {
-                setUnit(u);
-                setBudget('');
-                setApplied(null);
-              }}
-            />
-            <button type="button" disabled={!!budgetError || budget.trim() === '' || !!missingRank} onClick={allocate}>
-              {chooseRank ? 'Allocate bits and rank' : 'Allocate bits'}
-            </button>
+            <div className="row budget-controls">
+              <Segmented
+                label="Budget unit"
+                value={unit}
+                options={[
+                  { value: 'bits', label: 'bits / weight' },
+                  { value: 'mib', label: 'MiB' },
+                ]}
+                onChange={(u) => {
+                  setUnit(u);
+                  setBudget('');
+                  setApplied(null);
+                }}
+              />
+              <button type="button" disabled={!!budgetError || budget.trim() === '' || !!missingRank} onClick={allocate}>
+                {chooseRank ? 'Allocate bits and rank' : 'Allocate bits'}
+              </button>
+            </div>
           </div>
           <label className="check small">
             <input type="checkbox" checked={chooseRank} disabled={method !== 'loftq'} onChange={(e) => setChooseRank(e.target.checked)} /> also choose the rank ({rankChoices.join(', ')})
