@@ -6,21 +6,25 @@ import { profileKey, usePlanner } from '../../stores/planner';
 import { runSummary } from '../../test/fake-api';
 import { PredictedVsMeasured } from './PredictedVsMeasured';
 
+/** A profile of 64 × 64 matrices with ‖W‖² = 10 and ‖W − Q‖² = 3 + k at 2 bits. */
+function profileOf(names: string[]): ModelProfile {
+  return {
+    format: 'loftq-profile/1',
+    model: { path: '/m/demo', identity: 'x' },
+    quant: 'nf',
+    block: 64,
+    max_rank: 16,
+    seconds: 0,
+    matrices: names.map((name, k) => ({ name, shape: [64, 64], w_sq: 10, bits: { '2': { err_sq: 3 + k, sv: Array.from({ length: 16 }, (_, i) => 1 / (i + 1)) } } })),
+  };
+}
+
 describe('predicted vs measured', () => {
   afterEach(cleanup);
 
   it("plots each matrix's one-step prediction against the run's measured error, with their mean ratio", () => {
     const names = ['model.layers.0.self_attn.q_proj', 'model.layers.1.self_attn.q_proj'];
-    const profile: ModelProfile = {
-      format: 'loftq-profile/1',
-      model: { path: '/m/demo', identity: 'x' },
-      quant: 'nf',
-      block: 64,
-      max_rank: 16,
-      seconds: 0,
-      matrices: names.map((name, k) => ({ name, shape: [64, 64], w_sq: 10, bits: { '2': { err_sq: 3 + k, sv: Array.from({ length: 16 }, (_, i) => 1 / (i + 1)) } } })),
-    };
-    const prepared = prepareProfile(profile);
+    const prepared = prepareProfile(profileOf(names));
     usePlanner.setState({ profiles: { [profileKey({ model: '/m/demo', quant: 'nf', block: 64 })]: prepared }, loading: {}, jobs: {}, error: null });
     const run = runSummary('loftq-2bit');
     run.record.model = { path: '/m/demo' };
@@ -32,16 +36,7 @@ describe('predicted vs measured', () => {
 
   it("predicts a QLoRA run by QLoRA's error, ‖W − Q‖, not by LoftQ's step", () => {
     const name = 'model.layers.0.self_attn.q_proj';
-    const profile: ModelProfile = {
-      format: 'loftq-profile/1',
-      model: { path: '/m/demo', identity: 'x' },
-      quant: 'nf',
-      block: 64,
-      max_rank: 16,
-      seconds: 0,
-      matrices: [{ name, shape: [64, 64], w_sq: 10, bits: { '2': { err_sq: 3, sv: Array.from({ length: 16 }, (_, i) => 1 / (i + 1)) } } }],
-    };
-    const prepared = prepareProfile(profile);
+    const prepared = prepareProfile(profileOf([name]));
     usePlanner.setState({ profiles: { [profileKey({ model: '/m/demo', quant: 'nf', block: 64 })]: prepared }, loading: {}, jobs: {}, error: null });
     const run = runSummary('qlora-2bit', { method: 'qlora' });
     run.record.model = { path: '/m/demo' };
