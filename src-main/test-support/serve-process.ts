@@ -1,6 +1,7 @@
 // Test support: `loftq serve` as users run it (the bundled CLI in a child process), and a
 // minimal client of its WebSocket API that times each call.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import WebSocket from 'ws';
 import type { ApiEvent, JobInfo, WireMessage } from '../api/contract';
 import { CLI } from './cli';
@@ -13,9 +14,11 @@ export interface ServeProcess {
   stop(signal: NodeJS.Signals): Promise<{ code: number | string; ms: number }>;
 }
 
+/** Starts `loftq serve` on a free port; its config folder (the kept port and token) sits beside `runs`. */
 export function startServe(runs: string): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runs', runs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, XDG_CONFIG_HOME: join(dirname(runs), 'config') };
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--runs', runs], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1)));

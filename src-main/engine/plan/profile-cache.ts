@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { readJsonObject } from '../io/json-file';
 import { openModelWeights } from '../io/model-weights';
-import type { ModelProfile } from './predict';
+import type { ModelProfile } from '../rules/planner';
 import type { EventSink } from '../jobs/events';
 import { modelIdentity, PROFILE_FILE, runProfile, type ProfileOptions } from './profile-job';
 

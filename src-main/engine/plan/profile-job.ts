@@ -1,5 +1,5 @@
 // The planner's profile of a model: for every target matrix W and bit width, ‖W − q(W)‖² and
-// the leading singular values of W − q(W) up to a maximum rank (plan/predict.ts turns them into
+// the leading singular values of W − q(W) up to a maximum rank (rules/planner.ts turns them into
 // the error of any bits and rank without running anything). One pass over the weights on the
 // device the job opens; W − q(W) is the same fused quantize pass a run makes.
 import { stat } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import { openDevice, type DeviceChoice } from '../tensor/devices';
 import { matrix } from '../tensor/matrix';
 import type { EventSink } from '../jobs/events';
 import type { OwnedFile } from '../runs/ownership';
-import type { MatrixProfile, ModelProfile } from './predict';
+import type { MatrixProfile, ModelProfile } from '../rules/planner';
 
 export interface ProfileOptions {
   model: string;
