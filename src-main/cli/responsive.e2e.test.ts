@@ -120,10 +120,11 @@ function signalledEval(args: string[], signal: NodeJS.Signals, afterMs: number):
 }
 
 describe('loftq eval under hostile input', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} mid-tokenisation stops it within 2 s`, async () => {
-      const r = await signalledEval([hostileModel, '--data', hostileData, '--device', 'cpu'], signal, 1500);
-      console.log(`eval, hostile tokenizer: ${signal} → exit ${r.code} in ${r.ms.toFixed(0)} ms`);
+  const inputs = () => ({ 'hostile tokenizer': [hostileModel, '--data', hostileData], '1 MB without spaces': [demoModel, '--data', spaceFree] });
+  for (const [signal, input] of [['SIGTERM', 'hostile tokenizer'], ['SIGINT', 'hostile tokenizer'], ['SIGTERM', '1 MB without spaces']] as const) {
+    it(`${signal} stops it within 2 s (${input})`, async () => {
+      const r = await signalledEval([...inputs()[input], '--device', 'cpu'], signal, 1500);
+      console.log(`eval, ${input}: ${signal} → exit ${r.code} in ${r.ms.toFixed(0)} ms`);
       expect(r.ms).toBeGreaterThan(0); // it was still running when the signal came
       expect(r.ms).toBeLessThan(2000);
       expect(r.code).toBe(130);
