@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'out/', '.device/', 'assets/', 'runs/', 'scratch/', '.vitest/'] },
+  { ignores: ['node_modules/', 'dist/', 'out/', '.device/', 'assets/', 'runs/', 'scratch/', '.vitest/', 'testbed-cache/', 'testbed-corpus/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -6,6 +6,7 @@ import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
 
 const root = fileURLToPath(new URL('./src-renderer', import.meta.url));
+const repo = fileURLToPath(new URL('.', import.meta.url));
 const outDir = fileURLToPath(new URL('./out/renderer', import.meta.url));
 
 /** The dev server injects an inline script (React refresh) that the strict CSP would block:
@@ -22,6 +23,9 @@ export default defineConfig({
   root,
   base: './',
   plugins: [react(), devCsp()],
+  // The dashboard imports the engine's pure domain rules (src-main/engine/rules/) by relative
+  // path, outside its root: the dev server may serve them (the build bundles them anyway).
+  server: { fs: { allow: [repo] } },
   build: {
     outDir,
     emptyOutDir: true,

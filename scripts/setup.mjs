@@ -32,7 +32,9 @@ if (mtime(join(root, 'dist', 'cli.cjs')) < newestIn(join(root, 'src-main'))) run
 
 const rendererConfig = join(root, 'vite.renderer.config.ts');
 if (existsSync(rendererConfig)) {
-  const sources = Math.max(newestIn(join(root, 'src-renderer')), mtime(rendererConfig), mtime(join(root, 'src-main', 'api', 'contract.ts')));
+  // The dashboard also bundles the engine's pure domain rules (src-main/engine/rules/, errors.ts).
+  const engine = join(root, 'src-main', 'engine');
+  const sources = Math.max(newestIn(join(root, 'src-renderer')), mtime(rendererConfig), mtime(join(root, 'src-main', 'api', 'contract.ts')), newestIn(join(engine, 'rules')), mtime(join(engine, 'errors.ts')));
   if (mtime(join(root, 'out', 'renderer', 'index.html')) < sources) {
     console.error('setup: building the dashboard…');
     run('npx vite build --config vite.renderer.config.ts --logLevel warn');

@@ -1,7 +1,8 @@
 // The import structure of src-main, checked: no import cycle anywhere (type-only imports
 // count: a cycle of types is still two modules that cannot be read one before the other), and
 // imports point down the layers only. The engine's layers, lowest first, are ENGINE_LAYERS
-// below (tensor/, the device layer, sits on util/ and the file formats of io/ alone); around
+// below (tensor/, the device layer, sits on util/ and the file formats of io/ alone; rules/,
+// the pure domain rules the renderer shares, sits under io/); around
 // the engine, the app's layers are APP_LAYERS; the engine imports nothing of them, nor
 // Electron or React. Tests and test-support/ may reach anywhere (they are not layered), but
 // their imports take part in the cycle check. docs/ARCHITECTURE.md describes the same order.
@@ -18,6 +19,9 @@ const srcMain = join(root, 'src-main');
  */
 const ENGINE_LAYERS: string[][] = [
   ['errors', 'util'],
+  // The pure domain rules the renderer imports too (src-renderer/boundaries.test.ts keeps them
+  // free of Node and of every engine module but errors.ts).
+  ['rules'],
   ['io'],
   ['tensor'],
   ['quant', 'lowrank', 'text'],

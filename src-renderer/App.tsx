@@ -1,5 +1,6 @@
 // The app shell: sidebar (navigation, jobs, connection) and the current view.
 import { useEffect } from 'react';
+import { ConnectionBanner } from './components/ConnectionBanner';
 import { ConnectionBadge, JobTray, Nav } from './components/Shell';
 import { CompareView } from './features/compare/CompareView';
 import { ExportView } from './features/export/ExportView';
@@ -42,6 +43,7 @@ export function App() {
         <ConnectionBadge />
       </aside>
       <main className="main" id="main" tabIndex={-1}>
+        <ConnectionBanner />
         <Current />
       </main>
     </div>

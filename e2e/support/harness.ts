@@ -18,9 +18,14 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-function startServer(runsDir: string): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * `loftq serve` on the runs folder, its settings (port, token) in `configHome` (as
+ * XDG_CONFIG_HOME): a second start with the same folder comes back at the same address.
+ */
+export function startServer(runsDir: string, configHome: string, extraArgs: string[] = ['--port', '0']): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [resolve('dist/cli.cjs'), 'serve', '--port', '0', '--runs', runsDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, XDG_CONFIG_HOME: configHome };
+    const child = spawn(process.execPath, [resolve('dist/cli.cjs'), 'serve', ...extraArgs, '--runs', runsDir], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     const timer = setTimeout(() => fail(new Error(`loftq serve printed no URL:\n${out}`)), 30_000);
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -41,15 +46,8 @@ export async function startHarness(viewport = { width: 1280, height: 800 }): Pro
   const runsDir = join(tmp, 'runs');
   mkdirSync(runsDir);
   mkdirSync(ARTIFACTS, { recursive: true });
-  const { child, url } = await startServer(runsDir);
-  // A fresh profile each time (launchPersistentContext is how playwright takes a user-data-dir).
-  const context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const { child, url } = await startServer(runsDir, join(tmp, 'config'));
+  const { context, page } = await openBrowser(tmp, viewport);
   page.on('pageerror', (e) => console.error('page error:', e));
   await page.goto(url);
   return {
@@ -65,6 +63,17 @@ export async function startHarness(viewport = { width: 1280, height: 800 }): Pro
       rmSync(tmp, { recursive: true, force: true });
     },
   };
+}
+
+/** Debian's Chromium with a fresh profile in `tmp` (launchPersistentContext is how playwright takes a user-data-dir). */
+export async function openBrowser(tmp: string, viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return { context, page: context.pages()[0] ?? (await context.newPage()) };
 }
 
 export const haveChromium = (): boolean => existsSync(CHROMIUM);

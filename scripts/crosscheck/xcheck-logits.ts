@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   await writeSafetensors(outPath, [{ name: 'logits', dtype: 'F32', shape: [ids.length, logits.length / ids.length], data: bytesOf(logits) }]);
   if (textPath && outIdsPath) {
     const tokenizer = await loadTokenizer(modelDir);
-    const encoded = tokenizer.encode(await readFile(textPath, 'utf8'), { addBos: false });
+    const encoded = await tokenizer.encode(await readFile(textPath, 'utf8'), { addBos: false });
     await writeFile(outIdsPath, JSON.stringify(Array.from(encoded)));
   }
   console.log(`xcheck-logits: ${modelDir}: ${ids.length} positions → ${outPath}`);

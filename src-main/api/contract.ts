@@ -2,7 +2,7 @@
 // (StudioApi), what it is told (ApiEvent), and the records it receives. The same contract
 // runs over Electron IPC (preload) and over WebSocket (loftq serve); nothing else differs.
 import type { JobEvent } from '../engine/jobs/events';
-import type { MatrixProfile, ModelProfile } from '../engine/plan/predict';
+import type { MatrixProfile, ModelProfile } from '../engine/rules/planner';
 import type { LayerRecord, RunRecord, RunStatus } from '../engine/runs/records';
 
 export type { JobEvent, LayerRecord, MatrixProfile, ModelProfile, RunRecord, RunStatus };
@@ -149,7 +149,8 @@ export interface ProfileRequest {
 }
 
 export type JobKind = 'quantize' | 'export' | 'eval' | 'train' | 'profile';
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/** interrupted: the engine stopped (a restart, a crash) while the job was queued or running. */
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface JobInfo {
   id: string;
@@ -159,6 +160,9 @@ export interface JobInfo {
   target: string;
   /** 0..1 */
   progress: number;
+  /** Units finished and planned, when the job counts them (quantize and profile: matrices). */
+  done?: number;
+  total?: number;
   label: string;
   error?: string;
   /** The job's result when done (export: the files; eval: the perplexities). */
@@ -195,6 +199,12 @@ export interface StudioApi {
   getProfile(request: ProfileRequest): Promise<ModelProfile | null>;
   cancelJob(id: string): Promise<void>;
   listJobs(): Promise<JobInfo[]>;
+  /** The model folders opened recently, newest first (kept in the user's config folder). */
+  recentModels(): Promise<string[]>;
+  /** Puts a model folder first in the recent list; resolves with the list. */
+  rememberModel(path: string): Promise<string[]>;
+  /** Takes a model folder off the recent list; resolves with the list. */
+  forgetModel(path: string): Promise<string[]>;
   /** Subscribes to events; returns the unsubscribe function. */
   onEvent(listener: (event: ApiEvent) => void): () => void;
   /**
@@ -213,6 +223,7 @@ export type ApiMethod = Exclude<keyof StudioApi, 'onEvent' | 'pickFolder' | 'rev
 /** Every method a transport may carry, for validation at the boundary. */
 export const API_METHODS: readonly ApiMethod[] = [
   'info', 'inspectModel', 'listRuns', 'getRun', 'renameRun', 'deleteRun', 'startQuantize', 'startExport', 'startEval', 'startTrain', 'startProfile', 'getProfile', 'cancelJob', 'listJobs',
+  'recentModels', 'rememberModel', 'forgetModel',
 ];
 
 /** Wire format of the WebSocket transport (and the IPC one). */

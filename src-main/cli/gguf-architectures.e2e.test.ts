@@ -117,14 +117,14 @@ describe('GGUF export per architecture', () => {
       const base = await loadJudged(join(out, 'model.gguf'), join(out, 'adapter.gguf'), 32);
       judged.push(base);
       // llama.cpp's tokenizer from our metadata splits the text as the model's tokenizer does.
-      expect(base.tokenize(c.text)).toEqual(Array.from(tokenizer.encode(c.text, { addBos: false })));
+      expect(base.tokenize(c.text)).toEqual(Array.from(await tokenizer.encode(c.text, { addBos: false })));
 
       const exact = join(dir, 'gguf-f32');
       await mkdir(exact);
       await writeGgufExport(run, exact, { allF32: true });
       const judge = await loadJudged(join(exact, 'model.gguf'), join(exact, 'adapter.gguf'), 32);
       judged.push(judge);
-      const ids = Array.from(tokenizer.encode(c.text, { addBos: false }));
+      const ids = Array.from(await tokenizer.encode(c.text, { addBos: false }));
       const tokens = [...ids, ...ids, ...ids].slice(0, 24);
       const d = difference(await judge.logProbs(tokens), await engineLogProbs(run, true, tokens));
       console.log(`${c.name.split(',')[0]}: max |Δ log p| ${d.max.toExponential(2)} over ${tokens.length} positions`);

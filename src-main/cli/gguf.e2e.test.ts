@@ -115,7 +115,7 @@ describe.skipIf(unavailable !== null)('llama.cpp runs the export (node-llama-cpp
     const base = await load(out, false, 64);
     const text = readFileSync(EVAL, 'utf8').slice(0, 3000);
     const tokenizer = await loadTokenizer(join(run, 'backbone'));
-    expect(base.tokenize(text)).toEqual(Array.from(tokenizer.encode(text, { addBos: false })));
+    expect(base.tokenize(text)).toEqual(Array.from(await tokenizer.encode(text, { addBos: false })));
   });
 
   it("gives the engine's next-token log-probabilities for Q + s·B·A", async () => {

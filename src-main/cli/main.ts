@@ -4,7 +4,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancelledError, escapeControl, UserError } from '../engine/errors';
 import { abandonAll } from '../engine/jobs/abandon';
 import { checkDeviceChoice } from '../engine/tensor/devices';
-import { quantChoice, QUANTIZE_DEFAULTS, type QuantizeOptions } from '../engine/jobs/quantize-options';
+import { quantChoice, QUANTIZE_DEFAULTS, validateQuantizeOptions, type QuantizeOptions } from '../engine/jobs/quantize-options';
+import { planFromProfile } from '../engine/plan/budget-plan';
 import { demoCommand } from './commands/demo';
 import { evalCommand } from './commands/eval';
 import { exportCommand } from './commands/export';
@@ -14,52 +15,46 @@ import { quantizeCommand } from './commands/quantize';
 import { Output } from './output';
 import { serveCommand } from './commands/serve';
 import { trainCommand } from './commands/train';
+import { COMMAND_NAMES, commandHelp, globalHelp, type CommandName } from './usage';
 import { VERSION } from './version';
 
 
-const USAGE = `usage: loftq <command> [options]
-
-  inspect MODEL_DIR [--json]
-  quantize MODEL_DIR --out RUN_DIR [--method loftq|qlora] [--bits 4|3|2|8] [--bits-map SPEC]
-           [--quant nf|uniform|q4_0|q8_0] [--block 64] [--rank 16] [--alpha 16] [--rslora] [--iters 5]
-           [--svd randomized|exact] [--targets all-linear|q_proj,v_proj,...]
-           [--device auto|cpu|cuda] [--seed N] [--force] [--json]
-  eval MODEL_OR_RUN_DIR --data FILE [--field NAME] [--seq-len N] [--stride N] [--max-tokens N]
-       [--device auto|cpu|cuda] [--precision bf16|fp32] [--batch N] [--json]
-  train RUN_DIR --data FILE [--field NAME] [--eval-data FILE] [--steps N] [--lr X] [--batch N]
-        [--seq-len N] [--eval-every N] [--warmup N] [--accum N] [--checkpoint-every N] [--seed N]
-        [--device auto|cpu|cuda] [--precision bf16|fp32] [--json]
-  export RUN_DIR --format peft|gguf|merged --out DIR [--force] [--json]
-  profile MODEL_DIR --out FILE [--quant nf|uniform|q4_0|q8_0] [--block 64] [--max-rank 64]
-          [--targets ...] [--device auto|cpu|cuda] [--force] [--json]
-  serve [--port N] [--host 127.0.0.1] [--runs DIR]
-  demo [--runs DIR] [--json]
-
---bits-map SPEC: comma-separated SELECTOR=BITS rules over --bits, later rules win;
-  selectors: first:K, layers:A-B, attn, mlp, q_proj..down_proj, a module path; join with /.
-  e.g. --bits 2 --bits-map first:4=4   (the LoftQ paper's mixed precision)
---quant q4_0|q8_0: llama.cpp's formats (block 32); --quant ggml with --bits-map mixes them.
-`;
-
+/** A command line that does not parse: one line, with a pointer to the command's --help. */
 class UsageError extends Error {}
+
+/**
+ * node:util's parseArgs messages span lines ("… is ambiguous.\nDid you forget …"): one line in
+ * our words instead, e.g. for --rank -3 (a value that looks like an option).
+ */
+function parseArgsMessage(e: Error): string {
+  const ambiguous = /Option '(--[\w-]+)[^']*' argument is ambiguous/.exec(e.message);
+  if (ambiguous) return `${ambiguous[1]} needs a value; to give one that starts with '-', write ${ambiguous[1]}=-3`;
+  const missing = /Option '(--[\w-]+)[^']*' argument missing/.exec(e.message);
+  if (missing) return `${missing[1]} needs a value`;
+  const unknown = /Unknown option '([^']+)'/.exec(e.message);
+  if (unknown) return `unknown option ${unknown[1]}`;
+  return e.message.split('\n')[0].trim();
+}
 
 const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number): { values: Values; positionals: string[] } {
+function parse(command: CommandName, argv: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number): { values: Values; positionals: string[] } {
+  // --help wins over anything else on the line, even what would not parse.
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(commandHelp(command));
+    process.exit(0);
+  }
   let parsed: { values: Values; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
+    throw new UsageError(parseArgsMessage(e as Error));
   }
   if (parsed.positionals.length !== positionals) {
-    throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+    const given = parsed.positionals.length;
+    throw new UsageError(positionals === 0 ? `${command} takes no arguments, got ${given}` : `${command} takes ${positionals} argument${positionals > 1 ? 's' : ''}, got ${given}`);
   }
   return parsed;
 }
@@ -75,8 +70,9 @@ function num(name: string, v: unknown, fallback: number): number {
   return n;
 }
 
-function quantizeOptions(argv: string[]): QuantizeOptions {
+async function quantizeOptions(argv: string[], out: Output): Promise<QuantizeOptions> {
   const { values: v, positionals } = parse(
+    'quantize',
     argv,
     {
       out: { type: 'string' },
@@ -93,6 +89,9 @@ function quantizeOptions(argv: string[]): QuantizeOptions {
       targets: { type: 'string' },
       device: { type: 'string' },
       seed: { type: 'string' },
+      budget: { type: 'string' },
+      profile: { type: 'string' },
+      scaling: { type: 'string' },
       force: { type: 'boolean' },
     },
     1,
@@ -100,8 +99,17 @@ function quantizeOptions(argv: string[]): QuantizeOptions {
   const outDir = str(v.out);
   if (!outDir) throw new UsageError('quantize needs --out RUN_DIR');
   const d = QUANTIZE_DEFAULTS;
-  const rank = num('rank', v.rank, d.rank);
-  return {
+  const autoRank = v.rank === 'auto';
+  const budget = v.budget === undefined ? undefined : num('budget', v.budget, 0);
+  if (budget === undefined && (v.profile !== undefined || v.scaling !== undefined || autoRank)) throw new UsageError('--profile, --scaling and --rank auto plan a run for a --budget: give --budget BITS too');
+  if (budget !== undefined) {
+    if (v.profile === undefined) throw new UsageError('--budget needs --profile FILE (written by loftq profile)');
+    if (v.bits !== undefined || v['bits-map'] !== undefined) throw new UsageError('--budget chooses the bits: leave out --bits and --bits-map');
+    if (autoRank && v.alpha !== undefined) throw new UsageError('with --rank auto the alpha follows the chosen rank (alpha = r): leave out --alpha, or keep s = alpha/r fixed with --scaling S');
+    if (!autoRank && v.scaling !== undefined) throw new UsageError('--scaling goes with --rank auto (with a given rank, set --alpha)');
+  }
+  const rank = autoRank ? d.rank : num('rank', v.rank, d.rank);
+  const options: QuantizeOptions = {
     model: positionals[0],
     out: outDir,
     method: (str(v.method) ?? d.method) as QuantizeOptions['method'],
@@ -109,7 +117,7 @@ function quantizeOptions(argv: string[]): QuantizeOptions {
     bitsMap: str(v['bits-map']),
     rank,
     // PEFT's convention: alpha defaults to r when not given, so s = 1.
-    alpha: num('alpha', v.alpha, v.rank === undefined ? d.alpha : rank),
+    alpha: num('alpha', v.alpha, v.rank === undefined || autoRank ? d.alpha : rank),
     rslora: v.rslora === true || d.rslora,
     iters: num('iters', v.iters, d.iters),
     svd: (str(v.svd) ?? d.svd) as QuantizeOptions['svd'],
@@ -118,23 +126,41 @@ function quantizeOptions(argv: string[]): QuantizeOptions {
     seed: num('seed', v.seed, d.seed),
     force: v.force === true,
   };
+  if (budget === undefined) return options;
+  validateQuantizeOptions(options);
+  const plan = await planFromProfile({
+    model: options.model,
+    profile: str(v.profile)!,
+    budget,
+    method: options.method,
+    quant: options.quant,
+    block: options.block,
+    targets: options.targets,
+    rank: autoRank ? 'auto' : options.rank,
+    scaling: v.scaling === undefined ? undefined : num('scaling', v.scaling, 1),
+  });
+  out.note(plan.note);
+  return { ...options, bits: plan.bits, bitsMap: plan.bitsMap, rank: plan.rank, alpha: plan.alpha ?? options.alpha };
 }
 
-async function run(argv: string[], signal: AbortSignal): Promise<Output> {
+function isCommand(name: string | undefined): name is CommandName {
+  return (COMMAND_NAMES as readonly (string | undefined)[]).includes(name);
+}
+
+async function run(argv: string[], out: Output, signal: AbortSignal): Promise<void> {
   const [command, ...rest] = argv;
-  const json = rest.includes('--json');
-  const out = new Output(json);
   switch (command) {
     case 'inspect': {
-      const { positionals } = parse(rest, {}, 1);
+      const { positionals } = parse('inspect', rest, {}, 1);
       await inspectCommand(positionals[0], out);
       break;
     }
     case 'quantize':
-      await quantizeCommand(quantizeOptions(rest), out, signal);
+      await quantizeCommand(await quantizeOptions(rest, out), out, signal);
       break;
     case 'profile': {
       const { values: v, positionals } = parse(
+        'profile',
         rest,
         { out: { type: 'string' }, quant: { type: 'string' }, block: { type: 'string' }, 'max-rank': { type: 'string' }, targets: { type: 'string' }, device: { type: 'string' }, seed: { type: 'string' }, force: { type: 'boolean' } },
         1,
@@ -162,20 +188,21 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       break;
     }
     case 'export': {
-      const { values, positionals } = parse(rest, { format: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, 1);
+      const { values, positionals } = parse('export', rest, { format: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, 1);
       const format = str(values.format);
       const outDir = str(values.out);
       if (!format || !outDir) throw new UsageError('export needs --format peft|gguf|merged and --out DIR');
-      await exportCommand(positionals[0], format, outDir, values.force === true, out);
+      await exportCommand(positionals[0], format, outDir, values.force === true, out, signal);
       break;
     }
     case 'demo': {
-      const { values } = parse(rest, { runs: { type: 'string' } }, 0);
+      const { values } = parse('demo', rest, { runs: { type: 'string' } }, 0);
       await demoCommand(str(values.runs) ?? 'runs', out, signal);
       break;
     }
     case 'eval': {
       const { values, positionals } = parse(
+        'eval',
         rest,
         {
           data: { type: 'string' },
@@ -212,13 +239,17 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
       break;
     }
     case 'serve': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, runs: { type: 'string' } }, 0);
-      await serveCommand({ port: num('port', values.port, 0), host: str(values.host) ?? '127.0.0.1', runs: str(values.runs) ?? 'runs' }, signal);
+      const { values } = parse('serve', rest, { port: { type: 'string' }, 'new-token': { type: 'boolean' }, host: { type: 'string' }, runs: { type: 'string' } }, 0);
+      await serveCommand(
+        { port: values.port === undefined ? undefined : num('port', values.port, 0), newToken: values['new-token'] === true, host: str(values.host) ?? '127.0.0.1', runs: str(values.runs) ?? 'runs' },
+        signal,
+      );
       break;
     }
     case 'train': {
       const ints = ['steps', 'batch', 'seq-len', 'eval-every', 'warmup', 'accum', 'checkpoint-every', 'seed'] as const;
       const { values, positionals } = parse(
+        'train',
         rest,
         {
           data: { type: 'string' },
@@ -267,13 +298,13 @@ async function run(argv: string[], signal: AbortSignal): Promise<Output> {
     case '--help':
     case '-h':
     case 'help':
-      process.stdout.write(USAGE);
+      // `loftq help quantize` is `loftq quantize --help`.
+      process.stdout.write(command === 'help' && isCommand(rest[0]) ? commandHelp(rest[0]) : globalHelp());
       if (command === undefined) process.exitCode = 2;
       break;
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
-  return out;
 }
 
 /** Longest error line printed (the rest of a long message is cut with an ellipsis). */
@@ -288,28 +319,35 @@ export function errorLine(message: string): string {
   return escaped.length > MAX_ERROR_CHARS ? `${escaped.slice(0, MAX_ERROR_CHARS - 1)}…` : escaped;
 }
 
+/** How long a cancelled job may take to wind down before the process leaves without it. */
+const CANCEL_GRACE_MS = 1500;
+
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let interrupts = 0;
+  // No time to wait for the cancel: leave each run's state truthful, then go.
+  const quit = () => {
+    abandonAll();
+    process.exit(130);
+  };
   const onSignal = () => {
     interrupts++;
     if (interrupts === 1) {
       process.stderr.write('\ncancelling… (press Ctrl-C again to quit at once)\n');
       controller.abort();
-    } else {
-      // No time to wait for the cancel: leave each run's state truthful, then go.
-      abandonAll();
-      process.exit(130);
-    }
+      // A job busy in something that cannot stop at once (a long GPU or ORT call) does not hold the user up.
+      setTimeout(quit, CANCEL_GRACE_MS).unref();
+    } else quit();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const json = argv.includes('--json');
+  const out = new Output(json);
   try {
-    await run(argv, controller.signal);
+    await run(argv, out, controller.signal);
     return Number(process.exitCode ?? 0);
   } catch (e) {
-    process.stderr.write('\n');
+    out.finish(); // ends a progress bar's line, so the error starts on its own (and no blank line otherwise)
     const report = (code: number, raw: string) => {
       const message = errorLine(raw);
       process.stderr.write(`loftq: ${message}\n`);
@@ -317,8 +355,8 @@ export async function main(argv: string[]): Promise<number> {
       return code;
     };
     if (e instanceof UsageError) {
-      process.stderr.write(USAGE);
-      return report(2, e.message);
+      const command = argv[0];
+      return report(2, `${e.message} (${isCommand(command) ? `loftq ${command} --help` : 'loftq --help'} lists the options)`);
     }
     if (e instanceof CancelledError) return report(130, 'cancelled; the run is marked cancelled');
     if (e instanceof UserError) return report(1, e.message);

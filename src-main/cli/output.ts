@@ -51,6 +51,15 @@ export class Output {
     else process.stdout.write(text());
   }
 
+  /** A remark before the work (what the planner chose): a JSON line, or a line on stderr. */
+  note(message: string): void {
+    if (this.json) this.line({ type: 'note', message });
+    else {
+      this.bar?.done();
+      process.stderr.write(`${message}\n`);
+    }
+  }
+
   line(obj: Record<string, unknown>): void {
     process.stdout.write(JSON.stringify(obj) + '\n');
   }

@@ -34,17 +34,15 @@ const HEAVY_REQUESTS = 2;
 /** Largest metrics.jsonl the dashboard reads. */
 const MAX_METRICS_BYTES = 256 * 2 ** 20;
 import type { JobEvent } from '../engine/jobs/events';
-import { runEval } from '../engine/jobs/eval-job';
-import { runExport } from '../engine/jobs/export-job';
 import { inspectModel } from '../engine/jobs/inspect';
 import { JobQueue, type QueuedJob } from '../engine/jobs/job-queue';
-import { runQuantize } from '../engine/jobs/quantize-job';
-import { runTrain } from '../engine/jobs/train-job';
-import { readCachedProfile, writeCachedProfile } from '../engine/plan/profile-cache';
-import { runProfile } from '../engine/jobs/profile-job';
+import { runJobHere, type JobRunner } from '../engine/jobs/job-runner';
+import { readCachedProfile } from '../engine/plan/profile-cache';
 import { QUANTIZE_DEFAULTS } from '../engine/jobs/quantize-options';
 import { checkDeviceChoice, cudaStatus } from '../engine/tensor/devices';
 import { readJsonFile, readLayers, readRunRecord, RUN_FILES } from '../engine/runs/run-dir';
+import { interruptedLabel, JobLog } from './job-log';
+import { isKeepablePath, withRecent, type UserConfigStore } from './user-config';
 
 /** The numeric settings of a TrainRequest, named as the app shows them. */
 const TRAIN_LABELS = { steps: 'Steps', lr: 'Learning rate', batch: 'Batch', accum: 'Gradient accumulation', seqLen: 'Sequence length', warmup: 'Warm-up steps', evalEvery: 'Evaluate every', seed: 'Seed' } as const;
@@ -57,6 +55,10 @@ export interface StudioServiceOptions {
   transport: 'ipc' | 'websocket';
   /** Minimum milliseconds between progress events of one job (layer results always pass). */
   throttleMs?: number;
+  /** The user's settings (the recent models); without it the list lives as long as the service. */
+  config?: UserConfigStore | null;
+  /** Where jobs run (default: on this thread; `loftq serve` puts CPU jobs on threads of their own). */
+  runJob?: JobRunner;
 }
 
 const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -74,18 +76,37 @@ export class StudioService implements StudioApi {
   private readonly jobs = new Map<string, JobInfo>();
   private readonly lastSent = new Map<string, number>();
   private readonly queue: JobQueue;
+  private readonly runJob: JobRunner;
   /** Requests that read model folders or whole runs: a few at a time, the rest queued (memory stays bounded). */
   private readonly heavy = new Pool(HEAVY_REQUESTS);
   private watcher: FSWatcher | null = null;
   private watchTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The job list kept in the runs folder: the last engine's jobs, then this one's. */
+  private readonly jobLog: JobLog;
+  private readonly jobsLoaded: Promise<void>;
+  /** Set by close(): jobs cancelled from now on were interrupted by the engine stopping. */
+  private closing = false;
+  private memoryRecent: string[] = [];
 
   constructor(private readonly options: StudioServiceOptions) {
     this.runsDir = resolve(options.runsDir);
+    this.runJob = options.runJob ?? runJobHere;
     this.queue = new JobQueue((job) => this.onQueueChange(job));
     mkdirSync(this.runsDir, { recursive: true });
-    // Runs made or changed by something else (the CLI, another window) show up too.
+    this.jobLog = new JobLog(this.runsDir);
+    this.jobsLoaded = this.jobLog.load().then((old) => {
+      // The last engine's jobs come first (older); a live one is now interrupted.
+      const current = [...this.jobs.entries()];
+      this.jobs.clear();
+      for (const j of old) this.jobs.set(j.id, j);
+      for (const [id, j] of current) this.jobs.set(id, j);
+      if (old.length > 0) void this.saveJobs();
+    });
+    // Runs made or changed by something else (the CLI, another window) show up too; the
+    // service's own dot-files (.jobs.json, .profiles/) are not runs.
     try {
-      this.watcher = watch(this.runsDir, { recursive: true }, () => {
+      this.watcher = watch(this.runsDir, { recursive: true }, (_event, file) => {
+        if (typeof file === 'string' && file.startsWith('.')) return;
         if (this.watchTimer) return;
         this.watchTimer = setTimeout(() => {
           this.watchTimer = null;
@@ -119,6 +140,7 @@ export class StudioService implements StudioApi {
   private onQueueChange(job: QueuedJob): void {
     const info = this.jobs.get(job.id);
     if (!info) return;
+    const was = info.state;
     info.state = job.state;
     if (job.state === 'done' || job.state === 'failed' || job.state === 'cancelled') {
       info.finished = new Date().toISOString();
@@ -126,8 +148,13 @@ export class StudioService implements StudioApi {
       info.error = job.error?.message;
       info.result = job.result;
       info.label = job.state === 'done' ? 'done' : job.state === 'cancelled' ? 'cancelled' : `failed: ${job.error?.message}`;
+      if (job.state === 'cancelled' && this.closing) {
+        info.state = 'interrupted';
+        info.label = interruptedLabel(was);
+      }
     }
     this.emit({ type: 'job', job: { ...info } });
+    void this.saveJobs();
     if (info.kind === 'quantize' || job.state === 'done') this.emit({ type: 'runs-changed' });
   }
 
@@ -138,12 +165,16 @@ export class StudioService implements StudioApi {
       case 'matrix':
         info.progress = event.index / event.total;
         info.label = `${event.name} (${event.index + 1}/${event.total})`;
+        info.done = event.index;
+        info.total = event.total;
         break;
       case 'step':
         info.progress = (event.index + event.step / (event.iters + 1)) / event.total;
         break;
       case 'layer':
         info.progress = event.done_params / event.total_params;
+        info.done = event.index + 1;
+        info.total = event.total;
         break;
       case 'eval':
         info.progress = event.total_tokens > 0 ? event.done_tokens / event.total_tokens : 0;
@@ -178,6 +209,7 @@ export class StudioService implements StudioApi {
     const info: JobInfo = { id, kind, state: job.state, target, progress: 0, label: 'queued', started: new Date().toISOString() };
     this.jobs.set(id, info);
     this.emit({ type: 'job', job: { ...info } });
+    void this.saveJobs();
     return { ...info };
   }
 
@@ -346,13 +378,13 @@ export class StudioService implements StudioApi {
       device: checkDeviceChoice(String(r.device ?? 'auto')),
       force: false,
     };
-    return this.submit('quantize', out, (signal, onEvent) => runQuantize(options, { signal, onEvent }));
+    return this.submit('quantize', out, (signal, onEvent) => this.runJob('quantize', options, { signal, onEvent }));
   }
 
   async startExport(r: ExportRequest): Promise<JobInfo> {
     const run = await this.runPath(r?.run);
     if (typeof r.out !== 'string' || r.out.trim() === '') throw new UserError('an output folder is required');
-    return this.submit('export', run, (_signal, onEvent) => runExport({ run, format: r.format, out: expandHome(r.out), force: r.force === true, onEvent }));
+    return this.submit('export', run, (signal, onEvent) => this.runJob('export', { run, format: r.format, out: expandHome(r.out), force: r.force === true }, { signal, onEvent }));
   }
 
   async startEval(r: EvalRequest): Promise<JobInfo> {
@@ -364,7 +396,7 @@ export class StudioService implements StudioApi {
     if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
     if (r.batch !== undefined && !(Number.isInteger(r.batch) && r.batch >= 1 && r.batch <= 1024)) throw new UserError('the batch must be a whole number from 1 to 1024');
     return this.submit('eval', target, (signal, onEvent) =>
-      runEval({ target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, device, precision: r.precision, batch: r.batch, signal, onEvent }),
+      this.runJob('eval', { target, data: expandHome(r.data), field: r.field, seqLen: r.seqLen, stride: r.stride, maxTokens: r.maxTokens, device, precision: r.precision, batch: r.batch }, { signal, onEvent }),
     );
   }
 
@@ -385,19 +417,13 @@ export class StudioService implements StudioApi {
     if (r.precision !== undefined && r.precision !== 'bf16' && r.precision !== 'fp32') throw new UserError('the precision must be bf16 or fp32');
     if (this.busy(run)) throw new UserError(`${basename(run)} has a job running; wait for it or cancel it first`);
     return this.submit('train', run, (signal, onEvent) =>
-      runTrain({ run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, device, precision: r.precision, signal, onEvent }),
+      this.runJob('train', { run, data: expandHome(r.data), field: r.field, evalData: r.evalData === undefined ? undefined : expandHome(r.evalData), ...settings, device, precision: r.precision }, { signal, onEvent }),
     );
   }
 
   async startProfile(r: ProfileRequest): Promise<JobInfo> {
     const o = this.profileOptions(r);
-    return this.submit('profile', o.model, async (signal, onEvent) => {
-      const cached = await readCachedProfile(this.runsDir, o.model, o.quant, o.block);
-      if (cached && cached.max_rank >= o.maxRank) return { cached: true, matrices: cached.matrices.length };
-      const profile = await runProfile({ ...o, signal, onEvent });
-      await writeCachedProfile(this.runsDir, profile);
-      return { cached: false, matrices: profile.matrices.length, seconds: profile.seconds };
-    });
+    return this.submit('profile', o.model, (signal, onEvent) => this.runJob('profile', { ...o, runsDir: this.runsDir }, { signal, onEvent }));
   }
 
   async getProfile(r: ProfileRequest): Promise<ModelProfile | null> {
@@ -420,14 +446,44 @@ export class StudioService implements StudioApi {
   }
 
   async listJobs(): Promise<JobInfo[]> {
+    await this.jobsLoaded;
     return [...this.jobs.values()].map((j) => ({ ...j }));
   }
 
-  /** Cancels everything and waits for the running job to wind down (server shutdown). */
+  private async saveJobs(): Promise<void> {
+    await this.jobsLoaded;
+    await this.jobLog.save([...this.jobs.values()]);
+  }
+
+  async recentModels(): Promise<string[]> {
+    const config = this.options.config;
+    return config ? ((await config.read()).recent_models ?? []) : [...this.memoryRecent];
+  }
+
+  async rememberModel(path: string): Promise<string[]> {
+    if (!isKeepablePath(path)) throw new UserError('a model folder path is required (one line, at most 4096 characters)');
+    return this.changeRecent((list) => withRecent(list, path));
+  }
+
+  async forgetModel(path: string): Promise<string[]> {
+    if (typeof path !== 'string') throw new UserError('a model folder path is required');
+    return this.changeRecent((list) => list.filter((p) => p !== path));
+  }
+
+  private async changeRecent(change: (list: string[]) => string[]): Promise<string[]> {
+    const config = this.options.config;
+    if (!config) return (this.memoryRecent = change(this.memoryRecent));
+    const next = await config.update((c) => ({ ...c, recent_models: change(c.recent_models ?? []) }));
+    return next.recent_models ?? [];
+  }
+
+  /** Cancels everything and waits for the running job to wind down (server shutdown); those jobs are kept as interrupted. */
   async close(): Promise<void> {
     this.stopWatching();
+    this.closing = true;
     this.queue.cancelAll();
     await this.queue.idle();
+    await this.saveJobs();
   }
 }
 

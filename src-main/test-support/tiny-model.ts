@@ -29,6 +29,9 @@ export interface TinyModelOptions {
   std?: number;
   /** Merged into config.json last. */
   configOverrides?: Record<string, unknown>;
+  /** Hostile models: a tensor's stored shape replaced (null: the tensor left out), or its dtype. */
+  shapeOverrides?: Record<string, number[] | null>;
+  dtypeOverrides?: Record<string, 'F32' | 'F16' | 'BF16' | 'I32' | 'U8'>;
 }
 
 export interface TinyModel {
@@ -90,12 +93,23 @@ export async function writeTinyModel(dir: string, o: TinyModelOptions = {}): Pro
   shapes.push(['model.norm.weight', [H]]);
   if (!(o.tied ?? false)) shapes.push(['lm_head.weight', [V, H]]);
 
+  for (const [name, shape] of Object.entries(o.shapeOverrides ?? {})) {
+    const i = shapes.findIndex(([n]) => n === name);
+    if (shape === null) shapes.splice(i, 1);
+    else if (i >= 0) shapes[i] = [name, shape];
+    else shapes.push([name, shape]);
+  }
   const tensors = new Map<string, { shape: number[]; values: Float32Array }>();
   const entries: TensorEntry[] = shapes.map(([name, shape]) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = encodeF32(rng.fillNormal(new Float32Array(n), o.std ?? 0.5) as Float32Array, dtype);
-    tensors.set(name, { shape, values: floatBytesToF32(bytes, dtype) });
-    return { name, dtype, shape, data: bytes };
+    const stored = o.dtypeOverrides?.[name];
+    if (stored === 'I32' || stored === 'U8') {
+      // Integer data of the right byte size (what a foreign or already quantized checkpoint holds).
+      return { name, dtype: stored, shape, data: new Uint8Array(n * (stored === 'I32' ? 4 : 1)) };
+    }
+    const bytes = encodeF32(rng.fillNormal(new Float32Array(n), o.std ?? 0.5) as Float32Array, stored ?? dtype);
+    tensors.set(name, { shape, values: floatBytesToF32(bytes, stored ?? dtype) });
+    return { name, dtype: stored ?? dtype, shape, data: bytes };
   });
   await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   await writeShardedSafetensors(dir, 'model', entries, {}, o.maxShardBytes);

@@ -158,3 +158,15 @@ export async function writeTokenizer(
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
   if (tokenizerConfig) await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig));
 }
+
+/**
+ * The review's hostile tokenizer (issue 23): byte-level BPE whose Split pre-tokenizer regex
+ * `(\w+\s?)*$` backtracks exponentially on words that end without a match, such as
+ * HOSTILE_TEXT (335 bytes), yet passes the loader's short probe.
+ */
+export function hostileSplitBpe(): Record<string, unknown> {
+  return { ...byteLevelBpe(), pre_tokenizer: { type: 'Split', pattern: { Regex: '(\\w+\\s?)*$' }, behavior: 'Isolated', invert: false } };
+}
+
+export const HOSTILE_TEXT = 'hello world '.repeat(28).slice(0, 334) + '!';
+

@@ -23,6 +23,9 @@ const PARAMS: Record<ApiMethod, ParamKind[]> = {
   getProfile: ['object'],
   cancelJob: ['string'],
   listJobs: [],
+  recentModels: [],
+  rememberModel: ['string'],
+  forgetModel: ['string'],
 };
 
 /** Largest request accepted, in bytes (requests are small; this bounds a hostile client). */

@@ -1,12 +1,12 @@
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MODULE_ORDER, modulePath } from '../lib/targets';
+import { LLAMA_MODULES, modulePath } from '../../src-main/engine/rules/modules';
 import { Heatmap, type HeatCell } from './Heatmap';
 
 function cells(layers: number): HeatCell[] {
   const out: HeatCell[] = [];
   for (let layer = 0; layer < layers; layer++) {
-    MODULE_ORDER.forEach((module, j) => out.push({ name: modulePath(layer, module), layer, module, value: 0.3 + 0.01 * layer + 0.001 * j }));
+    LLAMA_MODULES.forEach((module, j) => out.push({ name: modulePath(layer, module), layer, module, value: 0.3 + 0.01 * layer + 0.001 * j }));
   }
   return out;
 }
@@ -45,5 +45,17 @@ describe('Heatmap', () => {
     const { container } = render(<Heatmap cells={cells(2)} valueLabel="err_init" label="test" />);
     const texts = [...container.querySelectorAll('svg > text')].map((t) => t.textContent);
     expect(texts.slice(-4)).toEqual(['err_init', '0.3', '0.308', '0.316']);
+  });
+
+  it('keeps its legend inside the drawing, and scales down to a narrower panel instead of cutting it off', () => {
+    const { container } = render(<Heatmap cells={cells(16).map((c, i) => ({ ...c, value: 0.00554 + i * 1e-4 }))} valueLabel="predicted err" label="test" />);
+    const svg = container.querySelector('svg')!;
+    const width = Number(svg.getAttribute('width'));
+    // 11 px text is at most ~6.6 px a character: every label ends inside the drawing.
+    for (const t of container.querySelectorAll('svg > text')) {
+      expect(Number(t.getAttribute('x')) + (t.textContent ?? '').length * 6.6, t.textContent ?? '').toBeLessThanOrEqual(width);
+    }
+    expect(svg.getAttribute('viewBox')).toBe(`0 0 ${width} ${svg.getAttribute('height')}`);
+    expect(svg.style.maxWidth).toBe('100%');
   });
 });

@@ -37,7 +37,10 @@ interface Layout {
   byKey: Map<string, HeatCell>;
 }
 
-function layoutOf(cells: readonly HeatCell[], domain?: [number, number]): Layout {
+/** About how wide a line of 11 px text is (the SVG is laid out before anything is measured). */
+const textWidth = (text: string) => Math.ceil(text.length * 6.6);
+
+function layoutOf(cells: readonly HeatCell[], valueLabel: string, domain?: [number, number]): Layout {
   const { layers, modules } = gridAxes(cells);
   const cellW = 64;
   const cellH = layers.length <= 16 ? 24 : layers.length <= 40 ? 16 : 11;
@@ -50,7 +53,10 @@ function layoutOf(cells: readonly HeatCell[], domain?: [number, number]): Layout
   if (hi - lo < 1e-12) hi = lo + 1e-12;
   const gridH = layers.length * cellH;
   const byKey = new Map(cells.map((c) => [`${c.layer}|${c.module}`, c]));
-  return { layers, modules, cellW, cellH, left, top, width: left + modules.length * cellW + 90, height: top + Math.max(gridH, Math.min(220, Math.max(100, gridH)) + 24) + 6, lo, hi, byKey };
+  // The colour bar's column: the bar and its tick labels, or the value's name under it, whichever is wider.
+  const ticks = [lo, (lo + hi) / 2, hi].map((v) => textWidth(formatNum(v, 3)));
+  const legendW = 18 + Math.max(20 + Math.max(...ticks), textWidth(valueLabel)) + 4;
+  return { layers, modules, cellW, cellH, left, top, width: left + modules.length * cellW + legendW, height: top + Math.max(gridH, Math.min(220, Math.max(100, gridH)) + 24) + 6, lo, hi, byKey };
 }
 
 const Cells = memo(function Cells({ layout, fg }: { layout: Layout; fg: string }) {
@@ -108,7 +114,7 @@ const Cells = memo(function Cells({ layout, fg }: { layout: Layout; fg: string }
 export function Heatmap(props: HeatmapProps) {
   const palette = usePalette();
   const gradientId = `heat${useId().replace(/[^A-Za-z0-9]/g, '')}`;
-  const layout = useMemo(() => layoutOf(props.cells, props.domain), [props.cells, props.domain]);
+  const layout = useMemo(() => layoutOf(props.cells, props.valueLabel, props.domain), [props.cells, props.valueLabel, props.domain]);
   const { layers, modules, cellW, cellH, left, top, lo, hi } = layout;
   const selected = props.selected ? props.cells.find((c) => c.name === props.selected) : undefined;
   const legendX = left + modules.length * cellW + 18;
@@ -136,7 +142,8 @@ export function Heatmap(props: HeatmapProps) {
   if (props.cells.length === 0) return <div className="empty">No matrices yet.</div>;
   return (
     <div className="heatmap" tabIndex={0} role="group" aria-label={`${props.label}. Arrow keys select a matrix.`} onKeyDown={onKey}>
-      <svg width={layout.width} height={layout.height} onClick={onClick} role="img" aria-label={`${props.label}: ${layers.length} layers × ${modules.length} modules`}>
+      {/* Narrower than its drawing, the map scales down to fit (its legend is never cut off). */}
+      <svg width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} style={{ maxWidth: '100%', height: 'auto' }} onClick={onClick} role="img" aria-label={`${props.label}: ${layers.length} layers × ${modules.length} modules`}>
         <defs>
           <linearGradient id={gradientId} x1="0" y1="1" x2="0" y2="0">
             {VIRIDIS_STOPS.map((c, i) => (

@@ -107,10 +107,7 @@ export function ConnectionBadge() {
   const device = status.state === 'open' && info ? info.device : null;
   if (status.state === 'open') text = `Connected (${via})${info ? ` · v${info.version}` : ''}`;
   else if (status.state === 'connecting') text = status.attempt > 0 ? `Reconnecting (attempt ${status.attempt + 1})…` : 'Connecting…';
-  else if (status.retryAt) {
-    text = `Disconnected: ${status.error ?? 'no connection'}. Retrying in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s.`;
-    if (transport === 'websocket' && status.attempt >= 3) text += ' If loftq serve was restarted, open the new URL it printed (the token changes).';
-  }
+  else if (status.retryAt) text = `Disconnected: ${status.error ?? 'no connection'}. Retrying in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s.`;
   else text = `Disconnected: ${status.error ?? 'no connection'}`;
   return (
     <div className="conn" role="status" aria-live="polite">

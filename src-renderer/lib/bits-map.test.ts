@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BIT_CHOICES, buildBitsMap, effectiveBits, nextBits, pruneOverrides, resolveBitsMap, setOverrides, type BitsGridState, type BitsTarget } from './bits-map';
-import { MODULE_ORDER, modulePath } from './targets';
+// The grid's encoder is checked against the engine's own parser (src-main/engine/rules/).
+import { resolveBitsMap } from '../../src-main/engine/rules/bits-map';
+import { LLAMA_MODULES, modulePath } from '../../src-main/engine/rules/modules';
+import { BIT_CHOICES, buildBitsMap, effectiveBits, nextBits, pruneOverrides, setOverrides, type BitsGridState, type BitsTarget } from './bits-map';
 
-function model(layers: number, modules: readonly string[] = MODULE_ORDER): BitsTarget[] {
+function model(layers: number, modules: readonly string[] = LLAMA_MODULES): BitsTarget[] {
   const out: BitsTarget[] = [];
   for (let layer = 0; layer < layers; layer++) for (const module of modules) out.push({ name: modulePath(layer, module), layer, module });
   return out;
@@ -130,19 +132,5 @@ describe('grid editing', () => {
     expect(setOverrides({ ...s, overrides: o }, targets.slice(0, 1), 4)).not.toHaveProperty(targets[0].name);
     // Changing the global bits to 8 makes the 8-bit overrides redundant.
     expect(pruneOverrides({ ...s, globalBits: 8, overrides: o })).toEqual({});
-  });
-});
-
-describe('resolveBitsMap', () => {
-  it('applies rules left to right and reports unused ones', () => {
-    const targets = model(2);
-    const { bits, unused } = resolveBitsMap(targets, 2, 'first:1=4, mlp=8, layers:7=3');
-    expect(bits).toEqual([4, 4, 4, 4, 8, 8, 8, 2, 2, 2, 2, 8, 8, 8]);
-    expect(unused).toEqual(['layers:7=3']);
-  });
-
-  it('rejects malformed rules', () => {
-    expect(() => resolveBitsMap([], 2, 'bogus=4')).toThrow(/unknown selector/);
-    expect(() => resolveBitsMap([], 2, 'attn')).toThrow(/SELECTOR=BITS/);
   });
 });

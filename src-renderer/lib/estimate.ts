@@ -1,5 +1,7 @@
 // The Quantize view's live estimate: average bits per weight (codes plus one scale per block,
-// float32 absmax or llama.cpp's fp16, as the engine counts them), backbone memory and adapter memory.
+// float32 absmax or llama.cpp's fp16, counted by the engine's own rule), backbone memory and
+// adapter memory.
+import { storedBits } from '../../src-main/engine/rules/average-bits';
 
 export interface EstimateInput {
   /** [out, in] of every target matrix. */
@@ -54,20 +56,20 @@ export function dtypeBytes(dtype: string, fallback?: { weightBytes?: number; par
 
 export function estimate(input: EstimateInput): Estimate {
   let targetParams = 0;
-  let storedBits = 0;
+  let stored = 0;
   let adapterParams = 0;
   input.shapes.forEach(([out, inn], i) => {
     const n = out * inn;
     targetParams += n;
-    storedBits += n * input.bits[i] + Math.ceil(n / input.block) * (input.scaleBits ?? 32);
+    stored += storedBits([out, inn], input.bits[i], input.block, input.scaleBits ?? 32);
     adapterParams += input.rank * (out + inn);
   });
-  const quantizedBytes = storedBits / 8;
+  const quantizedBytes = stored / 8;
   const other = Math.max(0, input.parameters - targetParams);
   const otherBytes = other * dtypeBytes(input.dtype, { weightBytes: input.weightBytes, parameters: input.parameters });
   return {
     targetParams,
-    avgBits: targetParams > 0 ? storedBits / targetParams : 0,
+    avgBits: targetParams > 0 ? stored / targetParams : 0,
     quantizedBytes,
     otherBytes,
     backboneBytes: quantizedBytes + otherBytes,

@@ -1,6 +1,6 @@
 // Derived numbers for comparing runs: per-layer mean errors, perplexities, smoothed curves.
 import type { LayerRecord, MetricRecord } from '../../src-main/api/contract';
-import { parseModulePath } from './targets';
+import { parseModulePath } from '../../src-main/engine/rules/modules';
 
 /** Mean err_init (or err_q) of each decoder layer, by layer number. */
 export function perLayerMean(layers: readonly LayerRecord[], key: 'err_init' | 'err_q'): Map<number, number> {

@@ -53,7 +53,13 @@ export const useJobs = create<JobsStore>((set) => ({
     const list = await api().listJobs();
     set((s) => {
       const jobs = { ...s.jobs };
+      const listed = new Set(list.map((j) => j.id));
       for (const j of list) jobs[j.id] = shown(j);
+      // The engine's list is the truth: a job it no longer knows (an engine restarted without
+      // its runs folder's job list) cannot still be running.
+      for (const [id, j] of Object.entries(jobs)) {
+        if (!listed.has(id) && isLive(j)) jobs[id] = { ...j, state: 'interrupted', label: 'interrupted: the engine no longer knows this job (it was restarted)' };
+      }
       return { jobs, order: orderOf(jobs) };
     });
   },

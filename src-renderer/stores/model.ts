@@ -1,40 +1,31 @@
 // The open model: the path the user typed (or the demo model) and its summary; the models
-// opened before, newest first, and the last one, kept in the browser's storage so a reload
-// (or the next start of the app) opens it again.
+// opened before, newest first, which the engine keeps in the user's config folder (so they
+// survive a restart of the engine, a new port, another browser) — the first reopens after a
+// reload. A list an older version kept in this browser's storage is handed over once.
 import { create } from 'zustand';
 import type { ModelSummary } from '../../src-main/api/contract';
 import { errorMessage } from '../transport/types';
 import { api } from './api';
 
-const RECENT_KEY = 'loftq.recentModels';
-const MAX_RECENT = 8;
+/** Where versions before the engine kept the list stored it in the browser. */
+const LEGACY_KEY = 'loftq.recentModels';
 
 function storage(): Storage | null {
   try {
     return typeof localStorage === 'undefined' ? null : localStorage;
   } catch {
-    return null; // storage disabled: nothing is remembered
+    return null; // storage disabled
   }
 }
 
-/** The models opened before (newest first), as stored: only strings, at most MAX_RECENT. */
-export function readRecent(): string[] {
+/** The list an older version left in this browser (only strings), or []. */
+export function readLegacyRecent(): string[] {
   try {
-    const v: unknown = JSON.parse(storage()?.getItem(RECENT_KEY) ?? '[]');
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length < 4096).slice(0, MAX_RECENT) : [];
+    const v: unknown = JSON.parse(storage()?.getItem(LEGACY_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length < 4096).slice(0, 8) : [];
   } catch {
     return [];
   }
-}
-
-function remember(path: string): string[] {
-  const recent = [path, ...readRecent().filter((p) => p !== path)].slice(0, MAX_RECENT);
-  try {
-    storage()?.setItem(RECENT_KEY, JSON.stringify(recent));
-  } catch {
-    // full or disabled storage: the list is just not kept
-  }
-  return recent;
 }
 
 interface ModelStore {
@@ -46,14 +37,14 @@ interface ModelStore {
   error: string | null;
   setPath(path: string): void;
   open(path: string): Promise<void>;
-  /** Reopens the last model opened, when nothing is open (after a reload). */
+  /** Fetches the recent list, and reopens the first when nothing is open (after a reload). */
   restore(): Promise<void>;
-  forget(path: string): void;
+  forget(path: string): Promise<void>;
 }
 
 export const useModel = create<ModelStore>((set, get) => ({
   path: '',
-  recent: readRecent(),
+  recent: [],
   summary: null,
   loading: false,
   error: null,
@@ -69,22 +60,34 @@ export const useModel = create<ModelStore>((set, get) => ({
     set({ path: p, loading: true, error: null });
     try {
       const summary = await api().inspectModel(p);
-      set({ summary, loading: false, recent: remember(p) });
+      set({ summary, loading: false });
+      set({ recent: await api().rememberModel(summary.path) });
     } catch (e) {
       set({ loading: false, error: errorMessage(e) });
     }
   },
   async restore() {
-    const last = readRecent()[0];
-    if (last && get().summary === null && !get().loading) await get().open(last);
-  },
-  forget(path) {
-    const recent = readRecent().filter((p) => p !== path);
+    let recent: string[];
     try {
-      storage()?.setItem(RECENT_KEY, JSON.stringify(recent));
+      recent = await api().recentModels();
+      const legacy = readLegacyRecent();
+      if (legacy.length > 0) {
+        // Oldest first, so the newest ends on top.
+        if (recent.length === 0) for (const p of [...legacy].reverse()) recent = await api().rememberModel(p);
+        storage()?.removeItem(LEGACY_KEY);
+      }
     } catch {
-      // as above
+      return; // offline: the list comes with the next connection
     }
     set({ recent });
+    const last = recent[0];
+    if (last && get().summary === null && !get().loading) await get().open(last);
+  },
+  async forget(path) {
+    try {
+      set({ recent: await api().forgetModel(path) });
+    } catch (e) {
+      set({ error: errorMessage(e) });
+    }
   },
 }));

@@ -2,7 +2,7 @@
 // cache and prepared once for instant predictions; and the profile job the user started.
 import { create } from 'zustand';
 import type { ProfileRequest } from '../../src-main/api/contract';
-import { prepareProfile, type PreparedProfile } from '../lib/planner';
+import { prepareProfile, type PreparedProfile } from '../../src-main/engine/rules/planner';
 import { errorMessage } from '../transport/types';
 import { api } from './api';
 import { noteJob } from './jobs';

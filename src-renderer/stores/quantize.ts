@@ -1,6 +1,7 @@
 // The Quantize form: options, the bit grid, and the job it started.
 import { create } from 'zustand';
 import type { QuantizeRequest } from '../../src-main/api/contract';
+import { commonestBits } from '../../src-main/engine/rules/bits-map-encoder';
 import { nextBits, pruneOverrides, setOverrides, type BitsGridState, type BitsTarget } from '../lib/bits-map';
 import { errorMessage } from '../transport/types';
 import { api } from './api';
@@ -11,7 +12,9 @@ export interface QuantizeForm {
   globalBits: number;
   presetOn: boolean;
   firstK: string;
+  /** Per-matrix bits set in the grid, for the model `gridModel` (a grid never carries to another model). */
   overrides: Record<string, number>;
+  gridModel: string | null;
   rank: string;
   alpha: string;
   iters: string;
@@ -35,6 +38,7 @@ export const DEFAULT_FORM: QuantizeForm = {
   presetOn: false,
   firstK: '4',
   overrides: {},
+  gridModel: null,
   rank: '16',
   alpha: '16',
   iters: '5',
@@ -90,15 +94,23 @@ export function parseForm(f: QuantizeForm): Parsed {
   };
 }
 
-export function gridState(f: Pick<QuantizeForm, 'globalBits' | 'presetOn' | 'firstK' | 'overrides'>): BitsGridState {
+const NO_OVERRIDES: Readonly<Record<string, number>> = Object.freeze({});
+
+/** The grid's overrides for `model`: none when the grid was made for another model. */
+export function overridesFor(f: Pick<QuantizeForm, 'overrides' | 'gridModel'>, model: string | null): Readonly<Record<string, number>> {
+  return model !== null && f.gridModel === model ? f.overrides : NO_OVERRIDES;
+}
+
+/** The bit grid of `model` (the current one, unless another is named). */
+export function gridState(f: Pick<QuantizeForm, 'globalBits' | 'presetOn' | 'firstK' | 'overrides' | 'gridModel'>, model: string | null = f.gridModel): BitsGridState {
   const k = int(f.firstK, 1);
-  return { globalBits: f.globalBits, firstK: f.presetOn && k !== null ? k : 0, overrides: f.overrides };
+  return { globalBits: f.globalBits, firstK: f.presetOn && k !== null ? k : 0, overrides: overridesFor(f, model) };
 }
 
 /** A descriptive default run name that no existing run has. */
-export function suggestName(f: QuantizeForm, taken: ReadonlySet<string>): string {
-  const g = gridState(f);
-  const bits = Object.keys(f.overrides).length > 0 ? `${f.globalBits}bit-mixed` : g.firstK > 0 ? `${f.globalBits}bit-first${g.firstK}` : `${f.globalBits}bit`;
+export function suggestName(f: QuantizeForm, taken: ReadonlySet<string>, model: string | null = f.gridModel): string {
+  const g = gridState(f, model);
+  const bits = Object.keys(g.overrides).length > 0 ? `${f.globalBits}bit-mixed` : g.firstK > 0 ? `${f.globalBits}bit-first${g.firstK}` : `${f.globalBits}bit`;
   const base = `${f.method}-${bits}-r${f.rank.trim() || '?'}`.replace(/[^A-Za-z0-9._-]/g, '');
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
@@ -111,11 +123,11 @@ interface QuantizeStore {
   submitting: boolean;
   error: string | null;
   update(patch: Partial<QuantizeForm>): void;
-  /** Clicking a cell (or a row / column header): the next bit choice for those matrices. */
-  cycle(targets: readonly BitsTarget[], current: number): void;
+  /** Clicking a cell (or a row / column header) of `model`'s grid: the next bit choice for those matrices. */
+  cycle(model: string, targets: readonly BitsTarget[], current: number): void;
   resetGrid(): void;
-  /** Bits for every matrix at once (the planner's allocation): the commonest as the global bits, the rest in the grid. */
-  applyBits(targets: readonly { name: string }[], bits: readonly number[]): void;
+  /** Bits for every matrix of `model` at once (the planner's allocation): the commonest as the global bits, the rest in the grid. */
+  applyBits(model: string, targets: readonly { name: string }[], bits: readonly number[]): void;
   start(request: QuantizeRequest): Promise<void>;
 }
 
@@ -135,22 +147,20 @@ export const useQuantize = create<QuantizeStore>((set, get) => ({
       return { form };
     });
   },
-  cycle(targets, current) {
+  cycle(model, targets, current) {
     const form = get().form;
-    set({ form: { ...form, overrides: setOverrides(gridState(form), targets, nextBits(current)) } });
+    set({ form: { ...form, gridModel: model, overrides: setOverrides(gridState(form, model), targets, nextBits(current)) } });
   },
   resetGrid() {
     set((s) => ({ form: { ...s.form, overrides: {} } }));
   },
-  applyBits(targets, bits) {
-    const count = new Map<number, number>();
-    for (const b of bits) count.set(b, (count.get(b) ?? 0) + 1);
-    const globalBits = [...count].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? get().form.globalBits;
+  applyBits(model, targets, bits) {
+    const globalBits = commonestBits(bits) ?? get().form.globalBits;
     const overrides: Record<string, number> = {};
     targets.forEach((t, i) => {
       if (bits[i] !== globalBits) overrides[t.name] = bits[i];
     });
-    set((s) => ({ form: { ...s.form, globalBits, presetOn: false, overrides } }));
+    set((s) => ({ form: { ...s.form, globalBits, presetOn: false, overrides, gridModel: model } }));
   },
   async start(request) {
     set({ submitting: true, error: null });

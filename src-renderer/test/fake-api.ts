@@ -2,10 +2,12 @@
 // and `emit` to push events as the server would.
 import { vi } from 'vitest';
 import type { ApiEvent, JobInfo, ModelSummary, RunSummary, TargetInfo } from '../../src-main/api/contract';
-import { modulePath, MODULE_ORDER } from '../lib/targets';
+import { LLAMA_MODULES, modulePath } from '../../src-main/engine/rules/modules';
 import type { ClientApi, ConnectionStatus } from '../transport/types';
 
 export function fakeApi(overrides: Partial<ClientApi> = {}) {
+  // The engine's recent-models list (the user's config folder), in memory.
+  let recent: string[] = [];
   const listeners = new Set<(e: ApiEvent) => void>();
   const statusListeners = new Set<(s: ConnectionStatus) => void>();
   let status: ConnectionStatus = { state: 'open', attempt: 0 };
@@ -45,6 +47,9 @@ export function fakeApi(overrides: Partial<ClientApi> = {}) {
     getProfile: vi.fn(async () => null),
     cancelJob: vi.fn(async () => undefined),
     listJobs: vi.fn(async () => [] as JobInfo[]),
+    recentModels: vi.fn(async () => [...recent]),
+    rememberModel: vi.fn(async (path: string) => (recent = [path, ...recent.filter((p) => p !== path)].slice(0, 8))),
+    forgetModel: vi.fn(async (path: string) => (recent = recent.filter((p) => p !== path))),
     ...overrides,
   };
   return {
@@ -74,7 +79,7 @@ export function demoSummary(path = '/demo', layers = 4): ModelSummary {
   };
   const targets: TargetInfo[] = [];
   for (let layer = 0; layer < layers; layer++) {
-    for (const module of MODULE_ORDER) targets.push({ name: modulePath(layer, module), module, layer, shape: shapes[module], dtype: 'BF16' });
+    for (const module of LLAMA_MODULES) targets.push({ name: modulePath(layer, module), module, layer, shape: shapes[module], dtype: 'BF16' });
   }
   const targetParams = targets.reduce((s, t) => s + t.shape[0] * t.shape[1], 0);
   return {

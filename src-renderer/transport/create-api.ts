@@ -43,6 +43,9 @@ export function ipcApi(studio: StudioApi): ClientApi {
     getProfile: (r) => studio.getProfile(r),
     cancelJob: (id) => studio.cancelJob(id),
     listJobs: () => studio.listJobs(),
+    recentModels: () => studio.recentModels(),
+    rememberModel: (path) => studio.rememberModel(path),
+    forgetModel: (path) => studio.forgetModel(path),
     ...(studio.pickFolder ? { pickFolder: (purpose) => studio.pickFolder!(purpose) } : {}),
     ...(studio.revealPath ? { revealPath: (path) => studio.revealPath!(path) } : {}),
   };

@@ -39,7 +39,7 @@ export interface WsTransportOptions {
 }
 
 /** What the user reads when the server refuses the page's token. */
-export const TOKEN_REJECTED = 'The engine refused this page’s access token (the server was restarted, or the address is old): open the address that `loftq serve` printed.';
+export const TOKEN_REJECTED = 'The engine refused this page’s access token (it was replaced with --new-token, or this address belongs to another engine): open the address that `loftq serve` printed';
 
 const OPEN = 1;
 
@@ -279,5 +279,8 @@ export function createWsApi(options: WsTransportOptions): ClientApi {
     getProfile: (r) => t.call('getProfile', [r]),
     cancelJob: (id) => t.call('cancelJob', [id]),
     listJobs: () => t.call('listJobs', []),
+    recentModels: () => t.call('recentModels', []),
+    rememberModel: (path) => t.call('rememberModel', [path]),
+    forgetModel: (path) => t.call('forgetModel', [path]),
   };
 }

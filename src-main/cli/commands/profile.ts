@@ -1,28 +1,30 @@
 // `loftq profile MODEL --out FILE`: the planner's profile (jobs/profile-job.ts) written as JSON,
-// and the one-step LoftQ error it predicts per bit width and rank printed as a table.
-import { existsSync } from 'node:fs';
-import { UserError } from '../../engine/errors';
+// and what it predicts printed as a table: the mean initial error by bit width for QLoRA
+// (‖W − Q‖, whatever the rank) and for one LoftQ step at several ranks.
 import { writeJsonAtomic } from '../../engine/io/atomic-write';
-import { predictedError } from '../../engine/plan/predict';
 import { runProfile, type ProfileOptions } from '../../engine/jobs/profile-job';
+import { PROFILE_FILE } from '../../engine/plan/profile-cache';
+import { checkOutputFile } from '../../engine/runs/ownership';
+import { predict, prepareProfile } from '../../engine/rules/planner';
 import type { Output } from '../output';
 import { formatTable } from '../table';
 
 export async function profileCommand(o: Omit<ProfileOptions, 'signal' | 'onEvent'>, outFile: string, force: boolean, out: Output, signal: AbortSignal): Promise<void> {
-  if (existsSync(outFile) && !force) throw new UserError(`${outFile} already exists (use --force to replace it)`);
+  // Checked before the work and again before the write (the file may have appeared meanwhile).
+  await checkOutputFile(outFile, force, PROFILE_FILE);
   const profile = await runProfile({ ...o, signal, onEvent: (e) => out.event(e) });
-  await writeJsonAtomic(outFile, profile);
+  await writeJsonAtomic(await checkOutputFile(outFile, force, PROFILE_FILE), profile);
   out.result({ out: outFile, matrices: profile.matrices.length, seconds: profile.seconds }, () => {
-    const bits = Object.keys(profile.matrices[0]?.bits ?? {});
-    const ranks = [0, 8, 16, 32, 64, 128].filter((r) => r <= profile.max_rank);
-    const rows = bits.map((b) => [
-      `${b}-bit`,
-      ...ranks.map((r) => (profile.matrices.reduce((s, m) => s + predictedError(m, Number(b), Math.min(r, m.bits[b].sv.length)), 0) / profile.matrices.length).toFixed(4)),
-    ]);
+    const prepared = prepareProfile(profile);
+    const bits = Object.keys(profile.matrices[0]?.bits ?? {}).map(Number);
+    const ranks = [8, 16, 32, 64, 128].filter((r) => r <= profile.max_rank);
+    const mean = (b: number, rank: number, method: 'qlora' | 'loftq') => predict(prepared, prepared.names, prepared.names.map(() => b), rank, method).mean.toFixed(4);
+    const rows = bits.map((b) => [`${b}-bit`, mean(b, 0, 'qlora'), ...ranks.map((r) => mean(b, r, 'loftq'))]);
     return (
       `profiled ${profile.matrices.length} matrices in ${profile.seconds.toFixed(1)} s → ${outFile}\n` +
-      `mean err = ‖W − Q − B·A‖/‖W‖ after one LoftQ step, by rank (rank 0: Q alone, QLoRA):\n\n` +
-      formatTable(['bits', ...ranks.map((r) => `r=${r}`)], rows)
+      `predicted mean err = ‖W − Q − s·B·A‖/‖W‖: QLoRA is ‖W − Q‖/‖W‖ at any rank (B = 0); LoftQ after one\n` +
+      `alternating step at rank r (more steps only lower it). loftq quantize --budget BITS --profile ${outFile} plans a run.\n\n` +
+      formatTable(['bits', 'QLoRA', ...ranks.map((r) => `LoftQ r=${r}`)], rows)
     );
   });
 }

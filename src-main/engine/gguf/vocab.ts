@@ -37,6 +37,7 @@ export async function ggufVocab(modelDir: string, vocabSize: number): Promise<Gg
   const path = join(modelDir, 'tokenizer.json');
   // The engine's own loader validates the file and decides BOS/EOS as transformers does.
   const tokenizer = await loadTokenizer(modelDir);
+  tokenizer.dispose(); // only its checks and vocabulary size are needed here
   const json = (await readJsonObject(path, { maxBytes: 256 * 2 ** 20 })) as JsonObject;
   const model = json.model as JsonObject;
   const vocab = model.vocab as Record<string, unknown>;

@@ -10,12 +10,15 @@
 // solve is a randomized SVD; later ones, by default, one subspace-iteration step from the
 // previous step's right subspace (the residual moves little between steps): Q = orth(D·Z),
 // L = Q·QᵀD, the rank-r projection, with no small eigenproblem on the host. The returned
-// step's factors come from an SVD of its L.
+// step's factors come from an SVD of its L. For the per-matrix metrics the returned step's
+// residual W − Q − s·B·A is rebuilt once at the end and its leading singular values measured:
+// the spectrum past r, what the adapter leaves.
 import { CancelledError } from '../errors';
 import { exactSvd, randomizedSvd, type SvdResult } from '../lowrank';
 import { assemble, orthonormalProduct, ritz } from '../lowrank/subspace';
 import { codebookFor } from '../quant/blockwise';
 import { TensorScope, type ComputeDevice, type DeviceMatrix, type DeviceQuantized } from '../tensor/device';
+import { SPECTRUM_TAIL } from './spectrum';
 import type { Initializer, MatrixInitOptions, MatrixInitResult } from './types';
 
 /** Power iterations of the randomized solver on the first step; later steps warm-start. */
@@ -49,6 +52,8 @@ interface StepState {
   at: DeviceMatrix;
   svd: SvdResult | null;
   projection: { q: DeviceMatrix; bt: DeviceMatrix } | null;
+  /** Copies of the previous step's factors (null on step 1): Q = q(W − source.bt·source.at) is rebuilt from them. */
+  source: { bt: DeviceMatrix; at: DeviceMatrix } | null;
 }
 
 /**
@@ -114,6 +119,36 @@ async function scaledFactors(device: ComputeDevice, svd: SvdResult, rank: number
   }
 }
 
+/**
+ * The leading singular values of W − Q − s·B·A for the returned step: its Q rebuilt (the same
+ * input gives the same codes), D = W − Q, the residual D − L, and a randomized SVD of it.
+ * These continue the step's spectrum past r: what the rank-r term could not hold.
+ */
+async function leftOverSpectrum(
+  device: ComputeDevice,
+  w: DeviceMatrix,
+  state: StepState,
+  diff: DeviceMatrix,
+  scratch: DeviceQuantized,
+  codebook: ReturnType<typeof codebookFor>,
+  options: MatrixInitOptions,
+): Promise<number[]> {
+  const k = Math.min(SPECTRUM_TAIL, Math.min(w.rows, w.cols) - options.rank);
+  if (k <= 0) return [];
+  const scope = new TensorScope();
+  try {
+    const x = state.source ? scope.track(await device.lowRankResidual(w, state.source.bt, state.source.at)) : w;
+    await device.quantize(x, w, scratch, codebook, { diff });
+    const left = scope.track(await device.lowRankResidual(diff, state.bt, state.at));
+    const svd = await randomizedSvd(device, left, { rank: k, seed: options.seed + 7919, powerIters: 2, sketchPrecision: options.sketchPrecision });
+    svd.U.dispose();
+    svd.V.dispose();
+    return Array.from(svd.S.slice(0, k));
+  } finally {
+    scope.dispose();
+  }
+}
+
 export const loftqInit: Initializer = {
   method: 'loftq',
   async init(w, options, ctx): Promise<MatrixInitResult> {
@@ -131,8 +166,11 @@ export const loftqInit: Initializer = {
     const spare: DeviceQuantized[] = [];
     const retire = (s: StepState) => {
       spare.push(s.q);
-      for (const t of [s.bt, s.at, s.svd?.U, s.svd?.V, s.projection?.q, s.projection?.bt]) scope.release(t);
+      for (const t of [s.bt, s.at, s.svd?.U, s.svd?.V, s.projection?.q, s.projection?.bt, s.source?.bt, s.source?.at]) scope.release(t);
     };
+    /** The previous step's factors, copied (small: r·(m + n)), for rebuilding this step's Q at the end. */
+    const sourceOf = async (prev: StepState | null): Promise<StepState['source']> =>
+      prev ? { bt: scope.track(await device.scaleColumns(prev.bt, new Float64Array(prev.bt.cols).fill(1))), at: scope.track(await device.scaleColumns(prev.at, new Float64Array(prev.at.cols).fill(1))) } : null;
     /**
      * Records a state's measured error and keeps the best state. Returns the state to retire
      * (the loser, or null) and whether the error improved enough to go on.
@@ -159,6 +197,7 @@ export const loftqInit: Initializer = {
         const prev: StepState | null = current;
         current = null;
         const x = prev ? scope.track(await device.lowRankResidual(w, prev.bt, prev.at)) : w;
+        const source = await sourceOf(prev);
         const dest = spare.pop() ?? scope.track(await device.allocQuantized(n, codebook));
         const sums = await device.quantize(x, w, dest, codebook, { diff, previous: prev?.q });
         if (x !== w) scope.release(x);
@@ -170,6 +209,8 @@ export const loftqInit: Initializer = {
           if (!verdict.improves) {
             if (loser) retire(loser);
             spare.push(dest);
+            scope.release(source?.bt);
+            scope.release(source?.at);
             stoppedEarly = true;
             break;
           }
@@ -186,14 +227,14 @@ export const loftqInit: Initializer = {
           scope.track(projection.bt);
           if (loser) retire(loser);
           const at = scope.track(await device.transpose(projection.bt));
-          current = { step, q: dest, svd: null, projection, bt: projection.q, at };
+          current = { step, q: dest, svd: null, projection, bt: projection.q, at, source };
         } else {
           const svd = await solve(device, diff, options, step, prev ? prev.svd : null);
           scope.track(svd.U);
           scope.track(svd.V);
           if (loser) retire(loser);
           const factors = await scaledFactors(device, svd, options.rank);
-          current = { step, q: dest, svd, projection: null, bt: scope.track(factors.bt), at: scope.track(factors.at) };
+          current = { step, q: dest, svd, projection: null, bt: scope.track(factors.bt), at: scope.track(factors.at), source };
         }
       }
       if (current) {
@@ -213,6 +254,7 @@ export const loftqInit: Initializer = {
         scope.track(svd.V);
       }
       const factors = await scaledFactors(device, svd, options.rank, 1 / Math.sqrt(options.scaling));
+      const tail = await leftOverSpectrum(device, w, chosen.state, diff, spare.pop() ?? scope.track(await device.allocQuantized(n, codebook)), codebook, options);
       return {
         quantized: scope.keep(chosen.state.q),
         loraB: factors.bt,
@@ -223,7 +265,7 @@ export const loftqInit: Initializer = {
         bestStep: chosen.state.step,
         stoppedEarly,
         errorRose: stepErrors.some((e, i) => i > 0 && e > stepErrors[i - 1]),
-        residualSpectrum: Array.from(svd.spectrum),
+        residualSpectrum: [...Array.from(svd.spectrum).slice(0, options.rank), ...tail],
       };
     } finally {
       scope.dispose();

@@ -4,7 +4,7 @@ import { codebookFor } from '../quant/blockwise';
 import { TensorScope } from '../tensor/device';
 import { matrix } from '../tensor/matrix';
 import { Rng } from '../util/random';
-import { lowRankSpectrum } from './spectrum';
+import { lowRankSpectrum, SPECTRUM_TAIL } from './spectrum';
 import type { Initializer, MatrixInitResult } from './types';
 
 export const qloraInit: Initializer = {
@@ -23,7 +23,9 @@ export const qloraInit: Initializer = {
       const a = new Rng(options.seed).fillUniform(new Float32Array(options.rank * w.cols), -bound, bound) as Float32Array;
       const loraA = scope.track(await device.upload(matrix(options.rank, w.cols, a)));
       const loraB = scope.track(await device.zeros(w.rows, options.rank));
-      const residualSpectrum = await lowRankSpectrum(device, diff, options);
+      // W − Q is all that is left (B = 0): its spectrum, as far past r as LoftQ's runs record.
+      const k = Math.min(options.rank + SPECTRUM_TAIL, w.rows, w.cols);
+      const residualSpectrum = (await lowRankSpectrum(device, diff, { ...options, rank: k })).slice(0, k);
       ctx.onStep?.(1, errQ);
       return {
         quantized: scope.keep(quantized),

@@ -59,7 +59,11 @@ export interface MatrixInitResult {
   stoppedEarly: boolean;
   /** Some step's error was above the step before it. */
   errorRose: boolean;
-  /** Top singular values of W − Q (the residual the adapter approximates), for the returned step. */
+  /**
+   * Leading singular values of W − Q for the returned step: the first r are what the rank-r
+   * term holds (LoftQ) or could hold (QLoRA, B = 0), the next (up to SPECTRUM_TAIL) what is left
+   * in W − Q − s·B·A.
+   */
   residualSpectrum: number[];
 }
 
@@ -69,6 +73,4 @@ export interface Initializer {
   init(w: DeviceMatrix, options: MatrixInitOptions, ctx: InitContext): Promise<MatrixInitResult>;
 }
 
-export function loraScaling(alpha: number, rank: number, rslora: boolean): number {
-  return rslora ? alpha / Math.sqrt(rank) : alpha / rank;
-}
+export { loraScaling } from '../rules/lora-scaling';

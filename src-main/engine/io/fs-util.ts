@@ -11,6 +11,7 @@ const ERRNO_TEXT: Record<string, string> = {
   ENOTDIR: 'a parent is not a directory',
   ENOSPC: 'no space left on device',
   EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large (over the file-size limit)',
   EROFS: 'read-only file system',
   EMFILE: 'too many open files',
   EIO: 'input/output error',

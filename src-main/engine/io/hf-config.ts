@@ -96,6 +96,8 @@ export function parseModelConfig(raw: unknown, path = 'config.json'): ModelConfi
     }
     headDim = hiddenSize / numHeads;
   }
+  // RoPE rotates pairs of values within a head.
+  if (headDim % 2 !== 0) throw new UserError(`${path}: head_dim ${headDim} is odd; rotary position embeddings need an even head size`);
 
   // transformers 5 renamed torch_dtype to dtype and moved rope_theta into rope_parameters.
   const dtypeRaw = c.torch_dtype ?? c.dtype ?? 'float32';

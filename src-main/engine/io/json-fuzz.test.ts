@@ -104,7 +104,8 @@ describe('JSON readers under corruption', () => {
       await mkdir(m, { recursive: true });
       await fuzz(`tokenizer ${name}`, tok, (t) => writeFile(join(m, 'tokenizer.json'), t), async () => {
         const t = await loadTokenizer(m);
-        t.encode('hello world');
+        await t.encode('hello world');
+        t.dispose();
       });
     }
   });

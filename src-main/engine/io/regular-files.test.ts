@@ -83,7 +83,7 @@ describe.skipIf(!hasMkfifo)('only regular files are opened', () => {
     await refusedQuickly(readModelConfig(await folderWithFifos('model-fifo-config', 'config.json')));
     const data = join(tmp, 'data.txt');
     execFileSync('mkfifo', [data]);
-    const tokenizer = { encode: () => [], eosId: 0 } as unknown as Parameters<typeof readTokens>[1];
+    const tokenizer = { encode: () => Promise.resolve(new Int32Array(0)), eosId: 0 } as unknown as Parameters<typeof readTokens>[1];
     await refusedQuickly(readTokens(openTextDataset(data), tokenizer, { separator: 'eos' }));
     await refusedQuickly(loadTokenizer(await folderWithFifos('model-fifo-tokenizer', 'tokenizer.json')));
     const run = await folderWithFifos('run-fifo', 'run.json', 'layers.json');

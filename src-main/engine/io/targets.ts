@@ -2,22 +2,11 @@
 // projections of the Llama family, selected by short module name and checked against the
 // config so that a wrong config or a foreign checkpoint fails here, not mid-run.
 import { UserError } from '../errors';
+import { isLinearModule, LLAMA_MODULES, modulePath, type LinearModule } from '../rules/modules';
 import { isFloatDtype, type Dtype } from './dtypes';
 import type { ModelConfig } from './hf-config';
 
-/** The linear modules of a Llama-family decoder layer, in their canonical order. */
-export const LLAMA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LinearModule = (typeof LLAMA_MODULES)[number];
-
-const PARENT: Record<LinearModule, 'self_attn' | 'mlp'> = {
-  q_proj: 'self_attn',
-  k_proj: 'self_attn',
-  v_proj: 'self_attn',
-  o_proj: 'self_attn',
-  gate_proj: 'mlp',
-  up_proj: 'mlp',
-  down_proj: 'mlp',
-};
+export { isLinearModule, LLAMA_MODULES, modulePath, parseTargets, type LinearModule } from '../rules/modules';
 
 export type TargetSpec = 'all-linear' | string[];
 
@@ -38,14 +27,6 @@ export interface WeightIndex {
   readonly dir?: string;
   names(): string[];
   info(name: string): { dtype: Dtype; shape: number[] };
-}
-
-export function isLinearModule(s: string): s is LinearModule {
-  return (LLAMA_MODULES as readonly string[]).includes(s);
-}
-
-export function modulePath(layer: number, module: LinearModule): string {
-  return `model.layers.${layer}.${PARENT[module]}.${module}`;
 }
 
 /** The [out, in] shape the config implies for a module's weight. */
@@ -84,7 +65,7 @@ export function discoverTargets(weights: WeightIndex, config: ModelConfig, spec:
       );
     }
     const module = m[3];
-    if (isLinearModule(module) && PARENT[module] === m[2]) present.add(module);
+    if (isLinearModule(module) && modulePath(layer, module) === `model.layers.${layer}.${m[2]}.${module}`) present.add(module);
   }
   const available = LLAMA_MODULES.filter((m) => present.has(m));
   if (available.length === 0) {
@@ -132,21 +113,6 @@ export function discoverTargets(weights: WeightIndex, config: ModelConfig, spec:
     }
   }
   return targets;
-}
-
-/** Parses the CLI's --targets value: "all-linear" or a comma-separated list of modules. */
-export function parseTargets(str: string): TargetSpec {
-  const s = str.trim();
-  if (s === 'all-linear') return 'all-linear';
-  const list = [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x !== ''))];
-  if (list.length === 0) throw new UserError(`--targets: expected all-linear or a list like q_proj,v_proj`);
-  const bad = list.filter((x) => !isLinearModule(x));
-  if (bad.length > 0) {
-    throw new UserError(
-      `--targets: unknown module ${bad.join(', ')}; choose from all-linear, ${LLAMA_MODULES.join(', ')}`,
-    );
-  }
-  return list;
 }
 
 /**

@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
+import { checkModelTensors } from '../io/model-check';
+import { openModelWeights } from '../io/model-weights';
 import { perplexity, checkWindow, type PerplexityResult } from '../model/perplexity';
 import { Transformer } from '../model/transformer';
 import { DeviceModel } from '../model/device-model';
@@ -73,15 +75,22 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
   // A run's backbone has the model's config and tokenizer, so the original is needed only for fp.
   const modelDir = isRun ? join(target, RUN_FILES.backbone) : target;
   const config = await readModelConfig(modelDir);
-  const tokenizer = await loadTokenizer(modelDir);
-  checkTokenizerMatchesModel(tokenizer, config.vocabSize);
+  // A model folder's tensors are checked against its config before anything else (a run's, as they load).
+  if (!isRun) checkModelTensors(await openModelWeights(modelDir), config);
+  const tokenizer = await loadTokenizer(modelDir, { signal: o.signal });
   // The window the model is meant for: its positions, and the tokenizer's model_max_length
   // (the length it was trained on, where a config allows more positions than were trained).
   const seqLen = o.seqLen ?? Math.min(DEFAULT_SEQ_LEN, config.maxPositionEmbeddings, tokenizer.modelMaxLength ?? Infinity);
   const stride = o.stride ?? Math.max(1, Math.floor(seqLen / 2));
   checkWindow(seqLen, stride, config.maxPositionEmbeddings);
 
-  const ids = await readTokens(openTextDataset(resolve(o.data), { field: o.field }), tokenizer, { maxTokens: o.maxTokens, separator: 'eos' });
+  let ids: Int32Array;
+  try {
+    checkTokenizerMatchesModel(tokenizer, config.vocabSize);
+    ids = await readTokens(openTextDataset(resolve(o.data), { field: o.field }), tokenizer, { maxTokens: o.maxTokens, separator: 'eos', signal: o.signal });
+  } finally {
+    tokenizer.dispose();
+  }
 
   const sources: Array<{ weights: WeightsKind; load: () => Promise<WeightSet> }> = [];
   const skipped: EvalResult['skipped'] = [];

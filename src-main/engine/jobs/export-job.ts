@@ -3,16 +3,17 @@
 // (llama.cpp's model.gguf with the run's Q and adapter.gguf), or `merged` (a plain model
 // folder with W' = Q + s·B·A). The folder is assembled under a
 // temporary name and renamed into place, so it appears complete or not at all.
-import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { UserError } from '../errors';
+import { rmSync } from 'node:fs';
+import { cp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { CancelledError, UserError } from '../errors';
 import { writeFullBackbone } from '../runs/backbone';
 import { writeGgufExport } from '../export/gguf';
 import { adapterKey, adapterSettings, checkAdapterShapes } from '../adapter/peft';
 import { writeJsonAtomic } from '../io/atomic-write';
-import { fsError } from '../io/fs-util';
 import { checkOutput, markOwned } from '../runs/ownership';
+import { finishStaging, makeStagingDir, removeDeadStaging } from '../runs/staging';
+import { onAbandon } from './abandon';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { QuantizedFile } from '../runs/quantized-file';
 import { readJsonFile, readRunRecord, RUN_FILES } from '../runs/run-dir';
@@ -29,6 +30,7 @@ export interface ExportOptions {
   format: string;
   out: string;
   force?: boolean;
+  signal?: AbortSignal;
   /** Where the merge runs (merged format); auto by default. */
   device?: DeviceChoice;
   onEvent?: EventSink;
@@ -55,22 +57,29 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   if (typeof record.model.path === 'string' && record.model.path) protect.push({ path: record.model.path, what: "the run's source model" });
   const { path: out } = await checkOutput(o.out, 'export', o.force ?? false, { protect });
   const notes: string[] = [];
-  const staging = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
+  // Staging folders of earlier exports here that were killed go first (ours, owner dead).
+  await removeDeadStaging(dirname(out));
+  const staging = await makeStagingDir(out);
+  // A process that must exit at once (a second Ctrl-C) still takes its staging folder along.
+  const unregister = onAbandon(() => rmSync(staging, { recursive: true, force: true }));
+  // Cancel is honoured between tensors (each one's progress event).
+  const onEvent: EventSink = (e) => {
+    if (o.signal?.aborted) throw new CancelledError();
+    o.onEvent?.(e);
+  };
   try {
-    await mkdir(staging, { recursive: true });
-  } catch (e) {
-    throw fsError(e, dirname(out), 'write');
-  }
-  try {
-    if (format === 'peft') await exportPeft(runDir, staging, out, o.onEvent);
-    else if (format === 'gguf') notes.push(...(await exportGguf(runDir, staging, o.onEvent)));
-    else await exportMerged(runDir, staging, o.device ?? 'auto', o.onEvent);
+    if (format === 'peft') await exportPeft(runDir, staging, out, onEvent);
+    else if (format === 'gguf') notes.push(...(await exportGguf(runDir, staging, onEvent)));
+    else await exportMerged(runDir, staging, o.device ?? 'auto', onEvent);
+    await finishStaging(staging);
     await markOwned(staging, 'export');
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
   } catch (e) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw e;
+  } finally {
+    unregister();
   }
   o.onEvent?.({ type: 'phase', phase: 'export', detail: out });
   return { out, format, files: await listFiles(out), notes };

@@ -1,6 +1,7 @@
 // What `loftq inspect` and the app's Models view show about a model folder.
 import { resolve } from 'node:path';
 import { readModelConfig } from '../io/hf-config';
+import { checkModelTensors } from '../io/model-check';
 import { openModelWeights } from '../io/model-weights';
 import { discoverTargets } from '../io/targets';
 
@@ -9,6 +10,7 @@ export async function inspectModel(modelDir: string) {
   const config = await readModelConfig(dir);
   const weights = await openModelWeights(dir);
   const targets = discoverTargets(weights, config, 'all-linear');
+  checkModelTensors(weights, config);
   return {
     path: dir,
     architecture: config.architecture,

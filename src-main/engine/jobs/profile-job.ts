@@ -1,10 +1,11 @@
 // The planner's profile of a model: for every target matrix W and bit width, ‖W − q(W)‖² and
-// the leading singular values of W − q(W) up to a maximum rank (plan/predict.ts turns them into
+// the leading singular values of W − q(W) up to a maximum rank (rules/planner.ts turns them into
 // the error of any bits and rank without running anything). One pass over the weights on the
 // device the job opens; W − q(W) is the same fused quantize pass a run makes.
 import { resolve } from 'node:path';
 import { CancelledError, UserError } from '../errors';
 import { readModelConfig } from '../io/hf-config';
+import { checkModelTensors } from '../io/model-check';
 import { openModelWeights } from '../io/model-weights';
 import { discoverTargets, parseTargets } from '../io/targets';
 import { solverFor } from '../lowrank';
@@ -13,9 +14,9 @@ import { GGML_BLOCK_SIZE, type QuantKind } from '../quant/codebook';
 import { TensorScope } from '../tensor/device';
 import { openDevice, type DeviceChoice } from '../tensor/devices';
 import { matrix } from '../tensor/matrix';
+import type { MatrixProfile, ModelProfile } from '../rules/planner';
+import { modelIdentity, readCachedProfile, writeCachedProfile } from '../plan/profile-cache';
 import type { EventSink } from './events';
-import type { MatrixProfile, ModelProfile } from '../plan/predict';
-import { modelIdentity } from '../plan/profile-cache';
 
 export interface ProfileOptions {
   model: string;
@@ -42,6 +43,7 @@ export async function runProfile(o: ProfileOptions): Promise<ModelProfile> {
   const config = await readModelConfig(modelDir);
   const weights = await openModelWeights(modelDir);
   const targets = discoverTargets(weights, config, parseTargets(o.targets ?? 'all-linear'));
+  checkModelTensors(weights, config);
   if (targets.length === 0) throw new UserError(`${modelDir}: no target matrices found`);
   if (o.quant === 'ggml') {
     const ragged = targets.find((t) => t.shape[1] % GGML_BLOCK_SIZE !== 0);
@@ -93,4 +95,19 @@ export async function runProfile(o: ProfileOptions): Promise<ModelProfile> {
     matrices,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+export interface CachedProfileOptions extends Omit<ProfileOptions, 'signal' | 'onEvent'> {
+  /** The runs folder whose .profiles/ holds the cache. */
+  runsDir: string;
+}
+
+/** The app's profile job: nothing to do when a profile of at least maxRank is cached, else profile and cache it. */
+export async function profileIntoCache(o: CachedProfileOptions, control: { signal?: AbortSignal; onEvent?: EventSink } = {}) {
+  const cached = await readCachedProfile(o.runsDir, o.model, o.quant, o.block);
+  if (cached && cached.max_rank >= o.maxRank) return { cached: true, matrices: cached.matrices.length };
+  const { runsDir, ...options } = o;
+  const profile = await runProfile({ ...options, ...control });
+  await writeCachedProfile(runsDir, profile);
+  return { cached: false, matrices: profile.matrices.length, seconds: profile.seconds };
 }

@@ -15,7 +15,8 @@ import { isFloatDtype, type FloatDtype } from '../io/dtypes';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
 import { fsError, openRegularFile } from '../io/fs-util';
 import { openModelWeights, type ModelWeights } from '../io/model-weights';
-import { checkEmbeddings, discoverTargets, parseTargets, type Target } from '../io/targets';
+import { checkModelTensors } from '../io/model-check';
+import { discoverTargets, parseTargets, type Target } from '../io/targets';
 import { initializerFor, loraScaling, type MatrixInitResult } from '../init';
 import { codebookLevels, GGML_BLOCK_SIZE } from '../quant/codebook';
 import { packedByteLength } from '../tensor/packing';
@@ -33,6 +34,7 @@ import { matrixInfo, QuantizedFileWriter, type QuantizedMatrixInfo } from '../ru
 import type { ComputeDevice, DeviceMatrix } from '../tensor/device';
 import { deviceRecord, openDevice } from '../tensor/devices';
 import { onAbandon, removeTemporariesSync, writeJsonSync } from './abandon';
+import { averageBits, scaleBitsOf } from '../rules/average-bits';
 import { assignBits } from './bits-map';
 import type { EventSink } from './events';
 import { validateQuantizeOptions, type QuantizeOptions } from './quantize-options';
@@ -56,7 +58,7 @@ export async function planQuantize(o: QuantizeOptions): Promise<QuantizePlan> {
   const config = await readModelConfig(modelDir);
   const weights = await openModelWeights(modelDir);
   const targets = discoverTargets(weights, config, parseTargets(o.targets));
-  checkEmbeddings(weights, config);
+  checkModelTensors(weights, config);
   if (targets.length === 0) throw new UserError(`${modelDir}: no target matrices found`);
   for (const t of targets) {
     const limit = Math.min(t.shape[0], t.shape[1]);
@@ -72,18 +74,6 @@ export async function planQuantize(o: QuantizeOptions): Promise<QuantizePlan> {
   const bits = assignBits(targets, o.bits, o.bitsMap);
   for (const b of new Set(bits)) codebookLevels(o.quant, b); // e.g. a 2-bit rule with q4_0
   return { config, weights, targets, bits };
-}
-
-/** Mean bits per weight including each block's scale (float32 absmax; llama.cpp's fp16 d). */
-export function averageBits(targets: Target[], bits: number[], block: number, scaleBits = 32): number {
-  let params = 0;
-  let storage = 0;
-  targets.forEach((t, i) => {
-    const n = t.shape[0] * t.shape[1];
-    params += n;
-    storage += n * bits[i] + Math.ceil(n / block) * scaleBits;
-  });
-  return storage / params;
 }
 
 function resolvedConfig(o: QuantizeOptions, modelDir: string): Record<string, unknown> {
@@ -287,7 +277,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
         best_step: result.bestStep,
         stopped_early: result.stoppedEarly,
         error_rose: result.errorRose,
-        residual_top_sv: result.residualSpectrum.slice(0, 32),
+        residual_top_sv: result.residualSpectrum,
         seconds: 0,
       };
       await writing;
@@ -358,7 +348,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     onEvent?.({ type: 'phase', phase: 'backbone' });
     await writeLayers(runDir, layers);
 
-    const avgBits = averageBits(targets, bits, o.block, o.quant === 'ggml' ? 16 : 32);
+    const avgBits = averageBits(targets.map((t) => t.shape), bits, o.block, scaleBitsOf(o.quant));
     record.status = 'done';
     record.finished = new Date().toISOString();
     record.timings = { total_s: (performance.now() - started) / 1000, init_s: initSeconds, peak_rss_bytes: peakRssBytes(), ...(gpu ? { gpu_peak_bytes: gpu.peak } : {}) };
@@ -379,7 +369,7 @@ export async function runQuantize(o: QuantizeOptions, control: JobControl = {}):
     record.timings = { total_s: (performance.now() - started) / 1000 };
     record.error = e instanceof Error ? e.message : String(e);
     // The means of the matrices that did finish, said as such (matrices of matrices_planned).
-    if (layers.length > 0) record.summary = { ...summarize(layers, averageBits(targets, bits, o.block, o.quant === 'ggml' ? 16 : 32)), matrices_planned: targets.length };
+    if (layers.length > 0) record.summary = { ...summarize(layers, averageBits(targets.map((t) => t.shape), bits, o.block, scaleBitsOf(o.quant))), matrices_planned: targets.length };
     await quantizedFile?.abort();
     await adapterFile?.abort();
     // Keep what is complete and coherent: metrics of finished matrices; drop partial outputs.

@@ -57,9 +57,9 @@ export interface TrainJobResult {
   config: TrainConfig;
 }
 
-async function readData(path: string, field: string | undefined, tokenizer: TextTokenizer): Promise<{ ids: Int32Array; identity: DataIdentity }> {
+async function readData(path: string, field: string | undefined, tokenizer: TextTokenizer, signal?: AbortSignal): Promise<{ ids: Int32Array; identity: DataIdentity }> {
   const abs = resolve(path);
-  const ids = await readTokens(openTextDataset(abs, { field }), tokenizer, { separator: 'eos' });
+  const ids = await readTokens(openTextDataset(abs, { field }), tokenizer, { separator: 'eos', signal });
   return { ids, identity: { path: abs, tokens: ids.length, sha256: tokenFingerprint(ids) } };
 }
 
@@ -73,12 +73,17 @@ export async function runTrain(o: TrainOptions): Promise<TrainJobResult> {
   }
   const backboneDir = join(runDir, RUN_FILES.backbone);
   const modelConfig = await readModelConfig(backboneDir);
-  const tokenizer = await loadTokenizer(backboneDir);
-  checkTokenizerMatchesModel(tokenizer, modelConfig.vocabSize);
-
   const { run: _run, data: _data, field, evalData: evalPath, keepCheckpoints, device: deviceChoice, precision: precisionChoice, signal, onEvent, ...settings } = o;
-  const train = await readData(o.data, field, tokenizer);
-  const held = evalPath ? await readData(evalPath, field, tokenizer) : null;
+  const tokenizer = await loadTokenizer(backboneDir, { signal });
+  let train: Awaited<ReturnType<typeof readData>>;
+  let held: typeof train | null;
+  try {
+    checkTokenizerMatchesModel(tokenizer, modelConfig.vocabSize);
+    train = await readData(o.data, field, tokenizer, signal);
+    held = evalPath ? await readData(evalPath, field, tokenizer, signal) : null;
+  } finally {
+    tokenizer.dispose();
+  }
   const config = resolveTrainConfig({
     ...settings,
     // As eval's window: the model's positions, and the length its tokenizer says it was made for.

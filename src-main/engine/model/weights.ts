@@ -6,6 +6,7 @@ import { UserError } from '../errors';
 import { openRunBackbone } from '../runs/backbone';
 import { adapterKey, adapterSettings, checkAdapterShapes } from '../adapter/peft';
 import { readModelConfig, type ModelConfig } from '../io/hf-config';
+import { checkModelTensors, type CheckedIndex } from '../io/model-check';
 import { openModelWeights } from '../io/model-weights';
 import { openSafetensors, readTensorF32 } from '../io/safetensors-read';
 import { LLAMA_MODULES, modulePath, type LinearModule } from '../io/targets';
@@ -48,12 +49,6 @@ export interface WeightSet {
 
 type TensorSource = (name: string) => Promise<Float32Array>;
 
-/** What assemble needs of a tensor store: presence and shapes (reads go through TensorSource). */
-interface TensorIndex {
-  has(name: string): boolean;
-  info(name: string): { shape: number[] };
-}
-
 function checkFinite(name: string, data: Float32Array): Float32Array {
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i])) throw new UserError(`${name} has a non-finite value (${data[i]}) at index ${i}`);
@@ -61,14 +56,9 @@ function checkFinite(name: string, data: Float32Array): Float32Array {
   return data;
 }
 
-async function assemble(config: ModelConfig, index: TensorIndex, read: TensorSource): Promise<WeightSet> {
-  for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
-    if (!index.has(name)) continue;
-    const shape = index.info(name).shape;
-    if (shape[0] !== config.vocabSize || shape[1] !== config.hiddenSize) {
-      throw new UserError(`tensor "${name}" has shape [${shape.join(', ')}] but config.json says vocab_size ${config.vocabSize} and hidden_size ${config.hiddenSize}`);
-    }
-  }
+/** Checks every tensor against the config (headers only), then reads them (reads go through TensorSource). */
+async function assemble(config: ModelConfig, index: CheckedIndex, read: TensorSource): Promise<WeightSet> {
+  checkModelTensors(index, config);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
     const tensors = new Map<string, Float32Array>();
@@ -108,9 +98,11 @@ export async function loadQuantizedWeights(runDir: string): Promise<WeightSet> {
   const targets = new Set(quantized.names());
   const moduleOf = (name: string) => name.replace(/\.weight$/, '');
   // Targets come from quantized.safetensors (shape from its metadata); everything else from the backbone.
-  const index: TensorIndex = {
+  const index: CheckedIndex = {
+    dir: runDir,
+    names: () => [...new Set([...backbone.names(), ...[...targets].map((m) => `${m}.weight`)])],
     has: (name) => targets.has(moduleOf(name)) || backbone.has(name),
-    info: (name) => (targets.has(moduleOf(name)) ? { shape: [...quantized.matrices[moduleOf(name)].shape] } : backbone.info(name)),
+    info: (name) => (targets.has(moduleOf(name)) ? { dtype: 'F32', shape: [...quantized.matrices[moduleOf(name)].shape] } : backbone.info(name)),
   };
   const set = await assemble(config, index, (name) => (targets.has(moduleOf(name)) ? Promise.resolve(new Float32Array(0)) : backbone.readF32(name)));
   for (let l = 0; l < config.numLayers; l++) {

@@ -7,9 +7,13 @@ import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { readJsonObject } from '../io/json-file';
 import { openModelWeights } from '../io/model-weights';
-import type { ModelProfile } from './predict';
+import type { OwnedFile } from '../runs/ownership';
+import type { ModelProfile } from '../rules/planner';
 
 export const PROFILES_DIR = '.profiles';
+
+/** A profile file as `--force` recognises it (and the cache reads it): ours when its format says so. */
+export const PROFILE_FILE: OwnedFile = { format: 'loftq-profile/1', what: 'a profile', maxBytes: 256 * 2 ** 20 };
 
 /** What identifies the weights a profile was made from: the folder and each file's size and time. */
 export async function modelIdentity(modelDir: string, files: readonly string[]): Promise<string> {
@@ -29,8 +33,8 @@ export async function profileKey(modelDir: string, quant: string, block: number)
 
 export async function readCachedProfile(runsDir: string, modelDir: string, quant: string, block: number): Promise<ModelProfile | null> {
   const path = join(runsDir, PROFILES_DIR, `${await profileKey(modelDir, quant, block)}.json`);
-  const p = (await readJsonObject(path, { optional: true, maxBytes: 256 * 2 ** 20 })) as ModelProfile | null;
-  return p && p.format === 'loftq-profile/1' && Array.isArray(p.matrices) ? p : null;
+  const p = (await readJsonObject(path, { optional: true, maxBytes: PROFILE_FILE.maxBytes })) as ModelProfile | null;
+  return p && p.format === PROFILE_FILE.format && Array.isArray(p.matrices) ? p : null;
 }
 
 export async function writeCachedProfile(runsDir: string, profile: ModelProfile): Promise<string> {

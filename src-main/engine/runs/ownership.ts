@@ -1,25 +1,25 @@
 // What `--force` may replace: only a folder this tool wrote, as its marker file says (a run
-// directory or an export), never the source model, the run being exported, or anything inside
-// or around them. Anything else is refused with one line and left untouched.
-import { readdir, realpath, writeFile } from 'node:fs/promises';
+// directory or an export), or a file it wrote, as its own format field says (a profile); never
+// the source model, the run being exported, or anything inside or around them. Anything else
+// is refused with one line and left untouched.
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UserError } from '../errors';
+import { writeBytesAtomic } from '../io/atomic-write';
 import { errnoCode, fsError } from '../io/fs-util';
-import { readTextFile } from '../io/json-file';
+import { readJsonObject, readTextFile } from '../io/json-file';
 
 export type OwnedKind = 'run' | 'export';
 
 export const MARKER_FILES: Record<OwnedKind, string> = { run: '.loftq-run', export: '.loftq-export' };
 const MARKER_TEXT: Record<OwnedKind, string> = { run: 'loftq-run-marker/1', export: 'loftq-export-marker/1' };
 
-/** Writes the marker that makes `dir` replaceable by a later --force. */
+/**
+ * Writes the marker that makes `dir` replaceable by a later --force, atomically: a failed
+ * write (disk full) leaves no marker at all, never an empty one that would block --force.
+ */
 export async function markOwned(dir: string, kind: OwnedKind): Promise<void> {
-  const path = join(dir, MARKER_FILES[kind]);
-  try {
-    await writeFile(path, `${MARKER_TEXT[kind]}\n# written by loftq; \`--force\` may replace this folder\n`);
-  } catch (e) {
-    throw fsError(e, path, 'write');
-  }
+  await writeBytesAtomic(join(dir, MARKER_FILES[kind]), `${MARKER_TEXT[kind]}\n# written by loftq; \`--force\` may replace this folder\n`);
 }
 
 async function hasMarker(dir: string, kind: OwnedKind): Promise<boolean> {
@@ -83,4 +83,37 @@ export async function checkOutput(out: string, kind: OwnedKind, force: boolean, 
     throw new UserError(`output ${path} is not ${what} (no ${MARKER_FILES[kind]} marker): refusing to replace it; remove it yourself or choose another folder`);
   }
   return { path, replace: true };
+}
+
+/** A single-file output this tool writes: JSON whose "format" field names it. */
+export interface OwnedFile {
+  /** The value of the file's "format" field, e.g. loftq-profile/1. */
+  format: string;
+  /** What it is, for messages: "a profile". */
+  what: string;
+  /** Largest such file this tool writes (a bigger file is not one of ours). */
+  maxBytes: number;
+}
+
+/**
+ * Checks that the file `out` may be written: absent, or (with force) a regular file this tool
+ * wrote, as its "format" says. A model's weights, a folder, a link or anything else is refused
+ * with one line. Returns the absolute path.
+ */
+export async function checkOutputFile(out: string, force: boolean, owned: OwnedFile): Promise<string> {
+  const path = resolve(out);
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return path;
+    throw fsError(e, path, 'read');
+  }
+  if (!force) throw new UserError(`output ${path} already exists (use --force to replace it)`);
+  const refuse = (why: string) => new UserError(`output ${path} ${why}: refusing to replace it; remove it yourself or choose another file`);
+  if (!st.isFile()) throw refuse(st.isDirectory() ? 'is a folder' : st.isSymbolicLink() ? 'is a symbolic link' : 'is not a regular file');
+  if (st.size > owned.maxBytes) throw refuse(`is not ${owned.what} made by loftq (${st.size} bytes)`);
+  const json = await readJsonObject(path, { maxBytes: owned.maxBytes }).catch(() => null);
+  if (json?.format !== owned.format) throw refuse(`is not ${owned.what} made by loftq (no "format": "${owned.format}")`);
+  return path;
 }

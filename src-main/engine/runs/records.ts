@@ -19,6 +19,7 @@ export interface LayerRecord {
   stopped_early?: boolean;
   /** Some step's error was above the step before it. */
   error_rose?: boolean;
+  /** Leading singular values of W − Q: the first r held by the adapter (or, for QLoRA, what it could hold), up to 16 more left over (runs before this record r only). */
   residual_top_sv: number[];
   seconds: number;
 }

@@ -1,11 +1,12 @@
 // The run directory (DESIGN.md's contract): file names, the run.json / layers.json records,
 // and their atomic updates. A run is created `running` and always ends done, failed or
 // cancelled; its big files appear only complete (temp file + rename).
-import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic-write';
 import { fsError } from '../io/fs-util';
+import { appendJsonLine } from '../io/jsonl-append';
 import { interruptedMessage, isGone, removeTemporaries } from './interrupted';
 import { checkOutput, markOwned } from './ownership';
 import { readJson } from '../io/json-file';
@@ -31,12 +32,19 @@ export { RUN_FORMAT, type LayerRecord, type RunRecord, type RunStatus } from './
 export async function prepareRunDir(dir: string, force: boolean, source?: string): Promise<string> {
   const { path, replace } = await checkOutput(dir, 'run', force, { protect: source ? [{ path: source, what: 'the source model' }] : [] });
   if (replace) await rm(path, { recursive: true, force: true });
+  let made: string | undefined;
   try {
-    await mkdir(path, { recursive: true });
+    made = await mkdir(path, { recursive: true });
   } catch (e) {
     throw fsError(e, path, 'create');
   }
-  await markOwned(path, 'run');
+  try {
+    await markOwned(path, 'run');
+  } catch (e) {
+    // A run that could not even be marked leaves nothing behind (the folder, if it made it).
+    if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
   return path;
 }
 
@@ -128,12 +136,7 @@ export async function readLayers(dir: string): Promise<LayerRecord[]> {
   return layers as LayerRecord[];
 }
 
-/** metrics.jsonl is append-only: one JSON object per line. */
+/** metrics.jsonl is append-only: one JSON object per line, each whole or absent (jsonl-append.ts). */
 export async function appendMetric(dir: string, record: Record<string, unknown>): Promise<void> {
-  const path = join(dir, RUN_FILES.metrics);
-  try {
-    await appendFile(path, JSON.stringify(record) + '\n');
-  } catch (e) {
-    throw fsError(e, path, 'write');
-  }
+  await appendJsonLine(join(dir, RUN_FILES.metrics), record);
 }

@@ -349,7 +349,7 @@ describeOnDevices('device layer', (device, kind) => {
     });
   }
 
-  it('packs and unpacks every bit width like quant/packing', async () => {
+  it('packs and unpacks every bit width like tensor/packing', async () => {
     const rng = new Rng(seed);
     for (const bits of [1, 2, 3, 4, 5, 6, 7, 8]) {
       const n = 1000 + (rng.nextUint32() % 37);

@@ -13,6 +13,8 @@ import { quantizeKernel } from './quantize-kernel';
 const MIN_PARALLEL_ELEMENTS = 1 << 20;
 
 const WORKER_SOURCE = `
+// Bundlers that keep function names (esbuild's keepNames, as tsx runs) wrap them in __name().
+var __name = (f) => f;
 const { parentPort } = require('node:worker_threads');
 const quantizeKernel = ${quantizeKernel.toString()};
 parentPort.on('message', (m) => {

@@ -2,6 +2,7 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectUserError } from '../../test-support/expect-user-error';
+import { documentsOf } from '../../test-support/documents';
 import { makeTempDir } from '../../test-support/tiny-model';
 import { UserError } from '../errors';
 import { openTextDataset, readTokens, type TextDataset } from './datasets';
@@ -29,9 +30,10 @@ async function file(name: string, content: string): Promise<string> {
   await writeFile(p, content);
   return p;
 }
-async function all(ds: TextDataset): Promise<string[]> {
+const all = documentsOf;
+async function piecesOf(ds: TextDataset): Promise<string[]> {
   const out: string[] = [];
-  for await (const d of ds) out.push(d);
+  for await (const piece of ds) out.push(piece.text);
   return out;
 }
 
@@ -53,13 +55,15 @@ describe('.txt', () => {
     const it = ds[Symbol.asyncIterator]();
     const first = await it.next();
     // Cut before a space and a letter, so the next piece starts a word.
-    expect(para.repeat(count).startsWith(first.value)).toBe(true);
-    expect(first.value.length).toBeGreaterThan(1 << 14);
+    expect(first.value.first).toBe(true);
+    expect(para.repeat(count).startsWith(first.value.text)).toBe(true);
+    expect(first.value.text.length).toBeGreaterThan(1 << 14);
     expect(ds.bytesRead).toBeLessThanOrEqual(2 << 16);
-    let chars = first.value.length;
+    let chars = first.value.text.length;
     for (let r = await it.next(); !r.done; r = await it.next()) {
-      expect(r.value).toMatch(/^ \p{L}/u);
-      chars += r.value.length;
+      expect(r.value.text).toMatch(/^ \p{L}/u);
+      expect(r.value.first).toBe(false);
+      chars += r.value.text.length;
     }
     expect(chars).toBe(size);
     expect(ds.bytesRead).toBe(size);
@@ -157,10 +161,10 @@ describe('.txt in pieces tokenizes like the whole text', () => {
       while (text.length < 200_000) text += words[next(words.length)] + gaps[next(gaps.length)];
       const p = join(tdir, 'corpus.txt');
       await writeFile(p, text);
-      const pieces = await all(openTextDataset(p));
+      const pieces = await piecesOf(openTextDataset(p));
       expect(pieces.length).toBeGreaterThan(2);
       const streamed = await readTokens(openTextDataset(p), tok, { separator: 'eos' });
-      const whole = tok.encode(text, { addBos: false });
+      const whole = await tok.encode(text, { addBos: false });
       expect(streamed.length).toBe(whole.length);
       let firstDiff = -1;
       for (let i = 0; i < whole.length && firstDiff < 0; i++) if (streamed[i] !== whole[i]) firstDiff = i;

@@ -1,30 +1,32 @@
-// Text datasets on disk (.txt, .jsonl, .parquet) streamed as documents, and a document stream
-// turned into one token stream (for perplexity and calibration).
+// Text datasets on disk (.txt, .jsonl, .parquet) streamed as pieces of documents, and turned
+// into one token stream (for perplexity, calibration and training). Whatever the file holds,
+// nothing is ever held or tokenized whole: files are read in chunks, .jsonl records scanned as
+// they stream by (jsonl-records.ts), every document cut into bounded pieces (text-pieces.ts),
+// and reading stops once the tokens asked for are there.
 //
 // Documents:
-//   .txt      the whole file is one text (as the usual perplexity protocol reads a corpus),
-//             streamed in pieces cut where tokenization does not change (text-pieces.ts).
+//   .txt      the whole file is one text (as the usual perplexity protocol reads a corpus).
 //   .jsonl    one JSON object per line, the `field` value ("text" by default); blank lines are
 //             skipped, a null value counts as empty.
 //   .parquet  the non-null values of the string column `field` ("text" by default).
 // Whitespace-only documents are skipped everywhere.
 import { extname } from 'node:path';
-import { UserError } from '../errors';
-import { readLines, type ReadCounter } from './lines';
+import { CancelledError, UserError } from '../errors';
+import { jsonlFieldFragments } from './jsonl-records';
 import { readParquetColumn } from './parquet-text';
-import { readTextPieces } from './text-pieces';
+import { readTextChunks, type ReadCounter } from './text-chunks';
+import { cutPieces, type TextPiece } from './text-pieces';
 import type { TextTokenizer } from './tokenizer';
 
 export const DATASET_EXTENSIONS = ['.txt', '.jsonl', '.parquet'] as const;
 export type DatasetFormat = 'txt' | 'jsonl' | 'parquet';
 
-export interface TextDataset extends AsyncIterable<string> {
+/** The pieces of the dataset's documents, in order (`first` starts a document). */
+export interface TextDataset extends AsyncIterable<TextPiece> {
   readonly path: string;
   readonly format: DatasetFormat;
   /** Bytes read from disk by the latest iteration so far (progress). */
   readonly bytesRead: number;
-  /** The items are pieces of one text (.txt), not separate documents. */
-  readonly continuous: boolean;
 }
 
 const DEFAULT_FIELD = 'text';
@@ -44,46 +46,29 @@ export function openTextDataset(path: string, opts: { field?: string } = {}): Te
   return {
     path,
     format,
-    continuous: format === 'txt',
     get bytesRead() {
       return counter.bytesRead;
     },
     [Symbol.asyncIterator]() {
       counter.bytesRead = 0;
-      if (format === 'txt') return readTextPieces(path, counter);
-      const docs = format === 'jsonl' ? jsonlDocuments(path, field, counter) : readParquetColumn(path, field, counter);
-      return skipBlank(docs);
+      const fragments = format === 'txt' ? oneDocument(readTextChunks(path, counter)) : format === 'jsonl' ? jsonlFieldFragments(path, field, counter) : documents(readParquetColumn(path, field, counter));
+      return cutPieces(fragments);
     },
   };
 }
 
-async function* skipBlank(docs: AsyncIterable<string>): AsyncGenerator<string> {
-  for await (const d of docs) if (/\S/.test(d)) yield d;
+/** A text read in chunks as the fragments of one document. */
+async function* oneDocument(chunks: AsyncIterable<string>): AsyncGenerator<TextPiece> {
+  let first = true;
+  for await (const text of chunks) {
+    yield { text, first };
+    first = false;
+  }
 }
 
-async function* jsonlDocuments(path: string, field: string, counter: ReadCounter): AsyncGenerator<string> {
-  let lineNo = 0;
-  for await (const line of readLines(path, counter)) {
-    lineNo++;
-    if (!/\S/.test(line)) continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new UserError(`${path}:${lineNo}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      throw new UserError(`${path}:${lineNo}: not a JSON object`);
-    }
-    const record = obj as Record<string, unknown>;
-    if (!(field in record)) {
-      throw new UserError(`${path}:${lineNo}: no "${field}" field (fields: ${Object.keys(record).join(', ') || 'none'})`);
-    }
-    const value = record[field];
-    if (value === null) continue;
-    if (typeof value !== 'string') throw new UserError(`${path}:${lineNo}: field "${field}" is not a string`);
-    yield value;
-  }
+/** Whole values as documents (empty ones give nothing). */
+async function* documents(values: AsyncIterable<string>): AsyncGenerator<TextPiece> {
+  for await (const text of values) if (text.length > 0) yield { text, first: true };
 }
 
 export interface ReadTokensOptions {
@@ -91,6 +76,7 @@ export interface ReadTokensOptions {
   maxTokens?: number;
   /** 'eos': an EOS token between documents when the tokenizer has one; 'none': ids abut. */
   separator: 'eos' | 'none';
+  signal?: AbortSignal;
 }
 
 /**
@@ -103,32 +89,72 @@ export async function readTokens(dataset: TextDataset, tokenizer: TextTokenizer,
     throw new UserError(`maxTokens must be a positive integer (got ${max})`);
   }
   const sep = opts.separator === 'eos' ? tokenizer.eosId : null;
-  let out = new Int32Array(1 << 16);
+  // The stream as the pieces' arrays, joined once at the end: the peak is twice the tokens,
+  // never the three times of a doubling buffer.
+  const parts: Int32Array[] = [];
   let n = 0;
-  let docs = 0;
-  let textTokens = 0;
-  const push = (ids: ArrayLike<number>) => {
-    if (n + ids.length > out.length) {
-      let cap = out.length * 2;
-      while (cap < n + ids.length) cap *= 2;
-      const grown = new Int32Array(cap);
-      grown.set(out.subarray(0, n));
-      out = grown;
-    }
-    out.set(ids, n);
+  const push = (ids: Int32Array) => {
+    parts.push(ids);
     n += ids.length;
   };
+  /** Takes back the stream's tail after `at` tokens (a whitespace-only document). */
+  const truncate = (at: number) => {
+    while (n > at) {
+      const last = parts[parts.length - 1];
+      if (n - last.length >= at) {
+        parts.pop();
+        n -= last.length;
+      } else {
+        parts[parts.length - 1] = last.subarray(0, last.length - (n - at));
+        n = at;
+      }
+    }
+  };
+  let docs = 0;
   let sawText = false;
-  for await (const doc of dataset) {
-    sawText ||= /\S/.test(doc);
-    if (docs > 0 && sep !== null && !dataset.continuous) push([sep]);
-    const ids = docs > 0 && dataset.continuous ? tokenizer.encodeContinuation(doc) : tokenizer.encode(doc, { addBos: false });
+  let textTokens = 0;
+  // The current document: where its tokens begin, and how many it has (a whitespace-only one is taken back).
+  let docStart = 0;
+  let docTokens = 0;
+  let docHasText = false;
+  let started = false;
+  const endDocument = () => {
+    if (docHasText) docs++;
+    else {
+      truncate(docStart);
+      textTokens -= docTokens;
+    }
+  };
+  for await (const piece of dataset) {
+    if (opts.signal?.aborted) throw new CancelledError();
+    if (piece.first) {
+      if (started) endDocument();
+      started = true;
+      docStart = n;
+      docTokens = 0;
+      docHasText = false;
+      if (docs > 0 && sep !== null) push(Int32Array.of(sep));
+    }
+    const hasText = /\S/.test(piece.text);
+    sawText ||= hasText;
+    docHasText ||= hasText;
+    const ids = await (piece.first ? tokenizer.encode(piece.text, { addBos: false, signal: opts.signal }) : tokenizer.encodeContinuation(piece.text, opts.signal));
     push(ids);
+    docTokens += ids.length;
     textTokens += ids.length;
-    docs++;
-    if (n >= max) break;
+    // A document that is only whitespace so far may yet be taken back: read on.
+    if (n >= max && docHasText) break;
   }
+  if (started) endDocument();
   if (!sawText) throw new UserError(`${dataset.path}: no text found`);
   if (textTokens === 0) throw new UserError(`${dataset.path}: the text produced no tokens`);
-  return out.slice(0, Math.min(n, max));
+  const out = new Int32Array(Math.min(n, max));
+  let at = 0;
+  for (const part of parts) {
+    if (at >= out.length) break;
+    const take = part.subarray(0, out.length - at);
+    out.set(take, at);
+    at += take.length;
+  }
+  return out;
 }

@@ -5,7 +5,8 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectUserError } from '../../test-support/expect-user-error';
 import { makeTempDir } from '../../test-support/tiny-model';
-import { openTextDataset, type TextDataset } from './datasets';
+import { documentsOf } from '../../test-support/documents';
+import { openTextDataset } from './datasets';
 
 let dir: string;
 beforeAll(async () => {
@@ -15,11 +16,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function all(ds: TextDataset): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of ds) out.push(d);
-  return out;
-}
+const all = documentsOf;
 
 const texts = ['first document', null, 'second\ndocument', '', 'third ✓'];
 const bodies = ['a', 'b', 'c', 'd', 'e'];
@@ -57,7 +54,7 @@ describe('.parquet', () => {
     const size = (await stat(filename)).size;
     const ds = openTextDataset(filename);
     const it = ds[Symbol.asyncIterator]();
-    expect((await it.next()).value).toBe(data[0]);
+    expect((await it.next()).value).toEqual({ text: data[0], first: true });
     expect(ds.bytesRead).toBeLessThan(size / 4);
     let count = 1;
     for (let r = await it.next(); !r.done; r = await it.next()) count++;

@@ -5,7 +5,7 @@ import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, typ
 import { compressors } from 'hyparquet-compressors';
 import { UserError, isUserError } from '../errors';
 import { fsError, openRegularFile, readFully } from '../io/fs-util';
-import type { ReadCounter } from './lines';
+import type { ReadCounter } from './text-chunks';
 
 // The footer is fetched in one read of this size (hyparquet reads more when it is bigger).
 const FOOTER_FETCH = 1 << 16;

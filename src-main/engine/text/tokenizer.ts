@@ -1,12 +1,14 @@
 // A model's tokenizer from its Hugging Face tokenizer.json (+ tokenizer_config.json), run by
-// @huggingface/tokenizers. Special tokens (BOS) are added here, not by the library's
-// post-processor, so that "add BOS or not" follows transformers' rules in one place and no
-// template-added EOS sneaks into calibration text.
+// @huggingface/tokenizers on a thread of its own (tokenizer-thread.ts: a hostile regex can
+// neither freeze the caller nor outlive a cancel; every call has a time budget). Special
+// tokens (BOS) are added here, not by the library's post-processor, so that "add BOS or not"
+// follows transformers' rules in one place and no template-added EOS sneaks into calibration
+// text.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
 import { UserError } from '../errors';
-import { readJsonObject } from '../io/json-file';
+import { MAX_JSON_DEPTH, readJsonObject, readTextFile } from '../io/json-file';
+import { LOAD_BUDGET_MS, TOKENIZE_BUDGET_MS, TokenizerThread } from './tokenizer-thread';
 
 export interface TextTokenizer {
   /** The tokenizer.json this came from (for messages). */
@@ -22,17 +24,26 @@ export interface TextTokenizer {
    * the length it was trained on), or null when absent or transformers' "no limit" sentinel.
    */
   readonly modelMaxLength: number | null;
-  encode(text: string, opts?: { addBos?: boolean }): Int32Array;
+  /** Rejects with a UserError past the time budget, a CancelledError when `signal` aborts. */
+  encode(text: string, opts?: { addBos?: boolean; signal?: AbortSignal }): Promise<Int32Array>;
   /**
    * Encodes a piece that continues a text whose earlier part was encoded separately (cut
    * before a space and a letter, see text-pieces.ts), so that concatenated pieces give the
    * whole text's ids: with a Prepend("▁") normalizer the piece's leading space is dropped,
    * because the normalizer's prepended ▁ stands for it.
    */
-  encodeContinuation(text: string): Int32Array;
+  encodeContinuation(text: string, signal?: AbortSignal): Promise<Int32Array>;
   /** Ids outside the vocabulary (e.g. a model's padded embedding rows) decode to nothing;
    *  special tokens (BOS, EOS, ...) are written out unless skipSpecialTokens. */
-  decode(ids: ArrayLike<number>, opts?: { skipSpecialTokens?: boolean }): string;
+  decode(ids: ArrayLike<number>, opts?: { skipSpecialTokens?: boolean }): Promise<string>;
+  /** Ends the tokenizer's thread (later calls reject). */
+  dispose(): void;
+}
+
+export interface LoadTokenizerOptions {
+  /** Time one encode or decode may take (default TOKENIZE_BUDGET_MS). */
+  budgetMs?: number;
+  signal?: AbortSignal;
 }
 
 // Only BPE is accepted: every supported architecture (llama, mistral, qwen2) ships a BPE
@@ -49,7 +60,9 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 // tokenizer.json of a large vocabulary runs to tens of MB; 256 MiB bounds what is read.
-const readJson = (path: string, optional: boolean): Promise<Json | null> => readJsonObject(path, { optional, maxBytes: 256 * 2 ** 20 });
+const MAX_TOKENIZER_BYTES = 256 * 2 ** 20;
+// tokenizer_config.json is parsed here: small (a chat template at most), so bounded tighter.
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -58,61 +71,50 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
+// Tokenizers a caller never disposed give their thread back when collected.
+const orphans = new FinalizationRegistry<TokenizerThread>((thread) => thread.release());
+
+export async function loadTokenizer(modelDir: string, o: LoadTokenizerOptions = {}): Promise<TextTokenizer> {
   const path = join(modelDir, 'tokenizer.json');
   const configPath = join(modelDir, 'tokenizer_config.json');
-  const json = await readJson(path, true);
-  if (json === null) {
+  if (!(await exists(path))) {
     const spOnly = await exists(join(modelDir, 'tokenizer.model'));
     throw new UserError(
       `${modelDir} has no tokenizer.json` +
         (spOnly ? ' (it has only tokenizer.model, which is not supported: convert it with transformers first)' : ''),
     );
   }
-  const config = (await readJson(configPath, true)) ?? {};
-
-  const model = json.model;
-  if (!isObject(model)) throw new UserError(`${path}: missing "model"`);
-  if (typeof model.type !== 'string' || !SUPPORTED_MODELS.includes(model.type)) {
-    throw new UserError(
-      `${path}: tokenizer model type ${JSON.stringify(model.type ?? null)} is not supported (supported: ${SUPPORTED_MODELS.join(', ')})`,
-    );
+  const text = await readTextFile(path, MAX_TOKENIZER_BYTES);
+  const config = (await readJsonObject(configPath, { optional: true, maxBytes: MAX_CONFIG_BYTES })) ?? {};
+  const budgetMs = o.budgetMs ?? TOKENIZE_BUDGET_MS;
+  const thread = TokenizerThread.open(path);
+  try {
+    return await build(thread, path, configPath, text, config, budgetMs, o.signal);
+  } catch (e) {
+    // A bad file leaves the thread healthy (kept for the next tokenizer); a budget or cancel has ended it.
+    thread.release();
+    throw e;
   }
-  if (!isObject(model.vocab) || !Array.isArray(model.merges)) {
+}
+
+async function build(thread: TokenizerThread, path: string, configPath: string, text: string, config: Json, budgetMs: number, signal?: AbortSignal): Promise<TextTokenizer> {
+  const loading = { budgetMs: LOAD_BUDGET_MS, signal, what: 'reading the tokenizer' };
+  const parsed = await thread.call({ op: 'parse', text, maxDepth: MAX_JSON_DEPTH }, loading);
+  if (parsed.error !== undefined) throw new UserError(`${path}: ${parsed.error}`);
+  const s = parsed.summary!;
+  if (!s.isObject) throw new UserError(`${path}: not a JSON object`);
+  if (!s.hasModel) throw new UserError(`${path}: missing "model"`);
+  if (!s.modelTypeIsString || !SUPPORTED_MODELS.includes(s.modelType)) {
+    const shown = s.modelTypeIsString ? JSON.stringify(s.modelType) : s.modelType;
+    throw new UserError(`${path}: tokenizer model type ${shown} is not supported (supported: ${SUPPORTED_MODELS.join(', ')})`);
+  }
+  if (!s.vocabIsObject || !s.mergesIsArray) {
     throw new UserError(`${path}: the BPE model needs "vocab" (an object) and "merges" (a list)`);
   }
-  const addedTokens = Array.isArray(json.added_tokens) ? json.added_tokens : [];
-
-  let maxId = -1;
-  for (const id of Object.values(model.vocab)) if (typeof id === 'number' && id > maxId) maxId = id;
-  for (const t of addedTokens) if (isObject(t) && typeof t.id === 'number' && t.id > maxId) maxId = t.id;
-  if (maxId < 0) throw new UserError(`${path}: the vocabulary is empty`);
-
-  let lib: Tokenizer;
-  try {
-    // The library requires these keys to exist (null is fine) and reads added_tokens unguarded.
-    const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json, added_tokens: addedTokens };
-    lib = new Tokenizer(full, config);
-  } catch (e) {
-    throw new UserError(`${path}: cannot build the tokenizer: ${(e as Error).message}`);
-  }
-
-  const idOf = (token: string, from: string): number => {
-    const id = lib.token_to_id(token);
-    if (id === undefined) throw new UserError(`${from}: token ${JSON.stringify(token)} is not in ${path}`);
-    return id;
-  };
-  const firstKnown = (names: string[]): number | null => {
-    for (const n of names) {
-      const id = lib.token_to_id(n);
-      if (id !== undefined) return id;
-    }
-    return null;
-  };
+  if (s.maxId < 0) throw new UserError(`${path}: the vocabulary is empty`);
 
   // BOS/EOS: tokenizer_config.json names them (a string, an AddedToken-like object, or null);
   // without that, the post-processor's template, then common names.
-  const templateBos = templateFirstSpecial(json.post_processor);
   const configured = (key: string): string | null | undefined => {
     if (!(key in config)) return undefined;
     const v = config[key];
@@ -123,8 +125,28 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   };
   const bosName = configured('bos_token');
   const eosName = configured('eos_token');
+  if (typeof config.add_bos_token !== 'boolean' && config.add_bos_token !== undefined && config.add_bos_token !== null) {
+    throw new UserError(`${configPath}: "add_bos_token" must be true or false`);
+  }
+  const names = [...new Set([...COMMON_BOS, ...COMMON_EOS, s.templateBos, bosName, eosName].filter((n): n is string => typeof n === 'string'))];
+  const built = await thread.call({ op: 'build', config, tokens: names }, loading);
+  if (built.buildError !== undefined) throw new UserError(`${path}: cannot build the tokenizer: ${built.buildError}`);
+  const known = new Map(names.map((n, i) => [n, (built.ids as Array<number | null>)[i]]));
+  const idOf = (token: string, from: string): number => {
+    const id = known.get(token);
+    if (id === null || id === undefined) throw new UserError(`${from}: token ${JSON.stringify(token)} is not in ${path}`);
+    return id;
+  };
+  const firstKnown = (list: string[]): number | null => {
+    for (const n of list) {
+      const id = known.get(n);
+      if (id !== null && id !== undefined) return id;
+    }
+    return null;
+  };
+
   let bosId: number | null;
-  if (bosName === undefined) bosId = templateBos !== null ? idOf(templateBos, path) : firstKnown(COMMON_BOS);
+  if (bosName === undefined) bosId = s.templateBos !== null ? idOf(s.templateBos, path) : firstKnown(COMMON_BOS);
   else bosId = bosName === null ? null : idOf(bosName, configPath);
   let eosId: number | null;
   if (eosName === undefined) eosId = firstKnown(COMMON_EOS);
@@ -132,23 +154,19 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
 
   // transformers: add_bos_token when the config says so; otherwise the fast tokenizer's
   // post-processor decides (a template starting with a special token).
-  let addBosByDefault: boolean;
-  if (typeof config.add_bos_token === 'boolean') addBosByDefault = config.add_bos_token;
-  else if (config.add_bos_token !== undefined && config.add_bos_token !== null) {
-    throw new UserError(`${configPath}: "add_bos_token" must be true or false`);
-  } else addBosByDefault = templateBos !== null && bosId !== null; // an explicit null bos_token wins
+  const addBosByDefault = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : s.templateBos !== null && bosId !== null; // an explicit null bos_token wins
   if (addBosByDefault && bosId === null) {
     throw new UserError(`${configPath}: add_bos_token is true but there is no bos_token`);
   }
 
-  const prepends = hasPrependNormalizer(json.normalizer);
   const maxLength = config.model_max_length;
   // transformers writes int(1e30) when a tokenizer has no limit; anything that large is "none".
   const modelMaxLength = typeof maxLength === 'number' && Number.isSafeInteger(maxLength) && maxLength > 0 && maxLength < 1e9 ? maxLength : null;
 
   // Faithful decoding: the library would otherwise tidy spaces (" ." → ".") unless told not to.
   const cleanUp = config.clean_up_tokenization_spaces === true;
-  const vocabSize = maxId + 1;
+  const vocabSize = s.maxId + 1;
+  const pieceBudget = (chars: number) => ({ budgetMs, what: `tokenizing a piece of ${chars.toLocaleString('en-US')} characters` });
 
   const tokenizer: TextTokenizer = {
     path,
@@ -157,69 +175,37 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
     eosId,
     addBosByDefault,
     modelMaxLength,
-    encode(text, opts = {}) {
+    async encode(text, opts = {}) {
       const addBos = opts.addBos ?? addBosByDefault;
       if (addBos && bosId === null) throw new UserError(`${path}: this tokenizer has no BOS token`);
-      const ids = libraryCall(path, () => lib.encode(text, { add_special_tokens: false }).ids);
-      const out = new Int32Array(ids.length + (addBos ? 1 : 0));
-      let n = 0;
-      if (addBos) out[n++] = bosId as number;
-      // An unknown piece with no unk token comes back undefined; drop it like the Rust crate does.
-      for (const id of ids) if (id !== undefined) out[n++] = id;
-      return n === out.length ? out : out.slice(0, n);
+      const { ids } = await thread.call({ op: 'encode', text }, { ...pieceBudget(text.length), signal: opts.signal });
+      const encoded = ids as Int32Array;
+      if (!addBos) return encoded;
+      const out = new Int32Array(encoded.length + 1);
+      out[0] = bosId as number;
+      out.set(encoded, 1);
+      return out;
     },
-    encodeContinuation(text) {
-      return tokenizer.encode(prepends && text.startsWith(' ') ? text.slice(1) : text, { addBos: false });
+    encodeContinuation(text, signal) {
+      return tokenizer.encode(s.prepends && text.startsWith(' ') ? text.slice(1) : text, { addBos: false, signal });
     },
-    decode(ids, opts = {}) {
-      const known: number[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i];
-        if (Number.isInteger(id) && id >= 0 && id < vocabSize && lib.id_to_token(id) !== undefined) known.push(id);
-      }
-      // The library throws on an empty list.
-      if (known.length === 0) return '';
-      return libraryCall(path, () =>
-        lib.decode(known, {
-          skip_special_tokens: opts.skipSpecialTokens ?? false,
-          clean_up_tokenization_spaces: cleanUp,
-        }),
-      );
+    async decode(ids, opts = {}) {
+      const candidates: number[] = [];
+      for (let i = 0; i < ids.length; i++) if (Number.isInteger(ids[i]) && ids[i] >= 0) candidates.push(ids[i]);
+      const options = { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: cleanUp };
+      const r = await thread.call({ op: 'decode', ids: candidates, vocabSize, options }, { budgetMs, what: `decoding ${candidates.length} tokens` });
+      return r.text as string;
+    },
+    dispose() {
+      orphans.unregister(tokenizer);
+      thread.release();
     },
   };
+  orphans.register(tokenizer, thread, tokenizer);
   // The library checks little when it builds and fails on first use; fail here instead,
   // before a long job starts.
-  tokenizer.decode(tokenizer.encode(PROBE_TEXT, { addBos: false }));
+  await tokenizer.decode(await tokenizer.encode(PROBE_TEXT, { addBos: false }));
   return tokenizer;
-}
-
-/** Runs the library on a malformed tokenizer.json's behalf: what it throws (often a
- *  TypeError deep inside) is the file's fault, said as such. */
-function libraryCall<T>(path: string, call: () => T): T {
-  try {
-    return call();
-  } catch (e) {
-    throw new UserError(`${path}: the tokenizer fails on its own pipeline (${e instanceof Error ? e.message : String(e)}); is the file damaged?`);
-  }
-}
-
-/** The first special token of a TemplateProcessing "single" template (possibly inside a
- *  Sequence post-processor, as in Llama 3), or null. */
-function templateFirstSpecial(pp: unknown): string | null {
-  if (!isObject(pp)) return null;
-  if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
-    for (const p of pp.processors) {
-      const t = templateFirstSpecial(p);
-      if (t !== null) return t;
-    }
-    return null;
-  }
-  if (pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return null;
-  const first: unknown = pp.single[0];
-  if (isObject(first) && isObject(first.SpecialToken) && typeof first.SpecialToken.id === 'string') {
-    return first.SpecialToken.id;
-  }
-  return null;
 }
 
 /** UserError when the tokenizer produces ids the model has no embedding row for. */
@@ -231,11 +217,4 @@ export function checkTokenizerMatchesModel(tok: TextTokenizer, vocabSize: number
         'this tokenizer does not belong to this model',
     );
   }
-}
-
-/** Llama-2/Mistral-style normalizers prepend ▁ to every input (Prepend, possibly in a Sequence). */
-function hasPrependNormalizer(normalizer: unknown): boolean {
-  if (!isObject(normalizer)) return false;
-  if (normalizer.type === 'Prepend') return true;
-  return normalizer.type === 'Sequence' && Array.isArray(normalizer.normalizers) && normalizer.normalizers.some(hasPrependNormalizer);
 }

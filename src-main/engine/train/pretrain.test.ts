@@ -38,7 +38,7 @@ describe('pretrainDemo --small', () => {
     expect(w.config.numLayers).toBe(1);
     const tok = await loadTokenizer(out);
     const text = (await readFile(join(tmp, 'data', 'eval.txt'), 'utf8')).slice(0, 40);
-    const ids = tok.encode(text, { addBos: false });
+    const ids = await tok.encode(text, { addBos: false });
     expect([...ids]).toEqual([...encodeBytes(text)]);
     const logits = await new Transformer(w).logits(ids);
     expect(logits.length).toBe(ids.length * w.config.vocabSize);

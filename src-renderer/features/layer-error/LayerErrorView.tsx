@@ -2,10 +2,10 @@
 // error per matrix, the error per alternating step of a selected matrix, and that matrix's
 // residual singular values. Each chart saves as PNG and CSV.
 import { useDeferredValue, useEffect, useMemo, useState } from 'react';
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ReferenceArea, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { LayerRecord, RunDetail, RunSummary } from '../../../src-main/api/contract';
 import { ChartCard } from '../../components/ChartCard';
-import { axisProps, legendProps, numberTick, tooltipProps } from '../../components/chart-style';
+import { axisProps, legendProps, tooltipProps } from '../../components/chart-style';
 import { ErrorNote, Segmented, Stat, StatusBadge } from '../../components/common';
 import { Heatmap } from '../../components/Heatmap';
 import { StepChart } from '../../components/StepChart';
@@ -13,7 +13,9 @@ import { PredictedVsMeasured } from './PredictedVsMeasured';
 import { usePalette } from '../../components/theme';
 import { formatBytes, formatNum, formatSeconds } from '../../lib/format';
 import { lossCurve, perLayerMean, perplexityCurve, perplexityCurveLabel } from '../../lib/metrics';
-import { moduleLabel, parseModulePath } from '../../lib/targets';
+import { parseModulePath } from '../../../src-main/engine/rules/modules';
+import { moduleLabel } from '../../lib/targets';
+import { integerTicks, niceAxis } from '../../lib/ticks';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
 import { configValue, summaryNumber, useRuns } from '../../stores/runs';
@@ -97,6 +99,11 @@ export function LayerErrorView() {
   }, [chartLayers, perLayer]);
   const steps = useMemo(() => (current ? [{ step: 0, err: current.err_q }, ...current.step_errors.map((err, i) => ({ step: i + 1, err }))] : []), [current]);
   const spectrum = useMemo(() => (current ? current.residual_top_sv.map((sv, i) => ({ index: i + 1, sv })) : []), [current]);
+  // Ticks a person reads at a glance (0.05, 0.1 …; σ1, σ5, σ10 …), not recharts' 0.05299.
+  const barAxis = useMemo(() => niceAxis(0, Math.max(0, ...bars.flatMap((b) => [b.err_q, b.err_init]).filter(Number.isFinite)), 5, 0), [bars]);
+  const stepAxis = useMemo(() => niceAxis(Math.min(...steps.map((s) => s.err)), Math.max(...steps.map((s) => s.err)), 5, 0), [steps]);
+  const svAxis = useMemo(() => niceAxis(0, Math.max(0, ...spectrum.map((s) => s.sv)), 5, 0), [spectrum]);
+  const svTicks = useMemo(() => integerTicks(1, spectrum.length, 9), [spectrum.length]);
   // Fine-tuning of this run (loftq train), refreshed as metrics.jsonl grows.
   const metrics = entry?.data?.metrics;
   const training = useMemo(() => {
@@ -201,7 +208,7 @@ export function LayerErrorView() {
               <BarChart data={bars} margin={{ top: 8, right: 16, bottom: manyBars ? 8 : 24, left: 8 }} barCategoryGap={manyBars ? 0 : '15%'}>
                 <CartesianGrid stroke={palette.grid} vertical={false} />
                 <XAxis dataKey="label" {...axisProps(palette)} interval={manyBars ? Math.ceil(bars.length / 30) : 0} angle={-40} textAnchor="end" height={manyBars ? 44 : 52} />
-                <YAxis {...axisProps(palette)} tickFormatter={numberTick} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
+                <YAxis {...axisProps(palette)} domain={barAxis.domain} ticks={barAxis.ticks} tickFormatter={barAxis.format} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                 <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} labelFormatter={(l, p) => (perLayer ? `layer ${String(l).slice(1)} (mean)` : ((p?.[0]?.payload as { name?: string } | undefined)?.name ?? ''))} />
                 <Legend {...legendProps(palette)} />
                 <Bar dataKey="err_q" name="err_q (Q alone)" fill={palette.errQ} isAnimationActive={false} onClick={(_d, i) => setSelected(bars[i]?.name ?? null)} />
@@ -230,7 +237,7 @@ export function LayerErrorView() {
                   <LineChart data={steps} margin={{ top: 8, right: 16, bottom: 4, left: 8 }}>
                     <CartesianGrid stroke={palette.grid} />
                     <XAxis dataKey="step" {...axisProps(palette)} tickFormatter={(v) => (v === 0 ? 'Q' : `T${String(v)}`)} />
-                    <YAxis {...axisProps(palette)} domain={[(min: number) => Math.max(0, min - 0.05 * min), 'auto']} tickFormatter={numberTick} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
+                    <YAxis {...axisProps(palette)} domain={stepAxis.domain} ticks={stepAxis.ticks} tickFormatter={stepAxis.format} width={64} label={{ value: 'relative error', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
                     <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
                     <Line type="linear" dataKey="err" name="‖W − Q − sBA‖ / ‖W‖" stroke={palette.series[0]} strokeWidth={2} dot isAnimationActive={false} />
                   </LineChart>
@@ -241,45 +248,7 @@ export function LayerErrorView() {
                 </p>
               </ChartCard>
               )}
-              <ChartCard
-                title={`Residual singular values: ${shortName(current.name)}`}
-                fileBase={name}
-                legend={[{ name: 'σ of W − Q − sBA', color: palette.series[2] }]}
-                data={() => ({ columns: ['index', 'singular_value'], rows: spectrum.map((s) => [s.index, s.sv]) })}
-                actions={
-                  <Segmented
-                    label="Scale"
-                    value={logSv ? 'log' : 'linear'}
-                    options={[
-                      { value: 'linear', label: 'linear' },
-                      { value: 'log', label: 'log' },
-                    ]}
-                    onChange={(v) => setLogSv(v === 'log')}
-                  />
-                }
-              >
-                {spectrum.length === 0 ? (
-                  <div className="empty">This matrix has no recorded spectrum.</div>
-                ) : (
-                  <ResponsiveContainer width="100%" height={240}>
-                    <LineChart data={spectrum} margin={{ top: 20, right: 24, bottom: 4, left: 8 }}>
-                      <CartesianGrid stroke={palette.grid} />
-                      <XAxis dataKey="index" {...axisProps(palette)} tickFormatter={(v) => `σ${String(v)}`} />
-                      <YAxis {...axisProps(palette)} scale={logSv ? 'log' : 'auto'} domain={logSv ? ['auto', 'auto'] : [0, 'auto']} allowDataOverflow tickFormatter={numberTick} width={64} label={{ value: 'singular value σᵢ', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }} />
-                      <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} />
-                      <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
-                      {typeof rank === 'number' && rank <= spectrum.length && (
-                        <ReferenceLine x={rank} stroke={palette.muted} strokeDasharray="4 3" label={{ value: `r = ${rank}`, fill: palette.muted, position: 'top', offset: 6, fontSize: 11 }} />
-                      )}
-                    </LineChart>
-                  </ResponsiveContainer>
-                )}
-                {spectrum.length > 0 && typeof rank === 'number' && (
-                  <p className="small muted" style={{ margin: 0 }}>
-                    What the rank-{rank} adapter left: the singular values of W − Q − s·B·A, largest first{rank <= spectrum.length ? '; the dashed line marks r' : ''}.
-                  </p>
-                )}
-              </ChartCard>
+              <SpectrumChart name={name} layer={current} method={method} rank={rank} log={logSv} onLog={setLogSv} spectrum={spectrum} axis={svAxis} ticks={svTicks} />
             </div>
           )}
         </>
@@ -310,5 +279,87 @@ export function LayerErrorView() {
         </div>
       )}
     </div>
+  );
+}
+
+/**
+ * The singular values of W − Q for one matrix, with r marked: left of the line what the
+ * rank-r term holds (LoftQ) or could hold (QLoRA starts at B = 0, so all is left), right of it
+ * what stays in W − Q − s·B·A. Runs made before the engine recorded past r show up to σr.
+ */
+function SpectrumChart(props: {
+  name: string;
+  layer: LayerRecord;
+  method: string;
+  rank: number | undefined;
+  log: boolean;
+  onLog: (log: boolean) => void;
+  spectrum: { index: number; sv: number }[];
+  axis: ReturnType<typeof niceAxis>;
+  ticks: number[];
+}) {
+  const { name, layer, method, rank, log, spectrum } = props;
+  const palette = usePalette();
+  const qlora = method === 'qlora';
+  const marked = typeof rank === 'number' && rank <= spectrum.length;
+  const pastR = marked && spectrum.length > rank;
+  return (
+    <ChartCard
+      title={`Singular values of W − Q: ${shortName(layer.name)}`}
+      fileBase={name}
+      legend={[{ name: 'σᵢ of W − Q', color: palette.series[2] }]}
+      data={() => ({ columns: ['index', 'singular_value'], rows: spectrum.map((s) => [s.index, s.sv]) })}
+      actions={
+        <Segmented
+          label="Scale"
+          value={log ? 'log' : 'linear'}
+          options={[
+            { value: 'linear', label: 'linear' },
+            { value: 'log', label: 'log' },
+          ]}
+          onChange={(v) => props.onLog(v === 'log')}
+        />
+      }
+    >
+      {spectrum.length === 0 ? (
+        <div className="empty">This matrix has no recorded spectrum.</div>
+      ) : (
+        <ResponsiveContainer width="100%" height={240}>
+          <LineChart data={spectrum} margin={{ top: 20, right: 24, bottom: 4, left: 8 }}>
+            <CartesianGrid stroke={palette.grid} />
+            <XAxis dataKey="index" type="number" domain={[1, spectrum.length]} ticks={props.ticks} allowDecimals={false} {...axisProps(palette)} tickFormatter={(v) => `σ${String(v)}`} />
+            <YAxis
+              {...axisProps(palette)}
+              scale={log ? 'log' : 'auto'}
+              domain={log ? ['auto', 'auto'] : props.axis.domain}
+              ticks={log ? undefined : props.axis.ticks}
+              allowDataOverflow
+              tickFormatter={log ? (v: number) => formatNum(v, 2) : props.axis.format}
+              width={64}
+              label={{ value: 'singular value', angle: -90, position: 'insideLeft', fill: palette.muted, fontSize: 11, style: { textAnchor: 'middle' } }}
+            />
+            <Tooltip {...tooltipProps(palette)} formatter={(v) => formatNum(v)} labelFormatter={(l) => `σ${String(l)}`} />
+            {pastR && <ReferenceArea x1={rank + 0.5} x2={spectrum.length} fill={palette.muted} fillOpacity={0.08} ifOverflow="extendDomain" />}
+            <Line type="linear" dataKey="sv" name="σ" stroke={palette.series[2]} strokeWidth={2} dot={spectrum.length <= 64} isAnimationActive={false} />
+            {marked && (
+              <ReferenceLine
+                x={rank + (pastR ? 0.5 : 0)}
+                stroke={palette.muted}
+                strokeDasharray="4 3"
+                label={{ value: `r = ${rank}`, fill: palette.muted, position: pastR ? 'insideTopLeft' : 'insideTopRight', offset: 6, fontSize: 11 }}
+              />
+            )}
+          </LineChart>
+        </ResponsiveContainer>
+      )}
+      {spectrum.length > 0 && typeof rank === 'number' && (
+        <p className="small muted" style={{ margin: 0 }}>
+          {qlora
+            ? `QLoRA starts the adapter at B = 0, so all of W − Q is left at the start; a rank-${rank} term (LoftQ) could hold σ1…σ${rank}, left of the dashed line.`
+            : `σ1…σ${rank} are what the rank-${rank} adapter holds (s·B·A)${pastR ? `; right of the dashed line, what it leaves in W − Q − s·B·A` : ''}.`}
+          {!pastR && spectrum.length <= rank ? ' This run recorded the spectrum up to σr only (made before the engine recorded past it).' : ''}
+        </p>
+      )}
+    </ChartCard>
   );
 }

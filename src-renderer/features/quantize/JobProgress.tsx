@@ -4,7 +4,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { ProgressBar, StatusBadge } from '../../components/common';
 import { Heatmap, type HeatCell } from '../../components/Heatmap';
 import { basename, formatNum } from '../../lib/format';
-import { parseModulePath } from '../../lib/targets';
+import { parseModulePath } from '../../../src-main/engine/rules/modules';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useNav } from '../../stores/nav';
 import { errorMessage } from '../../transport/types';
@@ -34,8 +34,9 @@ export function JobProgress({ jobId, scrollOnStart = false }: { jobId: string; s
   }, [jobId, scrollOnStart, started]);
   if (!job) return null;
   const live = isLive(job);
-  const done = progress?.layers.length ?? 0;
-  const total = progress?.total ?? 0;
+  // The engine's counts (right after a reload too, before any event); the events seen here otherwise.
+  const done = Math.max(job.done ?? 0, progress?.layers.length ?? 0);
+  const total = job.total ?? progress?.total ?? 0;
   const cur = progress?.current;
   const last = progress?.layers[progress.layers.length - 1];
 
@@ -49,7 +50,7 @@ export function JobProgress({ jobId, scrollOnStart = false }: { jobId: string; s
           <button type="button" className="danger" onClick={() => cancel(job.id).catch((e) => setError(errorMessage(e)))}>
             Cancel run
           </button>
-        ) : job.state === 'done' || job.state === 'cancelled' || job.state === 'failed' ? (
+        ) : !live ? (
           <button type="button" className="primary" onClick={() => go('layers', job.target)}>
             Open layer error →
           </button>

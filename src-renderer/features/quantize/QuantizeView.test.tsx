@@ -14,7 +14,7 @@ function bitsMapText(): string {
 }
 
 function statValue(label: string): string {
-  const l = screen.getByText(label);
+  const l = screen.getByText((_, el) => el?.classList.contains('label') === true && el.textContent === label);
   return l.parentElement?.querySelector('.value')?.textContent ?? '';
 }
 
@@ -143,17 +143,8 @@ describe('Quantize view', () => {
     expect((screen.getByRole('button', { name: /^Run$/ }) as HTMLButtonElement).disabled).toBe(false);
   });
 
-  it('planner: offers to profile the model, then predicts the error as bits and rank change, and allocates bits for a budget', async () => {
-    render(<QuantizeView />);
-    const panel = await screen.findByRole('region', { name: 'Planner' });
-    const profileButton = await within(panel).findByRole('button', { name: 'Profile this model' });
-    await act(async () => {
-      fireEvent.click(profileButton);
-    });
-    expect(api.startProfile).toHaveBeenCalledWith({ model: '/demo', quant: 'nf', block: 64, maxRank: 64 });
-    cleanup();
-
-    // A profile where err_sq at b bits is 100/4^b and σᵢ² halves: rank and bits both lower the prediction.
+  /** A profile where err_sq at b bits is 100/4^b·(1 + k/28) and σᵢ² halves: rank and bits both lower LoftQ's prediction. */
+  async function withProfile(): Promise<void> {
     const summary = demoSummary();
     const profile = {
       format: 'loftq-profile/1' as const,
@@ -172,8 +163,22 @@ describe('Quantize view', () => {
     (api.getProfile as ReturnType<typeof vi.fn>).mockResolvedValue(profile);
     usePlanner.setState({ profiles: {}, loading: {}, jobs: {}, error: null });
     render(<QuantizeView />);
-    await screen.findByText('Predicted mean err');
-    const mean = () => Number(statValue('Predicted mean err'));
+    await screen.findByText(/^Predicted mean err/);
+  }
+  const mean = () => Number(statValue(screen.getByText(/^Predicted mean err/).textContent ?? ''));
+  const budgetField = () => screen.getByLabelText(/^Budget: average bits/);
+
+  it('planner: offers to profile the model, then predicts the error as bits and rank change, and allocates bits for a budget', async () => {
+    render(<QuantizeView />);
+    const panel = await screen.findByRole('region', { name: 'Planner' });
+    const profileButton = await within(panel).findByRole('button', { name: 'Profile this model' });
+    await act(async () => {
+      fireEvent.click(profileButton);
+    });
+    expect(api.startProfile).toHaveBeenCalledWith({ model: '/demo', quant: 'nf', block: 64, maxRank: 64 });
+    cleanup();
+
+    await withProfile();
     const at16 = mean();
     fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '4' } });
     expect(mean()).toBeGreaterThan(at16);
@@ -181,24 +186,80 @@ describe('Quantize view', () => {
     const at2 = mean();
     expect(at2).toBeGreaterThan(at16);
     expect(screen.getByRole('img', { name: /Predicted error heatmap/ })).toBeTruthy();
-    // Budget: below the floor (everything at 2 bits, plus the rank-4 adapter) is refused; one bit
-    // above it moves matrices above 2 bits and lowers the predicted error.
-    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: '3' } });
-    expect(screen.getByRole('alert').textContent).toMatch(/^at least 3\.\d\d with rank 4/);
-    const floor = Number(/at least ([\d.]+)/.exec(screen.getByRole('alert').textContent ?? '')![1]);
-    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: String(floor + 1) } });
+    // Budget: below the floor (everything at 2 bits, plus the rank-4 adapter) is refused with the
+    // range; one bit above it moves matrices above 2 bits and lowers the predicted error.
+    fireEvent.change(budgetField(), { target: { value: '3' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/^outside what rank 4 can reach: 3\.\d\d to 9\.\d\d bits \/ weight$/);
+    const floor = Number(/reach: ([\d.]+)/.exec(screen.getByRole('alert').textContent ?? '')![1]);
+    fireEvent.change(budgetField(), { target: { value: String(floor + 1) } });
     fireEvent.click(screen.getByRole('button', { name: 'Allocate bits' }));
     expect(mean()).toBeLessThan(at2);
     // The codes and scales alone (the estimate) stay within the budget minus the adapter's share.
     expect(Number(statValue('Average bits / weight'))).toBeLessThanOrEqual(floor + 1 - (floor - 2.5) + 1e-3);
-    // The rank too: the planner sets both.
-    fireEvent.click(screen.getByRole('checkbox', { name: /also choose the rank/ }));
-    fireEvent.change(screen.getByLabelText(/^Budget: average bits/), { target: { value: '4' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Allocate bits and rank' }));
-    expect(['1', '2', '4', '8', '16', '32', '64']).toContain((screen.getByLabelText('Rank r') as HTMLInputElement).value);
     // The same budget in MiB of quantized matrices and adapter.
     fireEvent.click(screen.getByRole('button', { name: 'MiB' }));
     fireEvent.change(screen.getByLabelText(/Budget: MiB/), { target: { value: '0.01' } });
-    expect(screen.getByRole('alert').textContent).toMatch(/^at least [\d.]+ MiB with rank 1 /);
+    expect(screen.getByRole('alert').textContent).toMatch(/^outside what rank 4 can reach: [\d.]+ to [\d.]+ MiB$/);
+  });
+
+  it('planner: refuses a budget above what the most bits reach (100 bits per weight), naming the range', async () => {
+    await withProfile();
+    fireEvent.change(budgetField(), { target: { value: '100' } });
+    expect(screen.getByRole('alert').textContent).toMatch(/can reach: \d\.\d\d to \d+\.\d\d bits \/ weight$/);
+    expect((screen.getByRole('button', { name: 'Allocate bits' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("planner: predicts QLoRA by ‖W − Q‖ (B = 0), which the rank does not change, and does not choose a rank for it", async () => {
+    await withProfile();
+    fireEvent.click(screen.getByRole('button', { name: '2-bit' }));
+    const loftq = mean();
+    fireEvent.click(within(screen.getByRole('group', { name: 'Method' })).getByRole('button', { name: 'QLoRA' }));
+    expect(screen.getByText(/^Predicted mean err \(QLoRA\)/)).toBeTruthy();
+    // Mean over the 28 matrices of √(err_sq/w_sq) = √((1/16)(1 + k/28)).
+    const expected = Array.from({ length: 28 }, (_, k) => Math.sqrt((1 / 16) * (1 + k / 28))).reduce((a, b) => a + b, 0) / 28;
+    expect(mean()).toBeCloseTo(expected, 3);
+    expect(mean()).toBeGreaterThan(loftq);
+    fireEvent.change(screen.getByLabelText('Rank r'), { target: { value: '4' } });
+    expect(mean()).toBeCloseTo(expected, 3);
+    expect((screen.getByRole('checkbox', { name: /also choose the rank/ }) as HTMLInputElement).disabled).toBe(true);
+    expect(screen.getByText(/err = ‖W − Q‖ \/ ‖W‖: QLoRA starts the adapter at B = 0/)).toBeTruthy();
+  });
+
+  it('planner: choosing the rank keeps s = α/r, or sets α = r, and says which', async () => {
+    await withProfile();
+    fireEvent.change(screen.getByLabelText('LoRA alpha'), { target: { value: '32' } }); // s = 2 at r = 16
+    fireEvent.click(screen.getByRole('checkbox', { name: /also choose the rank/ }));
+    fireEvent.change(budgetField(), { target: { value: '4' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Allocate bits and rank' }));
+    const rank = Number((screen.getByLabelText('Rank r') as HTMLInputElement).value);
+    expect([1, 2, 4, 8, 16, 32, 64]).toContain(rank);
+    expect(Number((screen.getByLabelText('LoRA alpha') as HTMLInputElement).value)).toBe(2 * rank);
+    expect(screen.getByText('scaling s = α/r = 2')).toBeTruthy();
+    expect(screen.getByText(/α set to \d+, keeping s = 2/)).toBeTruthy();
+
+    fireEvent.click(screen.getByRole('button', { name: /^α = r/ }));
+    fireEvent.change(budgetField(), { target: { value: '3.5' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Allocate bits and rank' }));
+    const rank2 = Number((screen.getByLabelText('Rank r') as HTMLInputElement).value);
+    expect(Number((screen.getByLabelText('LoRA alpha') as HTMLInputElement).value)).toBe(rank2);
+    expect(screen.getByText(/α = r, so s = 1/)).toBeTruthy();
+  });
+
+  it('keeps the bit grid with the model it was made for: the next model starts without it', async () => {
+    render(<QuantizeView />);
+    fireEvent.click(screen.getByRole('button', { name: '2-bit' }));
+    const grid = screen.getByRole('group', { name: 'Bits per matrix' });
+    fireEvent.click(within(grid).getByRole('button', { name: /^layer 3 k_proj: 2 bits/ }));
+    expect(bitsMapText()).toBe('model.layers.3.self_attn.k_proj=3');
+    // Another model (16 layers) opens: no map carried over, and its runs ask for none.
+    act(() => useModel.setState({ summary: demoSummary('/models/other', 16), path: '/models/other' }));
+    expect(bitsMapText()).toMatch(/none/);
+    await act(async () => {
+      fireEvent.click(screen.getByRole('button', { name: /^Run$/ }));
+    });
+    expect(api.startQuantize).toHaveBeenLastCalledWith(expect.objectContaining({ model: '/models/other', bitsMap: undefined }));
+    // Back to the first model: its grid is still its own.
+    act(() => useModel.setState({ summary: demoSummary(), path: '/demo' }));
+    expect(bitsMapText()).toBe('model.layers.3.self_attn.k_proj=3');
   });
 });

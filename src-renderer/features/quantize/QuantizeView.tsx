@@ -6,12 +6,13 @@ import { ErrorNote, Segmented, SelectField, Stat, TextField } from '../../compon
 import { BIT_CHOICES, buildBitsMap, effectiveBits, PRESET_BITS } from '../../lib/bits-map';
 import { estimate } from '../../lib/estimate';
 import { formatBytes, formatCount } from '../../lib/format';
-import { sortModules } from '../../lib/targets';
+import { loraScaling } from '../../../src-main/engine/rules/lora-scaling';
+import { formatTargets, sortModules } from '../../../src-main/engine/rules/modules';
 import { useConnection } from '../../stores/connection';
 import { isLive, useJobs } from '../../stores/jobs';
 import { useModel } from '../../stores/model';
 import { useNav } from '../../stores/nav';
-import { GGML_BITS, gridState, parseForm, RUN_NAME, suggestName, useQuantize } from '../../stores/quantize';
+import { GGML_BITS, gridState, overridesFor, parseForm, RUN_NAME, suggestName, useQuantize } from '../../stores/quantize';
 import { useRuns } from '../../stores/runs';
 import { BitsGrid } from './BitsGrid';
 import { JobProgress } from './JobProgress';
@@ -20,8 +21,6 @@ import { PlannerPanel } from './PlannerPanel';
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=,@+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
-
-const loftqMethod = (m: string) => m === 'loftq';
 
 /**
  * What the form can tell before Run, in the app's words: a rank no chosen matrix can have, a
@@ -44,7 +43,7 @@ export function formChecks(
   const itersHint = loftq && v.iters > 20 && v.iters <= 100 ? 'past about 10 steps the error rarely falls further; the run stops when it stops falling' : undefined;
   const partial = targets.filter((t) => (t.shape[0] * t.shape[1]) % v.block !== 0).length;
   const blockHint = partial > 0 ? `does not divide ${partial === targets.length ? 'any' : `${partial} of the`} matrices: their last block is shorter` : undefined;
-  const s = rslora ? v.alpha / Math.sqrt(v.rank) : v.alpha / v.rank;
+  const s = loraScaling(v.alpha, v.rank, rslora);
   const scaling = `scaling s = α/${rslora ? '√r' : 'r'} = ${Number.isFinite(s) ? Number(s.toPrecision(4)) : '–'}`;
   return { errors, itersHint, blockHint, scaling };
 }
@@ -65,8 +64,11 @@ export function QuantizeView() {
     return summary.targets.filter((t) => !chosen || chosen.has(t.module));
   }, [summary, form.modules]);
   const parsed = parseForm(form);
-  const { globalBits, presetOn, firstK, overrides } = form;
-  const grid = useMemo(() => gridState({ globalBits, presetOn, firstK, overrides }), [globalBits, presetOn, firstK, overrides]);
+  const modelPath = summary?.path ?? null;
+  const { globalBits, presetOn, firstK } = form;
+  // The grid belongs to the model it was made for: another model starts from none.
+  const overrides = overridesFor(form, modelPath);
+  const grid = useMemo(() => gridState({ globalBits, presetOn, firstK, overrides, gridModel: modelPath }), [globalBits, presetOn, firstK, overrides, modelPath]);
   const bits = useMemo(() => effectiveBits(targets, grid), [targets, grid]);
   const bitsMap = useMemo(() => buildBitsMap(targets, grid), [targets, grid]);
   const est = useMemo(
@@ -86,10 +88,10 @@ export function QuantizeView() {
     [summary, targets, bits, parsed.values.block, parsed.values.rank, form.quant],
   );
   const taken = useMemo(() => new Set(runs.map((r) => r.name.split('/').pop() ?? r.name)), [runs]);
-  const name = form.nameTouched ? form.name : suggestName(form, taken);
+  const name = form.nameTouched ? form.name : suggestName(form, taken, modelPath);
   const nameError = !RUN_NAME.test(name) ? "letters, digits, '.', '_' or '-' (up to 128)" : taken.has(name) ? 'a run with this name exists' : undefined;
   const ggml = form.quant === 'ggml';
-  const checks = formChecks(targets, parsed.values, form.rslora, loftqMethod(form.method));
+  const checks = formChecks(targets, parsed.values, form.rslora, form.method === 'loftq');
   const quantError = ggml && bits.some((b) => !GGML_BITS.includes(b)) ? 'q4_0 and q8_0 need every matrix at 4 or 8 bits: change the bits or the grid' : undefined;
   const errors = { ...checks.errors, ...parsed.errors, ...(nameError ? { name: nameError } : {}), ...(quantError ? { quant: quantError } : {}) };
   const valid = Object.keys(errors).length === 0 && targets.length > 0;
@@ -137,7 +139,7 @@ export function QuantizeView() {
     rslora: form.rslora,
     iters: loftq ? parsed.values.iters : 1,
     svd: form.svd,
-    targets: form.modules ? sortModules(form.modules).join(',') : 'all-linear',
+    targets: formatTargets(form.modules),
     seed: parsed.values.seed,
     device: form.device,
   };
@@ -336,28 +338,31 @@ export function QuantizeView() {
               model={summary.path}
               quant={form.quant}
               block={parsed.values.block}
+              method={form.method}
               rank={parsed.values.rank}
+              alpha={parsed.values.alpha}
+              rslora={form.rslora}
               targets={targets}
               bits={bits}
               choices={ggml ? GGML_BITS : BIT_CHOICES}
-              onApply={(chosen, chosenRank) => {
-                applyBits(targets, chosen);
-                if (chosenRank !== undefined) update({ rank: String(chosenRank) });
+              onApply={(chosen, rankAndAlpha) => {
+                applyBits(summary.path, targets, chosen);
+                if (rankAndAlpha) update({ rank: String(rankAndAlpha.rank), alpha: String(rankAndAlpha.alpha) });
               }}
             />
           )}
           <section className="panel" aria-label="Bits per matrix">
             <div className="row" style={{ marginBottom: 8 }}>
               <h2 className="grow">Bits per matrix</h2>
-              <span className="small muted">{Object.keys(form.overrides).length} set in the grid</span>
-              <button type="button" className="small" disabled={Object.keys(form.overrides).length === 0} onClick={resetGrid}>
+              <span className="small muted">{Object.keys(overrides).length} set in the grid</span>
+              <button type="button" className="small" disabled={Object.keys(overrides).length === 0} onClick={resetGrid}>
                 Reset grid
               </button>
             </div>
             <p className="small muted" style={{ marginTop: 0 }}>
               Click a cell to cycle 2 → 3 → 4 → 8 bits; click a layer or module header to set the whole row or column.
             </p>
-            <BitsGrid targets={targets} bits={bits} overrides={form.overrides} onCycle={cycle} />
+            <BitsGrid targets={targets} bits={bits} overrides={overrides} onCycle={(cells, current) => cycle(summary.path, cells, current)} />
             <dl className="kv small" style={{ marginTop: 10 }}>
               <dt>--bits-map</dt>
               <dd className="mono wrap-any">
